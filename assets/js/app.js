@@ -1,0 +1,29 @@
+// salesboard: small behaviours htmx does not cover. No inline scripts (CSP).
+(function () {
+  "use strict";
+  function dismiss(toast) {
+    if (toast && toast.parentNode) toast.parentNode.removeChild(toast);
+  }
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest && e.target.closest(".toast-close");
+    if (btn) dismiss(btn.closest(".toast"));
+  });
+  // Toasts fade away after a while; errors stay longer.
+  document.addEventListener("htmx:afterSwap", function () {
+    document.querySelectorAll("#toasts .toast:not([data-timed])").forEach(function (t) {
+      t.setAttribute("data-timed", "1");
+      setTimeout(function () { dismiss(t); }, 8000);
+    });
+  });
+  // Network failures (server down) become a toast too.
+  document.addEventListener("htmx:sendError", function () {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var t = document.createElement("div");
+    t.className = "toast toast-error";
+    t.setAttribute("role", "alert");
+    t.textContent = "Could not reach the server. Check your connection and try again.";
+    box.appendChild(t);
+    setTimeout(function () { dismiss(t); }, 8000);
+  });
+})();

@@ -1,0 +1,125 @@
+//! Application state and the router. `router(state)` is testable without a socket.
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::ratelimit::Limiters;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::error::{AppError, AppResult};
+use crate::http;
+use crate::store::Store;
+use axum::extract::DefaultBodyLimit;
+use axum::{Router, middleware};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub cfg: Arc<Config>,
+    pub clock: SharedClock,
+    pub keys: Arc<JwtKeys>,
+    pub limits: Arc<Limiters>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<Store>,
+        cfg: Arc<Config>,
+        clock: SharedClock,
+        keys: Arc<JwtKeys>,
+    ) -> Self {
+        AppState {
+            limits: Arc::new(Limiters::new(&cfg.rate_limit)),
+            store,
+            cfg,
+            clock,
+            keys,
+            metrics: metrics_handle(),
+        }
+    }
+
+    /// Run blocking store work off the async threads (redb is synchronous).
+    pub async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> AppResult<T> + Send + 'static,
+    ) -> AppResult<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store)).await?
+    }
+}
+
+/// The process-wide Prometheus recorder (one per process, shared by every server in it).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
+                ])
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed, in which case ours stays empty.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+pub fn router(state: AppState) -> Router {
+    let cfg = state.cfg.clone();
+    Router::new()
+        .merge(http::pages::routes())
+        .nest("/api/v1", http::api::routes())
+        .merge(http::ops::routes())
+        .route("/assets/{*path}", axum::routing::get(http::assets::serve))
+        .fallback(|| async { AppError::from_status(axum::http::StatusCode::NOT_FOUND) })
+        // Innermost first: each `.layer` wraps everything above it.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::session::browser_session,
+        ))
+        .layer(DefaultBodyLimit::max(cfg.server.max_body_bytes))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                use axum::response::IntoResponse;
+                AppError::internal("handler panicked").into_response()
+            },
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            cfg.server.request_timeout,
+        ))
+        .layer(middleware::from_fn(http::errors::normalize))
+        .layer(middleware::from_fn_with_state(
+            cfg.clone(),
+            http::headers::security_headers,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(http::ops::track_metrics))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(http::ops::make_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Background upkeep: forget rate-limit state of quiet clients.
+pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let limits = state.limits.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.sweep();
+        }
+    })
+}

@@ -1,0 +1,404 @@
+//! The command line: `serve` (default), `org`, `user`.
+
+use crate::auth::accounts::{self, ActingAs, NewUserInput, UserPatch};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Overrides};
+use crate::domain::org::NewOrg;
+use crate::store::{Store, migrate::SCHEMA_VERSION, orgs, users};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "salesboard",
+    about = "Sales and partnership performance dashboard in one binary."
+)]
+pub struct Cli {
+    /// TOML config file (also SALESBOARD_CONFIG). See config.example.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Manage organizations (works on the data file while the server is stopped).
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Manage user accounts (works on the data file while the server is stopped).
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8000 (default 127.0.0.1:8000).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCmd {
+    /// Create an organization.
+    Add {
+        name: String,
+        /// IANA time zone deciding day and week boundaries.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// ISO 4217 currency of the org's amounts.
+        #[arg(long, default_value = "USD")]
+        currency: String,
+    },
+    /// List organizations.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create an account. Without --password-stdin a one-time password is generated and printed.
+    Add {
+        /// Organization name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin, vp, manager, partnership_manager, analyst or viewer.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts (of one organization, or all).
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Change an account's role.
+    SetRole { email: String, role: String },
+    /// Disable an account; its sessions end at once.
+    Disable { email: String },
+    /// Enable a disabled account.
+    Enable { email: String },
+    /// Set a new password (generated one-time password unless --password-stdin); sessions end.
+    ResetPassword {
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn long_version() -> &'static str {
+    Box::leak(
+        format!(
+            "{} (schema version {}, {} {})",
+            env!("CARGO_PKG_VERSION"),
+            SCHEMA_VERSION,
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )
+        .into_boxed_str(),
+    )
+}
+
+pub fn main() -> ExitCode {
+    let cmd = Cli::command()
+        .version(env!("CARGO_PKG_VERSION"))
+        .long_version(long_version());
+    let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        listen: serve.and_then(|s| s.listen),
+        data_dir: cli.data_dir.clone(),
+        tls_cert: serve.and_then(|s| s.tls_cert.clone()),
+        tls_key: serve.and_then(|s| s.tls_key.clone()),
+    };
+    Ok(Config::load(
+        cli.config.as_deref(),
+        std::env::vars(),
+        &overrides,
+    )?)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        None => serve(&cli, &ServeArgs::default()),
+        Some(Command::Serve(a)) => serve(&cli, a),
+        Some(Command::Org(c)) => {
+            let cfg = load_config(&cli, None)?;
+            org_cmd(&cfg, c)
+        }
+        Some(Command::User(c)) => {
+            let cfg = load_config(&cli, None)?;
+            user_cmd(&cfg, c)
+        }
+    }
+}
+
+fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    let cfg = load_config(cli, Some(args))?;
+    crate::telemetry::init(&cfg.log);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let running = crate::server::start(cfg, Arc::new(SystemClock)).await?;
+        let url = running.base_url();
+        println!(
+            "salesboard {} listening on {url}",
+            env!("CARGO_PKG_VERSION")
+        );
+        println!("data file: {}", running.state.cfg.db_path().display());
+        if let Some(b) = &running.bootstrap {
+            println!();
+            println!(
+                "First run: created organization \"{}\" and its owner account.",
+                b.org.name
+            );
+            println!("  Sign in at  {url}/login");
+            println!("  email       {}", b.owner.email);
+            println!(
+                "  password    {}   (one-time: you will choose your own at first sign-in)",
+                b.one_time_password
+            );
+            println!("This password is shown only now.");
+            println!();
+        }
+        tokio::select! {
+            _ = crate::server::shutdown_signal() => {
+                tracing::info!("shutting down: finishing in-flight requests");
+                running.shutdown().await?;
+            }
+        }
+        println!("salesboard stopped cleanly");
+        anyhow::Ok(())
+    })
+}
+
+fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&cfg.db_path())?)
+}
+
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    anyhow::ensure!(!pw.is_empty(), "no password on standard input");
+    Ok(pw)
+}
+
+fn app_err(e: crate::error::AppError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.message)
+}
+
+fn org_cmd(cfg: &Config, c: &OrgCmd) -> anyhow::Result<()> {
+    let store = open_store(cfg)?;
+    let now = SystemClock.now();
+    match c {
+        OrgCmd::Add {
+            name,
+            timezone,
+            currency,
+        } => {
+            let new = NewOrg::parse(name, timezone, currency)
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+            let org = accounts::create_org(&store, &ActingAs::cli(), new, now).map_err(app_err)?;
+            println!(
+                "created organization \"{}\" (id {}, {}, {})",
+                org.name,
+                org.id,
+                org.timezone,
+                org.currency.code()
+            );
+        }
+        OrgCmd::List => {
+            let list = store.read(orgs::list)?;
+            if list.is_empty() {
+                println!("no organizations yet: `salesboard org add NAME` creates one");
+            }
+            for o in list {
+                println!(
+                    "{:>4}  {:<30} {:<20} {}",
+                    o.id,
+                    o.name,
+                    o.timezone,
+                    o.currency.code()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find_user(store: &Store, email: &str) -> anyhow::Result<crate::domain::user::User> {
+    let e = crate::domain::user::parse_email(email)
+        .map_err(|e| anyhow::anyhow!("email {}", e.message))?;
+    store
+        .read(|t| users::by_email(t, &e))?
+        .ok_or_else(|| anyhow::anyhow!("no account with email {e}"))
+}
+
+fn user_cmd(cfg: &Config, c: &UserCmd) -> anyhow::Result<()> {
+    let store = open_store(cfg)?;
+    let now = SystemClock.now();
+    let by = ActingAs::cli();
+    match c {
+        UserCmd::Add {
+            org,
+            email,
+            role,
+            name,
+            password_stdin,
+        } => {
+            let o = store.read(|t| orgs::by_name(t, org))?.ok_or_else(|| {
+                anyhow::anyhow!("no organization named \"{org}\" (see `salesboard org list`)")
+            })?;
+            let password = if *password_stdin {
+                Some(read_password_line()?)
+            } else {
+                None
+            };
+            let input = NewUserInput {
+                email: email.clone(),
+                name: name.clone(),
+                role: role.clone(),
+                team: None,
+                password,
+            };
+            let (u, pw) = accounts::create_user(&store, &by, o.id, input, now).map_err(app_err)?;
+            println!(
+                "created {} ({}) in \"{}\" as {}",
+                u.email,
+                u.name,
+                o.name,
+                u.role.label()
+            );
+            if let Some(pw) = pw {
+                println!("one-time password: {pw}   (they choose their own at first sign-in)");
+            }
+        }
+        UserCmd::List { org } => {
+            let all = store.read(orgs::list)?;
+            let chosen: Vec<_> = match org {
+                Some(n) => all
+                    .into_iter()
+                    .filter(|o| o.name.eq_ignore_ascii_case(n.trim()))
+                    .collect(),
+                None => all,
+            };
+            anyhow::ensure!(
+                !chosen.is_empty() || org.is_none(),
+                "no organization named \"{}\"",
+                org.as_deref().unwrap_or("")
+            );
+            for o in chosen {
+                println!("{}:", o.name);
+                for u in store.read(|t| users::list(t, o.id))? {
+                    let state = if u.disabled {
+                        "disabled"
+                    } else if u.must_change_password {
+                        "password not set"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "  {:<36} {:<24} {:<20} {}",
+                        u.email,
+                        u.name,
+                        u.role.as_str(),
+                        state
+                    );
+                }
+            }
+        }
+        UserCmd::SetRole { email, role } => {
+            let u = find_user(&store, email)?;
+            let u = accounts::update_user(
+                &store,
+                &by,
+                u.org,
+                u.id,
+                UserPatch {
+                    role: Some(role.clone()),
+                    ..Default::default()
+                },
+                now,
+            )
+            .map_err(app_err)?;
+            println!("{} is now {}", u.email, u.role.label());
+        }
+        UserCmd::Disable { email } | UserCmd::Enable { email } => {
+            let disable = matches!(c, UserCmd::Disable { .. });
+            let u = find_user(&store, email)?;
+            let u = accounts::update_user(
+                &store,
+                &by,
+                u.org,
+                u.id,
+                UserPatch {
+                    disabled: Some(disable),
+                    ..Default::default()
+                },
+                now,
+            )
+            .map_err(app_err)?;
+            println!(
+                "{} is {}",
+                u.email,
+                if u.disabled {
+                    "disabled; its sessions have ended"
+                } else {
+                    "enabled"
+                }
+            );
+        }
+        UserCmd::ResetPassword {
+            email,
+            password_stdin,
+        } => {
+            let u = find_user(&store, email)?;
+            let password = if *password_stdin {
+                Some(read_password_line()?)
+            } else {
+                None
+            };
+            let pw = accounts::reset_password(&store, &by, u.org, u.id, password, now)
+                .map_err(app_err)?;
+            println!("password of {} reset; their sessions have ended", u.email);
+            if let Some(pw) = pw {
+                println!("one-time password: {pw}   (they choose their own at first sign-in)");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Plain types and business rules. No web, no storage, no I/O.
+
+pub mod ids;
+pub mod money;
+pub mod org;
+pub mod roles;
+pub mod time;
+pub mod user;
+
+pub use ids::{FamilyId, OrgId, TeamId, UserId};
+pub use roles::{Permission, Role, Scope};
+pub use time::Ts;
+
+/// A rule violation on one named input field: the domain's only error type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Trim a required text field and check its length in characters.
+pub fn required_text(field: &'static str, value: &str, max: usize) -> Result<String, Invalid> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(Invalid::new(field, "is required"));
+    }
+    if v.chars().count() > max {
+        return Err(Invalid::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if v.chars().any(|c| c.is_control()) {
+        return Err(Invalid::new(field, "must not contain control characters"));
+    }
+    Ok(v.to_string())
+}

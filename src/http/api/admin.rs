@@ -1,0 +1,313 @@
+//! Organization, users, teams, roles and the audit log.
+
+use super::account::UserView;
+use super::{Json, Query};
+use crate::app::AppState;
+use crate::auth::accounts::{self, ActingAs, NewUserInput, UserPatch};
+use crate::auth::{Authz, Principal, perm};
+use crate::domain::org::Org;
+use crate::domain::user::Team;
+use crate::domain::{Permission, Role, Scope, TeamId, UserId};
+use crate::error::{AppError, AppResult};
+use crate::store::audit::{self, AuditRecord};
+use crate::store::{orgs, teams, users};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+type Admin = Authz<perm::UsersManage>;
+
+#[derive(Serialize)]
+pub struct List<T> {
+    items: Vec<T>,
+}
+
+pub async fn org(State(state): State<AppState>, p: Principal) -> AppResult<Json<Org>> {
+    let id = p.user().org;
+    let org = state.db(move |s| Ok(s.read(|t| orgs::get(t, id))?)).await?;
+    org.map(Json)
+        .ok_or_else(|| AppError::not_found("Organization"))
+}
+
+#[derive(Serialize)]
+pub struct RoleView {
+    role: Role,
+    label: &'static str,
+    description: &'static str,
+    permissions: Vec<(Permission, Scope)>,
+}
+
+pub async fn roles(_p: Principal) -> Json<List<RoleView>> {
+    Json(List {
+        items: Role::ALL
+            .iter()
+            .map(|r| RoleView {
+                role: *r,
+                label: r.label(),
+                description: r.description(),
+                permissions: r.grants().to_vec(),
+            })
+            .collect(),
+    })
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    a: Admin,
+) -> AppResult<Json<List<UserView>>> {
+    let org = a.user().org;
+    let list = state
+        .db(move |s| Ok(s.read(|t| users::list(t, org))?))
+        .await?;
+    Ok(Json(List {
+        items: list.iter().map(UserView::from).collect(),
+    }))
+}
+
+fn parse_user_id(id: &str) -> AppResult<UserId> {
+    id.parse().map_err(|_| AppError::not_found("User"))
+}
+
+pub async fn get_user(
+    State(state): State<AppState>,
+    a: Admin,
+    Path(id): Path<String>,
+) -> AppResult<Json<UserView>> {
+    let (org, id) = (a.user().org, parse_user_id(&id)?);
+    let u = state
+        .db(move |s| Ok(s.read(|t| users::get(t, org, id))?))
+        .await?;
+    u.map(|u| Json(UserView::from(&u)))
+        .ok_or_else(|| AppError::not_found("User"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserBody {
+    email: String,
+    #[serde(default)]
+    name: String,
+    role: String,
+    team: Option<String>,
+    /// Omit to generate a one-time password (returned once).
+    password: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Created {
+    user: UserView,
+    one_time_password: Option<String>,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    a: Admin,
+    Json(b): Json<CreateUserBody>,
+) -> AppResult<(StatusCode, Json<Created>)> {
+    let (by, org, now) = (ActingAs::user(a.user()), a.user().org, state.clock.now());
+    let input = NewUserInput {
+        email: b.email,
+        name: b.name,
+        role: b.role,
+        team: b.team,
+        password: b.password,
+    };
+    let (user, pw) = state
+        .db(move |s| accounts::create_user(s, &by, org, input, now))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            user: UserView::from(&user),
+            one_time_password: pw,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUserBody {
+    name: Option<String>,
+    role: Option<String>,
+    /// A team id, or `null` / `""` to remove from the team.
+    #[serde(default, deserialize_with = "present")]
+    team: Option<Option<String>>,
+    disabled: Option<bool>,
+}
+
+/// Distinguish an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?))
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    a: Admin,
+    Path(id): Path<String>,
+    Json(b): Json<PatchUserBody>,
+) -> AppResult<Json<UserView>> {
+    let (by, org, now, id) = (
+        ActingAs::user(a.user()),
+        a.user().org,
+        state.clock.now(),
+        parse_user_id(&id)?,
+    );
+    let patch = UserPatch {
+        name: b.name,
+        role: b.role,
+        team: b.team,
+        disabled: b.disabled,
+    };
+    let u = state
+        .db(move |s| accounts::update_user(s, &by, org, id, patch, now))
+        .await?;
+    Ok(Json(UserView::from(&u)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    password: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Reset {
+    one_time_password: Option<String>,
+}
+
+/// Body optional: `{}` or none generates a one-time password; `{"password": "..."}` sets one.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    a: Admin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> AppResult<Json<Reset>> {
+    let (by, org, now, id) = (
+        ActingAs::user(a.user()),
+        a.user().org,
+        state.clock.now(),
+        parse_user_id(&id)?,
+    );
+    let pw = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice::<ResetBody>(&body)
+            .map_err(|e| AppError::bad_request(format!("Invalid JSON body: {e}")))?
+            .password
+    };
+    let generated = state
+        .db(move |s| accounts::reset_password(s, &by, org, id, pw, now))
+        .await?;
+    Ok(Json(Reset {
+        one_time_password: generated,
+    }))
+}
+
+pub async fn list_teams(
+    State(state): State<AppState>,
+    p: Principal,
+) -> AppResult<Json<List<Team>>> {
+    let org = p.user().org;
+    let items = state
+        .db(move |s| Ok(s.read(|t| teams::list(t, org))?))
+        .await?;
+    Ok(Json(List { items }))
+}
+
+pub async fn get_team(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Team>> {
+    let org = p.user().org;
+    let id: TeamId = id.parse().map_err(|_| AppError::not_found("Team"))?;
+    let t = state
+        .db(move |s| Ok(s.read(|t| teams::get(t, org, id))?))
+        .await?;
+    t.map(Json).ok_or_else(|| AppError::not_found("Team"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTeamBody {
+    name: String,
+    manager: Option<String>,
+}
+
+pub async fn create_team(
+    State(state): State<AppState>,
+    a: Admin,
+    Json(b): Json<CreateTeamBody>,
+) -> AppResult<(StatusCode, Json<Team>)> {
+    let (by, org, now) = (ActingAs::user(a.user()), a.user().org, state.clock.now());
+    let team = state
+        .db(move |s| accounts::create_team(s, &by, org, &b.name, b.manager.as_deref(), now))
+        .await?;
+    Ok((StatusCode::CREATED, Json(team)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+pub struct AuditPage {
+    items: Vec<AuditView>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    next_before: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct AuditView {
+    seq: u64,
+    at: crate::domain::Ts,
+    actor: String,
+    action: String,
+    entity: String,
+    entity_id: String,
+    old: Option<serde_json::Value>,
+    new: Option<serde_json::Value>,
+}
+
+impl From<AuditRecord> for AuditView {
+    fn from(r: AuditRecord) -> Self {
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        AuditView {
+            seq: r.seq,
+            at: r.at,
+            actor: r.actor.label(),
+            action: r.action,
+            entity: r.entity,
+            entity_id: r.entity_id,
+            old: parse(r.old),
+            new: parse(r.new),
+        }
+    }
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    a: Authz<perm::AuditView>,
+    Query(q): Query<AuditQuery>,
+) -> AppResult<Json<AuditPage>> {
+    let org = a.user().org;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 500"));
+    }
+    let recs = state
+        .db(move |s| Ok(s.read(|t| audit::list(t, org, q.before, limit))?))
+        .await?;
+    let next_before = if recs.len() == limit {
+        recs.last().map(|r| r.seq)
+    } else {
+        None
+    };
+    Ok(Json(AuditPage {
+        items: recs.into_iter().map(AuditView::from).collect(),
+        next_before,
+    }))
+}

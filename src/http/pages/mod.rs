@@ -1,0 +1,141 @@
+//! HTML pages. Each handler serves the full page, or only a fragment to htmx.
+
+mod account;
+mod admin;
+mod home;
+
+use crate::app::AppState;
+use crate::auth::{Principal, csrf};
+use crate::domain::{Permission, Role};
+use crate::error::{AppError, AppResult};
+use crate::http::assets;
+use crate::store::orgs;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::home))
+        .route(
+            "/login",
+            get(account::login_page).post(account::login_submit),
+        )
+        .route("/logout", post(account::logout))
+        .route(
+            "/account/password",
+            get(account::password_page).post(account::password_submit),
+        )
+        .route("/admin/users", get(admin::users_page).post(admin::add_user))
+        .route("/admin/users/{id}/role", post(admin::set_role))
+        .route("/admin/users/{id}/team", post(admin::set_team))
+        .route("/admin/users/{id}/disable", post(admin::disable))
+        .route("/admin/users/{id}/enable", post(admin::enable))
+        .route(
+            "/admin/users/{id}/reset-password",
+            post(admin::reset_password),
+        )
+        .route("/admin/teams", post(admin::add_team))
+        .route("/admin/roles", get(admin::roles_page))
+}
+
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+/// Everything the signed-in layout needs.
+pub struct Shell {
+    pub title: String,
+    pub org_name: String,
+    pub user_name: String,
+    pub user_email: String,
+    pub role_label: &'static str,
+    pub csrf: String,
+    pub nav: Vec<NavLink>,
+}
+
+impl Shell {
+    pub fn asset(&self, path: &str) -> String {
+        assets::url(path)
+    }
+}
+
+/// Areas in the navigation, each shown only to roles holding its permission.
+const NAV: &[(&str, &str, Option<Permission>)] = &[
+    ("/", "Home", None),
+    ("/admin/users", "Users", Some(Permission::UsersManage)),
+    ("/admin/roles", "Roles", None),
+];
+
+pub async fn shell(state: &AppState, p: &Principal, title: &str, active: &str) -> AppResult<Shell> {
+    let user = p.user().clone();
+    let org = user.org;
+    let org_name = state
+        .db(move |s| Ok(s.read(|t| orgs::get(t, org))?))
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    Ok(Shell {
+        title: title.to_string(),
+        org_name,
+        nav: nav_for(user.role, active),
+        user_name: user.name,
+        user_email: user.email,
+        role_label: user.role.label(),
+        csrf: csrf::token(state.keys.secret(), p.0.session),
+    })
+}
+
+pub fn nav_for(role: Role, active: &str) -> Vec<NavLink> {
+    NAV.iter()
+        .filter(|(_, _, perm)| perm.is_none_or(|p| role.has(p)))
+        .map(|(href, label, _)| NavLink {
+            href,
+            label,
+            active: *href == active,
+        })
+        .collect()
+}
+
+/// Layout for pages seen without signing in (sign-in, errors).
+pub struct PublicShell {
+    pub title: String,
+}
+
+impl PublicShell {
+    pub fn asset(&self, path: &str) -> String {
+        assets::url(path)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/error.html")]
+struct ErrorPage<'a> {
+    shell: PublicShell,
+    status: u16,
+    heading: &'a str,
+    message: &'a str,
+}
+
+pub fn error_page(err: &AppError) -> Response {
+    let heading = match err.status.as_u16() {
+        403 => "You do not have access to this page",
+        404 => "We could not find that page",
+        429 => "Slow down a little",
+        s if s >= 500 => "Something went wrong",
+        _ => "That did not work",
+    };
+    let page = ErrorPage {
+        shell: PublicShell {
+            title: heading.to_string(),
+        },
+        status: err.status.as_u16(),
+        heading,
+        message: &err.message,
+    };
+    (err.status, page).into_response()
+}

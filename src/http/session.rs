@@ -1,0 +1,113 @@
+//! Browser sessions: find the access cookie (or rotate the refresh cookie when it has expired),
+//! and enforce CSRF on every state-changing request that carries our cookies.
+
+use super::cookies;
+use crate::app::AppState;
+use crate::auth::csrf;
+use crate::auth::extract::CookieAccess;
+use crate::auth::sessions;
+use crate::error::AppError;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+fn is_unsafe(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+pub async fn browser_session(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // API clients with a Bearer token carry no ambient credentials: nothing to do.
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return next.run(req).await;
+    }
+    let cfg = state.cfg.clone();
+    let names = cookies::names(&cfg);
+    let now = state.clock.now();
+    let mut set_cookies = Vec::new();
+    let access = cookies::get(req.headers(), names.access).map(str::to_string);
+    let refresh = cookies::get(req.headers(), names.refresh).map(str::to_string);
+
+    let mut claims = access.as_deref().and_then(|t| state.keys.verify(t, now));
+    let mut token = access.filter(|_| claims.is_some());
+    if claims.is_none() {
+        if let Some(r) = refresh {
+            let (keys, auth_cfg) = (state.keys.clone(), cfg.auth.clone());
+            let grace = Some(cfg.auth.refresh_reuse_grace);
+            let res = state
+                .db(move |store| sessions::refresh(store, &keys, &auth_cfg, now, &r, grace))
+                .await;
+            match res {
+                Ok(issued) => {
+                    set_cookies = cookies::for_session(&cfg, &issued);
+                    claims = state.keys.verify(&issued.access, now);
+                    token = Some(issued.access);
+                }
+                Err(_) => set_cookies = cookies::clear_session(&cfg),
+            }
+        }
+    }
+    if let Some(t) = token {
+        req.extensions_mut().insert(CookieAccess(t));
+    }
+
+    if is_unsafe(req.method()) {
+        if !csrf::same_origin(req.headers()) {
+            return with_cookies(AppError::csrf().into_response(), set_cookies);
+        }
+        if let Some(sid) = claims.as_ref().and_then(|c| c.session()) {
+            let (ok, rebuilt) = check_token(req, &state, sid).await;
+            match rebuilt {
+                Some(r) if ok => req = r,
+                _ => return with_cookies(AppError::csrf().into_response(), set_cookies),
+            }
+        }
+    }
+    with_cookies(next.run(req).await, set_cookies)
+}
+
+/// Look for the CSRF token in the header, or else in a url-encoded form body (which is then
+/// put back so the handler can read it).
+async fn check_token(
+    req: Request,
+    state: &AppState,
+    sid: crate::domain::FamilyId,
+) -> (bool, Option<Request>) {
+    let secret = state.keys.secret();
+    if let Some(h) = req
+        .headers()
+        .get(csrf::HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        let ok = csrf::token_matches(secret, sid, h);
+        return (ok, Some(req));
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return (false, Some(req));
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, state.cfg.server.max_body_bytes).await else {
+        return (false, None);
+    };
+    let ok = form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == csrf::FIELD)
+        .is_some_and(|(_, v)| csrf::token_matches(secret, sid, &v));
+    (ok, Some(Request::from_parts(parts, Body::from(bytes))))
+}
+
+fn with_cookies(mut resp: Response, cookies: Vec<axum::http::HeaderValue>) -> Response {
+    for c in cookies {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}

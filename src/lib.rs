@@ -1,0 +1,20 @@
+//! salesboard: a sales and partnership performance dashboard in one binary.
+//!
+//! Layout (see DESIGN.md): `domain` holds the rules and types with no I/O; `store` is the redb
+//! data file; `auth` is identity and permissions; `http` holds thin handlers; `render` the
+//! shared HTML components; `app` wires state and router; `server` runs it; `cli` is the
+//! command line.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod render;
+pub mod server;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,163 @@
+//! Start and stop the HTTP server.
+
+use crate::app::{AppState, router, spawn_upkeep};
+use crate::auth::{accounts, jwt::JwtKeys};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::Store;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A server listening in the background (used by `serve` and by tests).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// Printed once on first run: the bootstrap login details.
+    pub bootstrap: Option<accounts::Bootstrapped>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub fn base_url(&self) -> String {
+        let scheme = if self.state.cfg.tls_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Stop accepting, let in-flight requests finish (up to `server.shutdown_grace`), close the
+    /// data file.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let grace = self.state.cfg.server.shutdown_grace;
+        match tokio::time::timeout(grace + std::time::Duration::from_secs(1), &mut self.task).await
+        {
+            Ok(joined) => joined
+                .context("server task failed")?
+                .context("server error")?,
+            Err(_) => {
+                tracing::warn!(
+                    "in-flight requests did not finish within the shutdown grace period"
+                );
+                self.task.abort();
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait until the server stops by itself (it does not, short of an error).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task)
+            .await
+            .context("server task failed")?
+            .context("server error")
+    }
+}
+
+/// Open the store, bootstrap on first run, bind, and serve in the background.
+pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
+    let cfg = Arc::new(cfg);
+    let db_path = cfg.db_path();
+    let store = {
+        let p = db_path.clone();
+        tokio::task::spawn_blocking(move || Store::open(&p)).await??
+    };
+    let store = Arc::new(store);
+    let keys = Arc::new(
+        JwtKeys::load_or_create(&cfg.data.dir)
+            .with_context(|| format!("reading the token secret in {}", cfg.data.dir.display()))?,
+    );
+    let bootstrap = {
+        let (s, b, now) = (store.clone(), cfg.bootstrap.clone(), clock.now());
+        tokio::task::spawn_blocking(move || accounts::bootstrap_if_empty(&s, &b, now))
+            .await?
+            .map_err(|e| anyhow::anyhow!("first-run setup failed: {}", e.message))?
+    };
+    let state = AppState::new(store, cfg.clone(), clock, keys);
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let upkeep = spawn_upkeep(&state);
+
+    let (addr, task) = if let (Some(cert), Some(key)) = (&cfg.server.tls_cert, &cfg.server.tls_key)
+    {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .with_context(|| {
+                format!(
+                    "loading TLS certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+        let std_listener = std::net::TcpListener::bind(cfg.server.listen)
+            .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let handle = axum_server::Handle::new();
+        let h2 = handle.clone();
+        let grace = cfg.server.shutdown_grace;
+        tokio::spawn(async move {
+            let _ = stop_rx.await;
+            h2.graceful_shutdown(Some(grace));
+        });
+        let server = axum_server::from_tcp_rustls(std_listener, tls)?.handle(handle);
+        let task = tokio::spawn(async move {
+            let r = server.serve(app).await;
+            upkeep.abort();
+            r
+        });
+        (addr, task)
+    } else {
+        let listener = tokio::net::TcpListener::bind(cfg.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            upkeep.abort();
+            r
+        });
+        (addr, task)
+    };
+    Ok(Running {
+        addr,
+        state,
+        bootstrap,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,91 @@
+//! Schema versions. A fresh file gets every table and the current version; an older file is
+//! upgraded step by step in one write transaction; a newer file is refused.
+
+use super::{ReadTx, Store, StoreError, StoreResult, tables::*};
+use redb::{ReadableTable, TableHandle, WriteTransaction};
+
+pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_KEY: &str = "schema_version";
+
+/// Upgrade steps: `STEPS[i]` takes a file from version `i + 1` to `i + 2`.
+type Step = fn(&WriteTransaction) -> StoreResult<()>;
+const STEPS: &[Step] = &[];
+
+fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
+    txn.open_table(META)?;
+    txn.open_table(ORGS)?;
+    txn.open_table(ORG_NAMES)?;
+    txn.open_table(USERS)?;
+    txn.open_table(USER_EMAILS)?;
+    txn.open_table(TEAMS)?;
+    txn.open_table(FAMILIES)?;
+    txn.open_table(REFRESH_TOKENS)?;
+    txn.open_table(AUDIT)?;
+    Ok(())
+}
+
+pub fn schema_version(txn: &impl ReadTx) -> StoreResult<Option<u32>> {
+    let meta = txn.table(META)?;
+    let v = meta.get(SCHEMA_KEY)?;
+    match v {
+        Some(g) => {
+            let b: [u8; 4] = g.value().try_into().map_err(|_| {
+                StoreError::Codec(super::CodecError::Decode(
+                    "schema_version is not 4 bytes".into(),
+                ))
+            })?;
+            Ok(Some(u32::from_le_bytes(b)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn set_version(txn: &WriteTransaction, v: u32) -> StoreResult<()> {
+    txn.open_table(META)?
+        .insert(SCHEMA_KEY, v.to_le_bytes().as_slice())?;
+    Ok(())
+}
+
+pub(super) fn run(store: &Store) -> StoreResult<()> {
+    const _: () = assert!(STEPS.len() as u32 == SCHEMA_VERSION - 1);
+    store.write(|txn| {
+        // A brand-new file has no meta table yet; opening it for write creates it.
+        let found = schema_version(txn)?;
+        match found {
+            None => {
+                let has_data = txn.list_tables()?.any(|t| t.name() != META.name());
+                if has_data {
+                    return Err(StoreError::Corrupt {
+                        path: store.path().to_path_buf(),
+                        detail: "tables present but no schema version".into(),
+                    });
+                }
+                create_all(txn)?;
+                set_version(txn, SCHEMA_VERSION)?;
+            }
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::NewerSchema {
+                    path: store.path().to_path_buf(),
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(0) => {
+                return Err(StoreError::Corrupt {
+                    path: store.path().to_path_buf(),
+                    detail: "schema version 0".into(),
+                });
+            }
+            Some(v) => {
+                for (i, step) in STEPS.iter().enumerate().skip(v as usize - 1) {
+                    tracing::info!(from = i + 1, to = i + 2, "upgrading data file schema");
+                    step(txn)?;
+                }
+                if v != SCHEMA_VERSION {
+                    set_version(txn, SCHEMA_VERSION)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
