@@ -173,6 +173,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let running = crate::server::start(cfg, Arc::new(SystemClock)).await?;
+        let stop = crate::server::shutdown_signal();
         let url = running.base_url();
         println!(
             "salesboard {} listening on {url}",
@@ -194,12 +195,10 @@ fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
             println!("This password is shown only now.");
             println!();
         }
-        tokio::select! {
-            _ = crate::server::shutdown_signal() => {
-                tracing::info!("shutting down: finishing in-flight requests");
-                running.shutdown().await?;
-            }
-        }
+        println!("Press Ctrl-C to stop.");
+        stop.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        running.shutdown().await?;
         println!("salesboard stopped cleanly");
         anyhow::Ok(())
     })

@@ -121,10 +121,14 @@ impl Store {
         }
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.to_path_buf()),
-            redb::DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
+            redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                if source.kind() != std::io::ErrorKind::InvalidData =>
+            {
+                StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
             other => StoreError::Corrupt {
                 path: path.to_path_buf(),
                 detail: other.to_string(),

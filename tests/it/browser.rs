@@ -1,0 +1,255 @@
+//! Real pages in headless Chromium: sign in, navigate, submit forms, see htmx updates.
+
+use crate::support::browser::Browser;
+use crate::support::*;
+use fantoccini::Locator;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn wait_for(b: &Browser, css: &str) -> fantoccini::elements::Element {
+    b.client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+async fn path(b: &Browser) -> String {
+    b.client.current_url().await.unwrap().path().to_string()
+}
+
+async fn wait_for_path(b: &Browser, want: &str) {
+    let end = std::time::Instant::now() + WAIT;
+    while path(b).await != want {
+        assert!(
+            std::time::Instant::now() < end,
+            "expected {want}, at {}",
+            path(b).await
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn screenshot(b: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("SB_SCREENSHOTS") {
+        let png = b.client.screenshot().await.unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+}
+
+async fn no_horizontal_scroll(b: &Browser) -> bool {
+    let v = b
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_manage_users_and_sign_out() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    s.user(&owner, "admin@example.com", "admin").await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+
+    // `/` sends a signed-out visitor to the sign-in page
+    b.client.goto(&s.url("/")).await.unwrap();
+    wait_for_path(&b, "/login").await;
+    screenshot(&b, "login").await;
+
+    // a wrong password shows an error
+    wait_for(&b, "#email")
+        .await
+        .send_keys("admin@example.com")
+        .await
+        .unwrap();
+    wait_for(&b, "#password")
+        .await
+        .send_keys("not my password")
+        .await
+        .unwrap();
+    wait_for(&b, "#sign-in").await.click().await.unwrap();
+    let err = wait_for(&b, "#login-error").await;
+    assert!(err.text().await.unwrap().contains("do not match"));
+
+    // the right one lands on the home page
+    wait_for(&b, "#password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    wait_for(&b, "#sign-in").await.click().await.unwrap();
+    wait_for_path(&b, "/").await;
+    let h1 = wait_for(&b, "main h1").await.text().await.unwrap();
+    assert_eq!(h1, "My Organization");
+    assert!(
+        wait_for(&b, ".empty-state")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("No sales data yet")
+    );
+    screenshot(&b, "home").await;
+
+    // users page through the navigation; add a user (boosted form)
+    b.client
+        .find(Locator::LinkText("Users"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&b, "/admin/users").await;
+    wait_for(&b, "#new-email")
+        .await
+        .send_keys("carol@example.com")
+        .await
+        .unwrap();
+    wait_for(&b, "#new-name")
+        .await
+        .send_keys("Carol")
+        .await
+        .unwrap();
+    wait_for(&b, "#new-role")
+        .await
+        .select_by_value("analyst")
+        .await
+        .unwrap();
+    wait_for(&b, "#add-user").await.click().await.unwrap();
+    let otp = wait_for(&b, "#one-time-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(otp.len(), 23);
+    let carol_row = wait_for(&b, "#users tbody tr:nth-child(2)").await;
+    assert!(
+        carol_row
+            .text()
+            .await
+            .unwrap()
+            .contains("carol@example.com")
+    );
+
+    // change Carol's role inline (htmx swaps just the row)
+    let row_id = carol_row.attr("id").await.unwrap().unwrap();
+    let select = wait_for(&b, &format!("#{row_id} select[name=role]")).await;
+    select.select_by_value("manager").await.unwrap();
+    wait_for(&b, &format!("#{row_id} form button"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let end = std::time::Instant::now() + WAIT;
+    loop {
+        let v = b
+            .client
+            .execute(&format!("return document.querySelector('#{row_id} select[name=role] option[selected]')?.value;"), vec![])
+            .await
+            .unwrap();
+        if v == "manager" {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "row not updated: {v}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    screenshot(&b, "users").await;
+
+    // small screens: no horizontal scrolling on the pages we have
+    b.client.set_window_size(360, 800).await.unwrap();
+    for p in ["/", "/admin/users", "/admin/roles", "/account/password"] {
+        b.client.goto(&s.url(p)).await.unwrap();
+        wait_for(&b, "main h1").await;
+        assert!(
+            no_horizontal_scroll(&b).await,
+            "horizontal scroll at 360px on {p}"
+        );
+    }
+    screenshot(&b, "roles-360").await;
+    b.client.set_window_size(1280, 900).await.unwrap();
+
+    // sign out returns to the sign-in page, and pages are closed again
+    b.client.goto(&s.url("/")).await.unwrap();
+    wait_for(&b, ".usermenu button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&b, "/login").await;
+    b.client.goto(&s.url("/admin/users")).await.unwrap();
+    wait_for_path(&b, "/login").await;
+
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    b.close().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn htmx_errors_show_as_a_toast() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    s.user(&owner, "admin@example.com", "admin").await;
+    let (victim, _) = s.user(&owner, "victim@example.com", "viewer").await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    b.client.goto(&s.url("/login")).await.unwrap();
+    wait_for(&b, "#email")
+        .await
+        .send_keys("admin@example.com")
+        .await
+        .unwrap();
+    wait_for(&b, "#password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    wait_for(&b, "#sign-in").await.click().await.unwrap();
+    wait_for_path(&b, "/").await;
+    b.client.goto(&s.url("/admin/users")).await.unwrap();
+    wait_for(&b, &format!("#user-{victim}")).await;
+    // The account vanishes from under the page (another admin's tab): make it an owner, which
+    // this admin may not touch, then press Disable on the stale row.
+    let r = client()
+        .patch(s.url(&format!("/api/v1/users/{victim}")))
+        .bearer_auth(&owner)
+        .json(&serde_json::json!({"role": "owner"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let buttons = b
+        .client
+        .find_all(Locator::Css(&format!("#user-{victim} button")))
+        .await
+        .unwrap();
+    let mut clicked = false;
+    for btn in buttons {
+        if btn.text().await.unwrap() == "Disable" {
+            btn.click().await.unwrap();
+            clicked = true;
+        }
+    }
+    assert!(clicked);
+    let toast = wait_for(&b, "#toasts .toast-error").await;
+    assert!(
+        toast.text().await.unwrap().contains("Only an owner"),
+        "{}",
+        toast.text().await.unwrap()
+    );
+    // the row is still there and the page did not navigate away
+    wait_for(&b, &format!("#user-{victim}")).await;
+    assert_eq!(path(&b).await, "/admin/users");
+    b.close().await;
+    s.stop().await;
+}

@@ -1,0 +1,343 @@
+//! The real binary: first-run bootstrap, CLI account commands, config errors, exclusive file.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_salesboard"));
+    // The test's own environment must not leak config into the child.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SALESBOARD_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("SALESBOARD_LOG__LEVEL", "warn");
+    c
+}
+
+struct Served {
+    child: Child,
+    base: String,
+    lines: Vec<String>,
+}
+
+/// Start `salesboard serve` on port 0 and read its banner.
+fn serve(dir: &std::path::Path) -> Served {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let mut base = String::new();
+    loop {
+        let mut l = String::new();
+        assert!(
+            out.read_line(&mut l).unwrap() > 0,
+            "server exited early: {lines:?}"
+        );
+        let l = l.trim_end().to_string();
+        if let Some(rest) = l.split("listening on ").nth(1) {
+            base = rest.to_string();
+        }
+        let last = l == "Press Ctrl-C to stop.";
+        lines.push(l);
+        if last {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in out.lines() {});
+    Served { child, base, lines }
+}
+
+fn stop(mut s: Served) -> std::process::ExitStatus {
+    let pid = s.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn value_of(lines: &[String], label: &str) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no `{label}` in {lines:?}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn login(base: &str, email: &str, pw: &str) -> (StatusCode, serde_json::Value) {
+    let r = client()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": pw}))
+        .send()
+        .await
+        .unwrap();
+    let st = r.status();
+    (st, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn first_run_prints_a_one_time_login_once_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path());
+    assert!(
+        s.lines.iter().any(|l| l.contains("First run")),
+        "{:?}",
+        s.lines
+    );
+    let url = value_of(&s.lines, "Sign in at");
+    assert_eq!(url, format!("{}/login", s.base));
+    let email = value_of(&s.lines, "email");
+    let pw = value_of(&s.lines, "password");
+    assert_eq!(email, "owner@salesboard.local");
+    assert_eq!(pw.len(), 23, "generated, never a fixed default");
+    let (st, v) = login(&s.base, &email, &pw).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["password_change_required"], true);
+    let status = stop(s);
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+
+    // Second start: no new owner, no password printed.
+    let s = serve(dir.path());
+    assert!(
+        !s.lines.iter().any(|l| l.contains("First run")),
+        "{:?}",
+        s.lines
+    );
+    assert!(stop(s).success());
+    assert!(dir.path().join("salesboard.redb").exists());
+    assert!(dir.path().join("jwt.secret").exists());
+}
+
+#[tokio::test]
+async fn cli_user_add_then_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = bin()
+        .args([
+            "org",
+            "add",
+            "Acme",
+            "--timezone",
+            "Europe/Berlin",
+            "--currency",
+            "eur",
+            "--data-dir",
+            d,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = bin()
+        .args([
+            "user",
+            "add",
+            "--org",
+            "acme",
+            "--email",
+            "Cli@Example.com",
+            "--role",
+            "manager",
+            "--name",
+            "Cli User",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cli@example.com"));
+    // generated password variant
+    let out = bin()
+        .args([
+            "user",
+            "add",
+            "--org",
+            "Acme",
+            "--email",
+            "gen@example.com",
+            "--role",
+            "viewer",
+            "--data-dir",
+            d,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let otp = text
+        .split("one-time password: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // bad role: non-zero, clear message
+    let out = bin()
+        .args([
+            "user",
+            "add",
+            "--org",
+            "Acme",
+            "--email",
+            "x@example.com",
+            "--role",
+            "boss",
+            "--data-dir",
+            d,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`boss` is not one of"));
+    // set-role and list
+    assert!(
+        bin()
+            .args([
+                "user",
+                "set-role",
+                "gen@example.com",
+                "analyst",
+                "--data-dir",
+                d
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = bin()
+        .args(["user", "list", "--org", "Acme", "--data-dir", d])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        list.contains("gen@example.com") && list.contains("analyst"),
+        "{list}"
+    );
+
+    let s = serve(dir.path());
+    // A pre-existing account means no bootstrap owner is created.
+    assert!(!s.lines.iter().any(|l| l.contains("First run")));
+    let (st, v) = login(&s.base, "cli@example.com", PASSWORD).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["user"]["role"], "manager");
+    assert_eq!(v["password_change_required"], false);
+    let (st, v) = login(&s.base, "gen@example.com", &otp).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["password_change_required"], true);
+
+    // While the server holds the file, the CLI refuses at once with a clear message.
+    let started = std::time::Instant::now();
+    let out = bin()
+        .args(["user", "list", "--data-dir", d])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(5), "no hang");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by another salesboard process"),
+        "{err}"
+    );
+    assert!(stop(s).success());
+
+    // Disable from the CLI: login refused afterwards.
+    assert!(
+        bin()
+            .args(["user", "disable", "cli@example.com", "--data-dir", d])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let s = serve(dir.path());
+    assert_eq!(
+        login(&s.base, "cli@example.com", PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(stop(s).success());
+}
+
+#[test]
+fn bad_config_is_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("salesboard.toml");
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nmax_body = 5\n").unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_body"), "{err}");
+
+    let out = bin()
+        .env("SALESBOARD_AUTH__ACCESS_TOKEN_TTL", "forever")
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_ttl"));
+    assert!(
+        !dir.path().join("salesboard.redb").exists(),
+        "nothing created on a config error"
+    );
+}
+
+#[test]
+fn help_and_version() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["org", "--help"],
+        vec!["org", "add", "--help"],
+        vec!["user", "add", "--help"],
+        vec!["user", "reset-password", "--help"],
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let out = bin().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    let out = bin().args(["frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

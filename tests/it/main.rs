@@ -1,0 +1,12 @@
+//! The one integration test binary: real servers on port 0 with temp data dirs.
+
+mod support;
+
+mod api_errors;
+mod auth;
+mod browser;
+mod cli;
+mod pages;
+mod rbac;
+mod store_files;
+mod tenancy;

@@ -1,0 +1,349 @@
+//! Browser-style requests with a cookie jar: sign-in, redirects, CSRF, silent refresh.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use std::time::Duration;
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+async fn sign_in(s: &TestServer, c: &reqwest::Client) -> String {
+    s.owner_token().await;
+    let r = c
+        .post(s.url("/login"))
+        .form(&[
+            ("email", s.owner_email.as_str()),
+            ("password", PASSWORD),
+            ("next", "/admin/users"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/admin/users");
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("sb_access=")
+            && c.contains("HttpOnly")
+            && c.contains("SameSite=Lax")),
+        "{cookies:?}"
+    );
+    assert!(cookies.iter().any(|c| c.starts_with("sb_refresh=")));
+    // the CSRF token the page carries for htmx
+    let page = c
+        .get(s.url("/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    page.split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn sign_in_flow_redirects_and_errors() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let r = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login");
+    let r = c.get(s.url("/admin/users?x=1")).send().await.unwrap();
+    assert_eq!(location(&r), "/login?next=%2Fadmin%2Fusers%3Fx%3D1");
+    // wrong password: the page again, with an error, and the email kept
+    let r = c
+        .post(s.url("/login"))
+        .form(&[
+            ("email", "owner@salesboard.local"),
+            ("password", "nope nope nope"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("id=\"login-error\"") && body.contains("value=\"owner@salesboard.local\"")
+    );
+    // one-time password: sent to choose a new password first
+    let r = c
+        .post(s.url("/login"))
+        .form(&[
+            ("email", s.owner_email.as_str()),
+            ("password", s.owner_otp.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/account/password");
+    let r = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(
+        location(&r),
+        "/account/password",
+        "nothing else until the password is set"
+    );
+    // open redirects are refused
+    let r = c
+        .post(s.url("/login"))
+        .form(&[
+            ("email", s.owner_email.as_str()),
+            ("password", s.owner_otp.as_str()),
+            ("next", "//evil.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(!location(&r).contains("evil"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn forced_password_change_through_the_page() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    c.post(s.url("/login"))
+        .form(&[
+            ("email", s.owner_email.as_str()),
+            ("password", s.owner_otp.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = c
+        .get(s.url("/account/password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = c
+        .post(s.url("/account/password"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("current_password", s.owner_otp.as_str()),
+            ("new_password", PASSWORD),
+            ("confirm_password", "something else"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("does not match"));
+    let r = c
+        .post(s.url("/account/password"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("current_password", s.owner_otp.as_str()),
+            ("new_password", PASSWORD),
+            ("confirm_password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // the new session works and the home page shows the org with an honest empty state
+    let home = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    let body = home.text().await.unwrap();
+    assert!(body.contains("My Organization") && body.contains("No sales data yet"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn cookie_writes_need_same_origin_and_the_csrf_token() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+    let form = [
+        ("email", "new@example.com"),
+        ("role", "viewer"),
+        ("name", ""),
+        ("team", ""),
+    ];
+
+    let r = c
+        .post(s.url("/admin/users"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await.0, StatusCode::FORBIDDEN, "no token");
+    let r = c
+        .post(s.url("/admin/users"))
+        .header("x-csrf-token", "forged")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post(s.url("/api/v1/users"))
+        .header("x-csrf-token", &csrf)
+        .header("origin", "http://evil.example")
+        .json(&serde_json::json!({"email": "new@example.com", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (StatusCode::FORBIDDEN, "csrf".into()));
+    let r = c
+        .post(s.url("/api/v1/users"))
+        .json(&serde_json::json!({"email": "new@example.com", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::FORBIDDEN, "csrf".into()),
+        "cookie-authenticated API write without token"
+    );
+
+    // with the header (htmx) it works
+    let r = c
+        .post(s.url("/admin/users"))
+        .header("x-csrf-token", &csrf)
+        .header("origin", &s.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("id=\"one-time-password\""),
+        "the generated password is shown once"
+    );
+    // and with the form field (no JavaScript)
+    let form2 = [
+        ("_csrf", csrf.as_str()),
+        ("email", "new2@example.com"),
+        ("role", "analyst"),
+        ("name", "New Two"),
+        ("team", ""),
+    ];
+    let r = c
+        .post(s.url("/admin/users"))
+        .form(&form2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // a validation error re-renders the form with the message
+    let bad = [
+        ("_csrf", csrf.as_str()),
+        ("email", "broken"),
+        ("role", "viewer"),
+        ("name", ""),
+        ("team", ""),
+    ];
+    let r = c
+        .post(s.url("/admin/users"))
+        .form(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"add-error\""));
+    // htmx errors come back as a toast aimed at #toasts
+    let r = c
+        .post(s.url("/admin/users/01ARZ3NDEKTSV4RRFFQ69G5FAV/disable"))
+        .header("x-csrf-token", &csrf)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.headers()["hx-retarget"], "#toasts");
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("class=\"toast toast-error\"")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn expired_access_cookie_is_refreshed_silently_and_logout_ends_it() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+    s.clock.advance(Duration::from_secs(20 * 60));
+    let r = c.get(s.url("/admin/users")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "refreshed from the refresh cookie"
+    );
+    assert!(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("sb_access=ey"))
+    );
+    // same session, so the CSRF token still matches
+    let r = c
+        .post(s.url("/logout"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login");
+    let r = c.get(s.url("/admin/users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed out");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn htmx_row_actions_return_the_updated_row() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+    let owner = s.owner_token().await;
+    let (id, _) = s.user(&owner, "row@example.com", "viewer").await;
+    let r = c
+        .post(s.url(&format!("/admin/users/{id}/role")))
+        .header("x-csrf-token", &csrf)
+        .header("hx-request", "true")
+        .form(&[("role", "manager")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let row = r.text().await.unwrap();
+    assert!(row.starts_with(&format!("<tr id=\"user-{id}\"")), "{row}");
+    assert!(row.contains("<option value=\"manager\" selected>"), "{row}");
+    let r = c
+        .post(s.url(&format!("/admin/users/{id}/disable")))
+        .header("x-csrf-token", &csrf)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("Disabled"));
+    s.stop().await;
+}

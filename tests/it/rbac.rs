@@ -1,0 +1,231 @@
+//! Every role against every protected route: the expected status is written out here by hand,
+//! independently of the permission table in `domain::roles`.
+
+use crate::support::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const ROLES: [&str; 7] = [
+    "owner",
+    "admin",
+    "vp",
+    "manager",
+    "partnership_manager",
+    "analyst",
+    "viewer",
+];
+
+#[tokio::test]
+async fn every_role_on_every_protected_route() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let mut tokens = vec![owner.clone()];
+    for role in &ROLES[1..] {
+        let (_, t) = s.user(&owner, &format!("{role}@example.com"), role).await;
+        tokens.push(t);
+    }
+    let (target, _) = s.user(&owner, "target@example.com", "viewer").await;
+
+    // (method, path, body, expected status per role in ROLES order)
+    let a = 200;
+    let f = 403;
+    let table: Vec<(Method, String, Option<serde_json::Value>, [u16; 7])> = vec![
+        (
+            Method::GET,
+            "/api/v1/auth/me".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
+        (
+            Method::GET,
+            "/api/v1/org".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
+        (
+            Method::GET,
+            "/api/v1/roles".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
+        (
+            Method::GET,
+            "/api/v1/teams".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
+        (
+            Method::GET,
+            "/api/v1/users".into(),
+            None,
+            [a, a, f, f, f, f, f],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/users/{target}"),
+            None,
+            [a, a, f, f, f, f, f],
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{target}"),
+            Some(json!({"name": "Renamed"})),
+            [a, a, f, f, f, f, f],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/users/{target}/reset-password"),
+            None,
+            [a, a, f, f, f, f, f],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({"email": "{role}-made@example.com", "role": "viewer"})),
+            [201, 201, f, f, f, f, f],
+        ),
+        (
+            Method::POST,
+            "/api/v1/teams".into(),
+            Some(json!({"name": "Team of {role}"})),
+            [201, 201, f, f, f, f, f],
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit".into(),
+            None,
+            [a, a, a, f, f, f, f],
+        ),
+        (Method::GET, "/".into(), None, [a, a, a, a, a, a, a]),
+        (
+            Method::GET,
+            "/admin/roles".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
+        (
+            Method::GET,
+            "/admin/users".into(),
+            None,
+            [a, a, f, f, f, f, f],
+        ),
+    ];
+    let c = client();
+    for (method, path, body, expected) in &table {
+        for (i, role) in ROLES.iter().enumerate() {
+            let mut req = c
+                .request(method.clone(), s.url(path))
+                .bearer_auth(&tokens[i]);
+            if let Some(b) = body {
+                let text = b.to_string().replace("{role}", role);
+                req = req.header("content-type", "application/json").body(text);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(
+                r.status().as_u16(),
+                expected[i],
+                "{role} {method} {path}: {}",
+                r.text().await.unwrap()
+            );
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn only_owners_grant_or_touch_privileged_roles() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let (admin_id, admin) = s.user(&owner, "admin@example.com", "admin").await;
+    let (other_admin, _) = s.user(&owner, "admin2@example.com", "admin").await;
+    let (viewer, _) = s.user(&owner, "viewer@example.com", "viewer").await;
+    let c = client();
+    let patch = |tok: &str, id: &str, body: serde_json::Value| {
+        c.patch(s.url(&format!("/api/v1/users/{id}")))
+            .bearer_auth(tok.to_string())
+            .json(&body)
+            .send()
+    };
+    // admin may promote a viewer to manager but not to admin or owner
+    assert_eq!(
+        patch(&admin, &viewer, json!({"role": "manager"}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        patch(&admin, &viewer, json!({"role": "admin"}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        patch(&admin, &other_admin, json!({"disabled": true}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // nobody changes their own role or disables themselves
+    assert_eq!(
+        patch(&admin, &admin_id, json!({"role": "viewer"}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // the owner can
+    assert_eq!(
+        patch(&owner, &viewer, json!({"role": "admin"}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    // the last active owner cannot be demoted (by anyone: here, a second owner demotes the first)
+    let (owner2_id, owner2) = s.user(&owner, "owner2@example.com", "owner").await;
+    let me: serde_json::Value = c
+        .get(s.url("/api/v1/auth/me"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let owner1_id = me["user"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        patch(&owner2, &owner1_id, json!({"role": "admin"}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let r = patch(&owner, &owner2_id, json!({"role": "viewer"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "owner1 is an admin now");
+    // audit records each role change with old -> new
+    let audit: serde_json::Value = c
+        .get(s.url("/api/v1/audit?limit=100"))
+        .bearer_auth(&owner2)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let changes: Vec<_> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "user.role_change")
+        .collect();
+    assert_eq!(changes.len(), 3);
+    assert_eq!(changes[0]["old"]["role"], "owner");
+    assert_eq!(changes[0]["new"]["role"], "admin");
+    assert_eq!(changes[0]["actor"], "owner2@example.com");
+    s.stop().await;
+}

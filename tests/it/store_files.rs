@@ -1,0 +1,138 @@
+//! Data files: the schema-v1 fixture opens; newer, foreign or damaged files are refused with a
+//! message that names the file and says what to do.
+
+use redb::ReadableTable;
+use salesboard::store::{Store, StoreError, audit, migrate::SCHEMA_VERSION, orgs, users};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Regenerate with `cargo test --test it generate_schema_v1_fixture -- --ignored` (only when
+/// adding a schema version would be wrong: fixtures are written once by the version they name).
+#[test]
+#[ignore]
+fn generate_schema_v1_fixture() {
+    use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
+    use salesboard::domain::{Ts, org::NewOrg};
+    let path = fixture("schema-v1.redb");
+    let _ = std::fs::remove_file(&path);
+    let store = Store::open(&path).unwrap();
+    let now = Ts(1_795_000_000_000_000);
+    let org = accounts::create_org(
+        &store,
+        &ActingAs::cli(),
+        NewOrg::parse("Fixture Co", "America/New_York", "USD").unwrap(),
+        now,
+    )
+    .unwrap();
+    let input = NewUserInput {
+        email: "fixture@example.com".into(),
+        name: "Fixture Owner".into(),
+        role: "owner".into(),
+        team: None,
+        password: Some("fixture password 1".into()),
+    };
+    accounts::create_user(&store, &ActingAs::cli(), org.id, input, now).unwrap();
+    accounts::create_team(&store, &ActingAs::cli(), org.id, "East", None, now).unwrap();
+}
+
+#[test]
+fn schema_v1_fixture_opens_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v1.redb"), &p).unwrap();
+    let store = Store::open(&p).unwrap();
+    assert_eq!(SCHEMA_VERSION, 1);
+    let org = store
+        .read(|t| orgs::by_name(t, "fixture co"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(org.timezone, "America/New_York");
+    let u = store
+        .read(|t| users::by_email(t, "fixture@example.com"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.name, "Fixture Owner");
+    assert!(salesboard::auth::password::verify(
+        "fixture password 1",
+        &u.password_hash
+    ));
+    assert_eq!(
+        store.read(|t| audit::verify_chain(t, org.id)).unwrap(),
+        Ok(3)
+    );
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v1.redb"), &p).unwrap();
+    {
+        let db = redb::Database::create(&p).unwrap();
+        let w = db.begin_write().unwrap();
+        w.open_table(salesboard::store::tables::META)
+            .unwrap()
+            .insert("schema_version", 99u32.to_le_bytes().as_slice())
+            .unwrap();
+        w.commit().unwrap();
+    }
+    match Store::open(&p) {
+        Err(e @ StoreError::NewerSchema { found: 99, .. }) => {
+            let m = e.to_string();
+            assert!(
+                m.contains(p.to_str().unwrap()) && m.contains("Upgrade salesboard"),
+                "{m}"
+            );
+        }
+        other => panic!("expected NewerSchema, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn garbage_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    let junk = b"this is not a database, it is a shopping list".repeat(200);
+    std::fs::write(&p, &junk).unwrap();
+    let err = Store::open(&p).err().expect("refused");
+    let m = err.to_string();
+    assert!(
+        m.contains("salesboard.redb") && m.contains("restore"),
+        "{m}"
+    );
+    assert_eq!(std::fs::read(&p).unwrap(), junk, "file untouched");
+}
+
+#[test]
+fn audit_chain_detects_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v1.redb"), &p).unwrap();
+    let store = Store::open(&p).unwrap();
+    let org = store
+        .read(|t| orgs::by_name(t, "Fixture Co"))
+        .unwrap()
+        .unwrap();
+    store
+        .write(|w| {
+            let mut t = w.open_table(salesboard::store::tables::AUDIT)?;
+            let bytes = t.get((org.id.0, 2u64))?.unwrap().value().to_vec();
+            let mut rec: audit::AuditRecord = salesboard::store::codec::decode(&bytes)?;
+            rec.actor = audit::Actor::System;
+            t.insert(
+                (org.id.0, 2u64),
+                salesboard::store::codec::encode(&rec)?.as_slice(),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        store.read(|t| audit::verify_chain(t, org.id)).unwrap(),
+        Err(2)
+    );
+}
