@@ -328,6 +328,13 @@ mod tests {
     }
 
     #[test]
+    fn example_file_documents_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let c = Config::load(Some(&path), env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
     fn file_then_env_then_cli() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");

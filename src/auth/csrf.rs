@@ -27,11 +27,13 @@ pub fn token_matches(secret: &[u8], session: FamilyId, presented: &str) -> bool 
         .into()
 }
 
-/// Whether a browser request comes from a page of this site.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// Whether a browser request comes from a page of this site. `authority` is the request URI's
+/// authority, which HTTP/2 uses instead of a `Host` header.
+pub fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
     let host = headers
         .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok());
+        .and_then(|h| h.to_str().ok())
+        .or(authority);
     if let Some(origin) = headers.get(http::header::ORIGIN) {
         let Ok(origin) = origin.to_str() else {
             return false;
@@ -60,27 +62,36 @@ mod tests {
 
     #[test]
     fn origin_rules() {
-        assert!(same_origin(&headers(&[
-            ("host", "a.test:8000"),
-            ("origin", "http://a.test:8000")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "a.test:8000"),
-            ("origin", "http://evil.test")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "a.test"),
-            ("origin", "null")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "a.test"),
-            ("sec-fetch-site", "cross-site")
-        ])));
-        assert!(same_origin(&headers(&[
-            ("host", "a.test"),
-            ("sec-fetch-site", "same-origin")
-        ])));
-        assert!(same_origin(&headers(&[("host", "a.test")])));
+        assert!(same_origin(
+            &headers(&[("host", "a.test:8000"), ("origin", "http://a.test:8000")]),
+            None
+        ));
+        assert!(!same_origin(
+            &headers(&[("host", "a.test:8000"), ("origin", "http://evil.test")]),
+            None
+        ));
+        assert!(!same_origin(
+            &headers(&[("host", "a.test"), ("origin", "null")]),
+            None
+        ));
+        assert!(!same_origin(
+            &headers(&[("host", "a.test"), ("sec-fetch-site", "cross-site")]),
+            None
+        ));
+        assert!(same_origin(
+            &headers(&[("host", "a.test"), ("sec-fetch-site", "same-origin")]),
+            None
+        ));
+        assert!(same_origin(&headers(&[("host", "a.test")]), None));
+        // HTTP/2: no Host header, the authority comes from the URI
+        assert!(same_origin(
+            &headers(&[("origin", "https://a.test:8443")]),
+            Some("a.test:8443")
+        ));
+        assert!(!same_origin(
+            &headers(&[("origin", "https://evil.test")]),
+            Some("a.test:8443")
+        ));
     }
 
     #[test]

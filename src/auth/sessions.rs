@@ -118,7 +118,7 @@ pub fn open_family(
 }
 
 enum Rotation {
-    Rotated(Issued),
+    Rotated(Box<Issued>),
     Reused,
     Invalid,
 }
@@ -155,13 +155,13 @@ pub fn refresh(
                     Ok(a) => a,
                     Err(_) => return Ok(Rotation::Invalid),
                 };
-                return Ok(Rotation::Rotated(Issued {
+                return Ok(Rotation::Rotated(Box::new(Issued {
                     access,
                     access_ttl: cfg.access_token_ttl,
                     refresh: None,
                     session: fam.id,
                     user,
-                }));
+                })));
             }
             // A rotated-away token came back: someone holds a copy. End the whole session.
             fam.revoked_at = Some(now);
@@ -178,16 +178,16 @@ pub fn refresh(
             Ok(a) => a,
             Err(_) => return Ok(Rotation::Invalid),
         };
-        Ok(Rotation::Rotated(Issued {
+        Ok(Rotation::Rotated(Box::new(Issued {
             access,
             access_ttl: cfg.access_token_ttl,
             refresh: Some(next),
             session: fam.id,
             user,
-        }))
+        })))
     })?;
     match outcome {
-        Rotation::Rotated(i) => Ok(i),
+        Rotation::Rotated(i) => Ok(*i),
         Rotation::Reused => {
             tracing::warn!("refresh token reuse detected; session revoked");
             Err(AppError::unauthenticated())

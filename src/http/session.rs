@@ -23,7 +23,9 @@ pub async fn browser_session(
     next: Next,
 ) -> Response {
     // API clients with a Bearer token carry no ambient credentials: nothing to do.
-    if req.headers().contains_key(header::AUTHORIZATION) {
+    // Static files need no session (and must not trigger refresh-token rotation).
+    if req.headers().contains_key(header::AUTHORIZATION) || req.uri().path().starts_with("/assets/")
+    {
         return next.run(req).await;
     }
     let cfg = state.cfg.clone();
@@ -57,7 +59,8 @@ pub async fn browser_session(
     }
 
     if is_unsafe(req.method()) {
-        if !csrf::same_origin(req.headers()) {
+        let authority = req.uri().authority().map(|a| a.as_str().to_string());
+        if !csrf::same_origin(req.headers(), authority.as_deref()) {
             return with_cookies(AppError::csrf().into_response(), set_cookies);
         }
         if let Some(sid) = claims.as_ref().and_then(|c| c.session()) {

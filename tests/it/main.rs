@@ -10,3 +10,4 @@ mod pages;
 mod rbac;
 mod store_files;
 mod tenancy;
+mod tls;

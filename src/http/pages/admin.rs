@@ -56,7 +56,7 @@ async fn listing(state: &AppState, a: &Admin) -> AppResult<Listing> {
         .db(move |s| {
             Ok(s.read(|t| {
                 let mut users = users::list(t, org)?;
-                users.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+                users.sort_by_key(|u| u.name.to_lowercase());
                 Ok(Listing {
                     users,
                     teams: teams::list(t, org)?,

@@ -1,0 +1,174 @@
+//! Foundation numbers: cold start to /readyz, login (argon2id included), home page server time.
+//!
+//! `cargo bench --bench foundation`. Criterion reports means; the percentile lines
+//! (p50/p95/p99) come from a separate timed loop over the same request.
+
+use axum::body::Body;
+use axum::http::Request;
+use criterion::Criterion;
+use salesboard::app::{AppState, router};
+use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
+use salesboard::auth::jwt::JwtKeys;
+use salesboard::clock::{Clock, SystemClock};
+use salesboard::config::Config;
+use salesboard::store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+const PASSWORD: &str = "benchmark password";
+
+fn percentiles(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{name}: n={} p50={:.3} ms p95={:.3} ms p99={:.3} ms max={:.3} ms",
+        samples.len(),
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.95).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        samples[samples.len() - 1].as_secs_f64() * 1e3
+    );
+}
+
+struct Fixture {
+    app: axum::Router,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.data.dir = dir.path().to_path_buf();
+    cfg.rate_limit.login_per_account_per_minute = u32::MAX;
+    cfg.rate_limit.login_per_ip_per_minute = u32::MAX;
+    let store = Arc::new(Store::open(&cfg.db_path()).unwrap());
+    let now = SystemClock.now();
+    accounts::bootstrap_if_empty(&store, &cfg.bootstrap, now).unwrap();
+    let org = store.read(salesboard::store::orgs::list).unwrap()[0].id;
+    let input = NewUserInput {
+        email: "bench@example.com".into(),
+        name: "Bench".into(),
+        role: "admin".into(),
+        team: None,
+        password: Some(PASSWORD.into()),
+    };
+    accounts::create_user(&store, &ActingAs::cli(), org, input, now).unwrap();
+    let keys = Arc::new(JwtKeys::load_or_create(dir.path()).unwrap());
+    let issued = salesboard::auth::sessions::login(
+        &store,
+        &keys,
+        &cfg.auth,
+        now,
+        "bench@example.com",
+        PASSWORD,
+    )
+    .unwrap();
+    let state = AppState::new(store, Arc::new(cfg), Arc::new(SystemClock), keys);
+    Fixture {
+        app: router(state),
+        token: issued.access,
+        _dir: dir,
+    }
+}
+
+fn login_request() -> Request<Body> {
+    Request::post("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from(format!(
+            r#"{{"email":"bench@example.com","password":"{PASSWORD}"}}"#
+        )))
+        .unwrap()
+}
+
+fn home_request(token: &str) -> Request<Body> {
+    Request::get("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn call(app: &axum::Router, req: Request<Body>) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+}
+
+fn bench_requests(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let f = fixture();
+    c.bench_function("login (argon2id verify + session commit)", |b| {
+        b.to_async(rt).iter(|| call(&f.app, login_request()))
+    });
+    c.bench_function("home page (auth + render)", |b| {
+        b.to_async(rt).iter(|| call(&f.app, home_request(&f.token)))
+    });
+    let mut s = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        rt.block_on(call(&f.app, login_request()));
+        s.push(t.elapsed());
+    }
+    percentiles("login server time", s);
+    let mut s = Vec::new();
+    for _ in 0..5000 {
+        let t = Instant::now();
+        rt.block_on(call(&f.app, home_request(&f.token)));
+        s.push(t.elapsed());
+    }
+    percentiles("home page server time", s);
+}
+
+/// Spawn the real binary on an empty data dir; time until /readyz answers 200.
+fn cold_start(rt: &tokio::runtime::Runtime) {
+    use std::io::{BufRead, BufReader};
+    let client = reqwest::Client::new();
+    let mut samples = Vec::new();
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Instant::now();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_salesboard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("SALESBOARD_LOG__LEVEL", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line.trim().rsplit(' ').next().unwrap().to_string();
+        rt.block_on(async {
+            loop {
+                if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+                    if r.status().is_success() {
+                        break;
+                    }
+                }
+            }
+        });
+        samples.push(t.elapsed());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    percentiles(
+        "cold start to /readyz (empty data dir, incl. first-run setup)",
+        samples,
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(5));
+    bench_requests(&mut c, &rt);
+    cold_start(&rt);
+    c.final_summary();
+}
