@@ -107,3 +107,107 @@ mod tests {
         assert!(err.message.contains("XYZ"));
     }
 }
+
+/// A money amount as sent by clients: a decimal string (`"19.99"`) or a JSON number (`19.99`).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum MoneyInput {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+/// Why an amount was refused (the caller names the field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyError(pub String);
+
+impl MoneyInput {
+    fn text(&self) -> String {
+        match self {
+            MoneyInput::Text(s) => s.trim().to_string(),
+            MoneyInput::Number(n) => n.to_string(),
+        }
+    }
+}
+
+impl Currency {
+    /// Exact conversion to minor units: `"19.99"` USD is 1999. More decimals than the currency
+    /// has, or an amount beyond ±10^15 units, is an error, never rounded.
+    pub fn to_minor(&self, input: &MoneyInput) -> Result<i64, MoneyError> {
+        use rust_decimal::Decimal;
+        use std::str::FromStr;
+        let text = input.text();
+        let d = Decimal::from_str(&text)
+            .map_err(|_| MoneyError(format!("`{text}` is not a decimal amount like \"19.99\"")))?;
+        let digits = u32::from(self.minor_digits());
+        let d = d.normalize();
+        if d.scale() > digits {
+            return Err(MoneyError(format!(
+                "`{text}` has more than {digits} decimal places for {}",
+                self.code()
+            )));
+        }
+        if d.abs() > Decimal::from(1_000_000_000_000_000i64) {
+            return Err(MoneyError(format!("`{text}` is too large")));
+        }
+        let minor = d * Decimal::from(10i64.pow(digits));
+        i64::try_from(minor).map_err(|_| MoneyError(format!("`{text}` is too large")))
+    }
+
+    /// Minor units as text for people, e.g. `1999` -> `19.99`.
+    pub fn format_minor(&self, minor: i64) -> String {
+        let digits = u32::from(self.minor_digits());
+        if digits == 0 {
+            return minor.to_string();
+        }
+        let scale = 10i64.pow(digits);
+        let sign = if minor < 0 { "-" } else { "" };
+        let a = minor.unsigned_abs();
+        format!(
+            "{sign}{}.{:0width$}",
+            a / scale as u64,
+            a % scale as u64,
+            width = digits as usize
+        )
+    }
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::*;
+
+    fn t(s: &str) -> MoneyInput {
+        MoneyInput::Text(s.into())
+    }
+
+    #[test]
+    fn exact_minor_units() {
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(usd.to_minor(&t("19.99")), Ok(1999));
+        assert_eq!(usd.to_minor(&t("19.9")), Ok(1990));
+        assert_eq!(usd.to_minor(&t("0")), Ok(0));
+        assert_eq!(usd.to_minor(&t("-5.01")), Ok(-501));
+        assert_eq!(
+            usd.to_minor(&t("19.990")),
+            Ok(1999),
+            "trailing zeros are fine"
+        );
+        assert!(usd.to_minor(&t("19.999")).is_err(), "never rounds");
+        assert!(usd.to_minor(&t("abc")).is_err());
+        assert!(usd.to_minor(&t("1e30")).is_err());
+        let n: MoneyInput = serde_json::from_str("19.99").unwrap();
+        assert_eq!(usd.to_minor(&n), Ok(1999));
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(jpy.to_minor(&t("1500")), Ok(1500));
+        assert!(jpy.to_minor(&t("1500.5")).is_err());
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(kwd.to_minor(&t("1.234")), Ok(1234));
+    }
+
+    #[test]
+    fn formatting() {
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(usd.format_minor(1999), "19.99");
+        assert_eq!(usd.format_minor(-5), "-0.05");
+        assert_eq!(Currency::parse("JPY").unwrap().format_minor(1500), "1500");
+    }
+}

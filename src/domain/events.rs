@@ -1,0 +1,483 @@
+//! Sales events as clients send them, and their validation into domain events with amounts in
+//! the org's minor units. Validation reports the first problem of an item with its field path
+//! (`lines[2].unit_price`).
+
+use super::Ts;
+use super::money::{Currency, MoneyInput};
+use serde::{Deserialize, Serialize};
+
+pub const MAX_TEXT: usize = 200;
+pub const MAX_LINES: usize = 500;
+/// Dimension value used when a client leaves channel, region or category empty.
+pub const UNSPECIFIED: &str = "unspecified";
+
+/// What is wrong with one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemError {
+    pub code: &'static str,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl ItemError {
+    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ItemError {
+            code: "validation",
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+}
+
+// ---- input shapes ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawEvent {
+    SaleCompleted(RawSale),
+    RefundProcessed(RawRefund),
+    CustomerCreated(RawCustomer),
+    TrafficRecorded(RawTraffic),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSale {
+    id: String,
+    occurred_at: String,
+    customer_id: Option<String>,
+    currency: Option<String>,
+    channel: Option<String>,
+    region: Option<String>,
+    lines: Vec<RawLine>,
+    discount: Option<MoneyInput>,
+    tax: Option<MoneyInput>,
+    shipping: Option<MoneyInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLine {
+    sku: String,
+    name: Option<String>,
+    category: Option<String>,
+    quantity: i64,
+    unit_price: MoneyInput,
+    unit_cost: Option<MoneyInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRefund {
+    id: String,
+    order_id: String,
+    occurred_at: String,
+    currency: Option<String>,
+    amount: MoneyInput,
+    #[serde(default)]
+    lines: Vec<RawRefundLine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRefundLine {
+    sku: String,
+    quantity: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomer {
+    id: String,
+    occurred_at: String,
+    email: Option<String>,
+    name: Option<String>,
+    region: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraffic {
+    id: String,
+    occurred_at: String,
+    channel: Option<String>,
+    region: Option<String>,
+    visits: u64,
+}
+
+// ---- domain events --------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleLine {
+    pub sku: String,
+    pub name: String,
+    pub category: String,
+    pub quantity: i64,
+    /// minor units, per unit
+    pub unit_price: i64,
+    pub unit_cost: Option<i64>,
+}
+
+impl SaleLine {
+    pub fn value(&self) -> i64 {
+        self.unit_price.saturating_mul(self.quantity)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    pub id: String,
+    pub at: Ts,
+    pub customer: Option<String>,
+    pub channel: String,
+    pub region: String,
+    pub lines: Vec<SaleLine>,
+    pub discount: i64,
+    pub tax: i64,
+    pub shipping: i64,
+}
+
+impl Sale {
+    pub fn gross(&self) -> i64 {
+        self.lines.iter().map(SaleLine::value).sum()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub order_id: String,
+    pub at: Ts,
+    pub amount: i64,
+    /// (sku, quantity); empty means "the order as a whole".
+    pub lines: Vec<(String, i64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerCreated {
+    pub id: String,
+    pub at: Ts,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub region: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub id: String,
+    pub at: Ts,
+    pub channel: String,
+    pub region: String,
+    pub visits: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Sale(Sale),
+    Refund(Refund),
+    Customer(CustomerCreated),
+    Traffic(Traffic),
+}
+
+/// The kind of an event; ids are unique per org and kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Kind {
+    Sale = 1,
+    Refund = 2,
+    Customer = 3,
+    Traffic = 4,
+}
+
+impl Event {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Event::Sale(_) => Kind::Sale,
+            Event::Refund(_) => Kind::Refund,
+            Event::Customer(_) => Kind::Customer,
+            Event::Traffic(_) => Kind::Traffic,
+        }
+    }
+    pub fn id(&self) -> &str {
+        match self {
+            Event::Sale(e) => &e.id,
+            Event::Refund(e) => &e.id,
+            Event::Customer(e) => &e.id,
+            Event::Traffic(e) => &e.id,
+        }
+    }
+    pub fn at(&self) -> Ts {
+        match self {
+            Event::Sale(e) => e.at,
+            Event::Refund(e) => e.at,
+            Event::Customer(e) => e.at,
+            Event::Traffic(e) => e.at,
+        }
+    }
+}
+
+// ---- validation -----------------------------------------------------------------------------
+
+fn ident(field: &str, v: &str) -> Result<String, ItemError> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(ItemError::field(field, "is required"));
+    }
+    if v.chars().count() > MAX_TEXT || v.chars().any(char::is_control) {
+        return Err(ItemError::field(
+            field,
+            format!("must be 1 to {MAX_TEXT} printable characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn dim(field: &str, v: Option<&str>) -> Result<String, ItemError> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(UNSPECIFIED.to_string()),
+        Some(s) => ident(field, s),
+    }
+}
+
+fn opt_text(field: &str, v: Option<&str>) -> Result<Option<String>, ItemError> {
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| ident(field, s))
+        .transpose()
+}
+
+fn timestamp(field: &str, v: &str) -> Result<Ts, ItemError> {
+    let v = v.trim();
+    if let Ok(t) = v.parse::<jiff::Timestamp>() {
+        return Ok(Ts::from_timestamp(t));
+    }
+    Err(ItemError::field(
+        field,
+        format!("`{v}` is not an RFC 3339 time with offset, like 2026-11-20T14:03:00Z"),
+    ))
+}
+
+fn money(
+    cur: &Currency,
+    field: &str,
+    v: &MoneyInput,
+    allow_negative: bool,
+) -> Result<i64, ItemError> {
+    let m = cur.to_minor(v).map_err(|e| ItemError::field(field, e.0))?;
+    if m < 0 && !allow_negative {
+        return Err(ItemError::field(field, "must not be negative"));
+    }
+    Ok(m)
+}
+
+fn opt_money(cur: &Currency, field: &str, v: Option<&MoneyInput>) -> Result<i64, ItemError> {
+    v.map(|m| money(cur, field, m, false))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn check_currency(org: &Currency, given: Option<&str>) -> Result<(), ItemError> {
+    match given.map(str::trim) {
+        None | Some("") => Ok(()),
+        Some(c) if c.eq_ignore_ascii_case(org.code()) => Ok(()),
+        Some(c) => Err(ItemError {
+            code: "currency_mismatch",
+            field: Some("currency".into()),
+            message: format!(
+                "`{c}` differs from the organization's currency {} and no exchange rate is configured",
+                org.code()
+            ),
+        }),
+    }
+}
+
+/// Validate one JSON value as an event for an org with currency `cur`.
+pub fn validate(value: serde_json::Value, cur: &Currency) -> Result<Event, ItemError> {
+    let raw: RawEvent = serde_json::from_value(value).map_err(|e| ItemError {
+        code: "bad_event",
+        field: None,
+        message: e.to_string(),
+    })?;
+    match raw {
+        RawEvent::SaleCompleted(s) => {
+            check_currency(cur, s.currency.as_deref())?;
+            if s.lines.is_empty() {
+                return Err(ItemError::field("lines", "must have at least one line"));
+            }
+            if s.lines.len() > MAX_LINES {
+                return Err(ItemError::field(
+                    "lines",
+                    format!("must have at most {MAX_LINES} lines"),
+                ));
+            }
+            let mut lines = Vec::with_capacity(s.lines.len());
+            for (i, l) in s.lines.iter().enumerate() {
+                let f = |name: &str| format!("lines[{i}].{name}");
+                if !(1..=1_000_000).contains(&l.quantity) {
+                    return Err(ItemError::field(
+                        f("quantity"),
+                        "must be between 1 and 1000000",
+                    ));
+                }
+                let sku = ident(&f("sku"), &l.sku)?;
+                lines.push(SaleLine {
+                    name: opt_text(&f("name"), l.name.as_deref())?.unwrap_or_else(|| sku.clone()),
+                    sku,
+                    category: dim(&f("category"), l.category.as_deref())?,
+                    quantity: l.quantity,
+                    unit_price: money(cur, &f("unit_price"), &l.unit_price, false)?,
+                    unit_cost: l
+                        .unit_cost
+                        .as_ref()
+                        .map(|c| money(cur, &f("unit_cost"), c, false))
+                        .transpose()?,
+                });
+            }
+            let sale = Sale {
+                id: ident("id", &s.id)?,
+                at: timestamp("occurred_at", &s.occurred_at)?,
+                customer: opt_text("customer_id", s.customer_id.as_deref())?,
+                channel: dim("channel", s.channel.as_deref())?,
+                region: dim("region", s.region.as_deref())?,
+                lines,
+                discount: opt_money(cur, "discount", s.discount.as_ref())?,
+                tax: opt_money(cur, "tax", s.tax.as_ref())?,
+                shipping: opt_money(cur, "shipping", s.shipping.as_ref())?,
+            };
+            if sale.discount > sale.gross() {
+                return Err(ItemError::field(
+                    "discount",
+                    "is larger than the order's line total",
+                ));
+            }
+            Ok(Event::Sale(sale))
+        }
+        RawEvent::RefundProcessed(r) => {
+            check_currency(cur, r.currency.as_deref())?;
+            let mut lines = Vec::with_capacity(r.lines.len());
+            for (i, l) in r.lines.iter().enumerate() {
+                if !(1..=1_000_000).contains(&l.quantity) {
+                    return Err(ItemError::field(
+                        format!("lines[{i}].quantity"),
+                        "must be between 1 and 1000000",
+                    ));
+                }
+                lines.push((ident(&format!("lines[{i}].sku"), &l.sku)?, l.quantity));
+            }
+            let amount = money(cur, "amount", &r.amount, false)?;
+            if amount == 0 {
+                return Err(ItemError::field("amount", "must be more than zero"));
+            }
+            Ok(Event::Refund(Refund {
+                id: ident("id", &r.id)?,
+                order_id: ident("order_id", &r.order_id)?,
+                at: timestamp("occurred_at", &r.occurred_at)?,
+                amount,
+                lines,
+            }))
+        }
+        RawEvent::CustomerCreated(c) => Ok(Event::Customer(CustomerCreated {
+            id: ident("id", &c.id)?,
+            at: timestamp("occurred_at", &c.occurred_at)?,
+            email: opt_text("email", c.email.as_deref())?.map(|e| e.to_lowercase()),
+            name: opt_text("name", c.name.as_deref())?,
+            region: dim("region", c.region.as_deref())?,
+        })),
+        RawEvent::TrafficRecorded(t) => {
+            let visits = i64::try_from(t.visits)
+                .ok()
+                .filter(|v| *v <= 1_000_000_000)
+                .ok_or_else(|| ItemError::field("visits", "is too large"))?;
+            Ok(Event::Traffic(Traffic {
+                id: ident("id", &t.id)?,
+                at: timestamp("occurred_at", &t.occurred_at)?,
+                channel: dim("channel", t.channel.as_deref())?,
+                region: dim("region", t.region.as_deref())?,
+                visits,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn usd() -> Currency {
+        Currency::parse("USD").unwrap()
+    }
+
+    #[test]
+    fn a_full_sale_validates_to_minor_units() {
+        let e = validate(
+            json!({"type":"sale_completed","id":"ord-1001","occurred_at":"2026-11-20T14:03:00Z",
+                   "customer_id":"c-42","currency":"USD","channel":"online","region":"EMEA",
+                   "lines":[{"sku":"SKU-1","name":"Widget","category":"Hardware","quantity":2,"unit_price":"19.99","unit_cost":"7.50"}],
+                   "discount":"0.00","tax":"3.20","shipping":5}),
+            &usd(),
+        )
+        .unwrap();
+        let Event::Sale(s) = e else { panic!() };
+        assert_eq!(s.gross(), 3998);
+        assert_eq!((s.tax, s.shipping, s.discount), (320, 500, 0));
+        assert_eq!(s.lines[0].unit_cost, Some(750));
+        assert_eq!(s.at.timestamp().to_string(), "2026-11-20T14:03:00Z");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                json!({"type":"sale_completed","id":"o","occurred_at":"2026-11-20T14:03:00Z","lines":[{"sku":"a","quantity":1,"unit_price":"1.001"}]}),
+                "lines[0].unit_price",
+            ),
+            (
+                json!({"type":"sale_completed","id":"o","occurred_at":"yesterday","lines":[{"sku":"a","quantity":1,"unit_price":"1"}]}),
+                "occurred_at",
+            ),
+            (
+                json!({"type":"sale_completed","id":" ","occurred_at":"2026-11-20T14:03:00Z","lines":[{"sku":"a","quantity":1,"unit_price":"1"}]}),
+                "id",
+            ),
+            (
+                json!({"type":"sale_completed","id":"o","occurred_at":"2026-11-20T14:03:00Z","lines":[]}),
+                "lines",
+            ),
+            (
+                json!({"type":"sale_completed","id":"o","occurred_at":"2026-11-20T14:03:00Z","lines":[{"sku":"a","quantity":0,"unit_price":"1"}]}),
+                "lines[0].quantity",
+            ),
+            (
+                json!({"type":"sale_completed","id":"o","occurred_at":"2026-11-20T14:03:00Z","discount":"5","lines":[{"sku":"a","quantity":1,"unit_price":"1"}]}),
+                "discount",
+            ),
+            (
+                json!({"type":"refund_processed","id":"r","order_id":"o","occurred_at":"2026-11-20T14:03:00Z","amount":"0"}),
+                "amount",
+            ),
+            (
+                json!({"type":"sale_completed","id":"o","currency":"EUR","occurred_at":"2026-11-20T14:03:00Z","lines":[{"sku":"a","quantity":1,"unit_price":"1"}]}),
+                "currency",
+            ),
+        ];
+        for (v, field) in cases {
+            let e = validate(v.clone(), &usd()).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{v}: {e:?}");
+        }
+        let e = validate(json!({"type":"sale_made","id":"o"}), &usd()).unwrap_err();
+        assert_eq!(e.code, "bad_event");
+        let e = validate(json!({"type":"traffic_recorded","id":"t","occurred_at":"2026-11-20T14:03:00Z","visits":3,"bogus":1}), &usd()).unwrap_err();
+        assert!(e.message.contains("bogus"), "{e:?}");
+    }
+
+    #[test]
+    fn empty_dimensions_become_unspecified() {
+        let e = validate(json!({"type":"traffic_recorded","id":"t","occurred_at":"2026-11-20T14:03:00+01:00","visits":3,"channel":""}), &usd()).unwrap();
+        let Event::Traffic(t) = e else { panic!() };
+        assert_eq!(
+            (t.channel.as_str(), t.region.as_str()),
+            (UNSPECIFIED, UNSPECIFIED)
+        );
+        assert_eq!(t.at.timestamp().to_string(), "2026-11-20T13:03:00Z");
+    }
+}
