@@ -5,6 +5,7 @@ pub mod ids;
 pub mod money;
 pub mod org;
 pub mod roles;
+pub mod rollup;
 pub mod time;
 pub mod user;
 

@@ -4,12 +4,29 @@
 use super::{ReadTx, Store, StoreError, StoreResult, tables::*};
 use redb::{ReadableTable, TableHandle, WriteTransaction};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 pub const SCHEMA_KEY: &str = "schema_version";
 
 /// Upgrade steps: `STEPS[i]` takes a file from version `i + 1` to `i + 2`.
 type Step = fn(&WriteTransaction) -> StoreResult<()>;
-const STEPS: &[Step] = &[];
+const STEPS: &[Step] = &[v1_to_v2];
+
+/// Version 2 adds the sales analytics tables (all empty in a version-1 file).
+fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
+    create_sales_tables(txn)
+}
+
+fn create_sales_tables(txn: &WriteTransaction) -> StoreResult<()> {
+    txn.open_table(EVENTS)?;
+    txn.open_table(EVENT_TIME)?;
+    txn.open_table(ROLLUP_HOUR)?;
+    txn.open_table(ROLLUP_DAY)?;
+    txn.open_table(CUSTOMERS)?;
+    txn.open_table(PRODUCTS)?;
+    txn.open_table(PENDING_REFUNDS)?;
+    txn.open_table(DATA_VERSION)?;
+    Ok(())
+}
 
 fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(META)?;
@@ -21,7 +38,7 @@ fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(FAMILIES)?;
     txn.open_table(REFRESH_TOKENS)?;
     txn.open_table(AUDIT)?;
-    Ok(())
+    create_sales_tables(txn)
 }
 
 pub fn schema_version(txn: &impl ReadTx) -> StoreResult<Option<u32>> {

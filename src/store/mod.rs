@@ -6,6 +6,7 @@ pub mod audit;
 pub mod codec;
 pub mod migrate;
 pub mod orgs;
+pub mod sales;
 pub mod sessions;
 pub mod tables;
 pub mod teams;

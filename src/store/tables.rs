@@ -21,3 +21,25 @@ pub const REFRESH_TOKENS: TableDefinition<&[u8], (u128, u32)> =
     TableDefinition::new("refresh_tokens");
 /// (org, sequence) -> AuditRecord; append-only, hash-chained per org
 pub const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit");
+
+// ---- sales analytics (schema version 2) ----
+
+/// (org, kind, event id) -> Event; the idempotency check and the raw record.
+pub const EVENTS: TableDefinition<(u64, u8, &str), &[u8]> = TableDefinition::new("events");
+/// (org, occurred_at micros, kind, event id) -> (); events in time order.
+pub const EVENT_TIME: TableDefinition<(u64, i64, u8, &str), ()> =
+    TableDefinition::new("event_time");
+/// (org, local hour start as UTC micros, "channel\x1fregion\x1fcategory") -> Metrics
+pub const ROLLUP_HOUR: TableDefinition<(u64, i64, &str), &[u8]> =
+    TableDefinition::new("rollup_hour");
+/// (org, local civil day number, "channel\x1fregion\x1fcategory") -> Metrics
+pub const ROLLUP_DAY: TableDefinition<(u64, i32, &str), &[u8]> = TableDefinition::new("rollup_day");
+/// (org, customer id) -> CustomerAgg
+pub const CUSTOMERS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("customers");
+/// (org, sku) -> ProductAgg
+pub const PRODUCTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("products");
+/// (org, order id, refund id) -> Refund whose order has not arrived yet
+pub const PENDING_REFUNDS: TableDefinition<(u64, &str, &str), &[u8]> =
+    TableDefinition::new("pending_refunds");
+/// org -> data version, bumped by every committed change to its sales data (cache key)
+pub const DATA_VERSION: TableDefinition<u64, u64> = TableDefinition::new("data_version");

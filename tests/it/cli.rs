@@ -337,7 +337,11 @@ fn help_and_version() {
         );
     }
     let out = bin().arg("--version").output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    let want = format!(
+        "schema version {}",
+        salesboard::store::migrate::SCHEMA_VERSION
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&want));
     let out = bin().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -1,7 +1,7 @@
 //! Data files: the schema-v1 fixture opens; newer, foreign or damaged files are refused with a
 //! message that names the file and says what to do.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 use salesboard::store::{Store, StoreError, audit, migrate::SCHEMA_VERSION, orgs, users};
 use std::path::PathBuf;
 
@@ -11,15 +11,21 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Regenerate with `cargo test --test it generate_schema_v1_fixture -- --ignored` (only when
-/// adding a schema version would be wrong: fixtures are written once by the version they name).
+/// Each schema version's fixture is written once, by that version's code, and then kept as it
+/// is, so every later version proves it still opens and upgrades it. When a new schema
+/// version is added, run `cargo test --test it generate_fixture -- --ignored` to write
+/// `schema-v<new>.redb`; never rewrite an existing one.
 #[test]
 #[ignore]
-fn generate_schema_v1_fixture() {
+fn generate_fixture() {
     use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
     use salesboard::domain::{Ts, org::NewOrg};
-    let path = fixture("schema-v1.redb");
-    let _ = std::fs::remove_file(&path);
+    let path = fixture(&format!("schema-v{SCHEMA_VERSION}.redb"));
+    assert!(
+        !path.exists(),
+        "{} exists: fixtures are never rewritten",
+        path.display()
+    );
     let store = Store::open(&path).unwrap();
     let now = Ts(1_795_000_000_000_000);
     let org = accounts::create_org(
@@ -45,8 +51,16 @@ fn schema_v1_fixture_opens_and_reads() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("salesboard.redb");
     std::fs::copy(fixture("schema-v1.redb"), &p).unwrap();
+    // Opening upgrades the version-1 file to the current schema, keeping its data.
     let store = Store::open(&p).unwrap();
-    assert_eq!(SCHEMA_VERSION, 1);
+    let v = store
+        .read(salesboard::store::migrate::schema_version)
+        .unwrap();
+    assert_eq!(v, Some(SCHEMA_VERSION));
+    store
+        .read(|t| Ok(t.open_table(salesboard::store::tables::EVENTS)?.len()?))
+        .map(|n| assert_eq!(n, 0))
+        .unwrap();
     let org = store
         .read(|t| orgs::by_name(t, "fixture co"))
         .unwrap()

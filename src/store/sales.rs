@@ -1,0 +1,561 @@
+//! Sales data: events, rollups and aggregates, all written in the caller's write transaction
+//! so a batch is either wholly visible or not at all.
+
+use super::{ReadTx, StoreResult, codec, get_rec, tables::*};
+use crate::domain::events::{Event, Kind, Refund, Sale};
+use crate::domain::org::Org;
+use crate::domain::rollup::{self, Cell, Contribution, Metrics};
+use crate::domain::{OrgId, Ts};
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Separator inside rollup dimension keys (not allowed in dimension values: they refuse
+/// control characters).
+pub const SEP: char = '\u{1f}';
+
+pub fn dim_key(channel: &str, region: &str, category: &str) -> String {
+    format!("{channel}{SEP}{region}{SEP}{category}")
+}
+
+pub fn split_dim(key: &str) -> (&str, &str, &str) {
+    let mut it = key.splitn(3, SEP);
+    (
+        it.next().unwrap_or(""),
+        it.next().unwrap_or(""),
+        it.next().unwrap_or(""),
+    )
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerAgg {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub region: Option<String>,
+    pub created_at: Option<Ts>,
+    /// The earliest sale: (time, order id).
+    pub first: Option<(Ts, String)>,
+    pub last_purchase: Option<Ts>,
+    pub orders: i64,
+    /// Σ gross − discounts of their orders
+    pub revenue: i64,
+    pub refunds: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProductAgg {
+    pub name: String,
+    pub category: String,
+    pub orders: i64,
+    pub units: i64,
+    /// Σ line value − allocated discounts
+    pub revenue: i64,
+    pub cost: i64,
+    pub refunds: i64,
+    pub refunded_units: i64,
+}
+
+/// What happened to one event of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Accepted,
+    /// The same (kind, id) was already stored; nothing changed.
+    Duplicate,
+}
+
+fn kind_byte(k: Kind) -> u8 {
+    k as u8
+}
+
+pub fn get_event(
+    txn: &impl ReadTx,
+    org: OrgId,
+    kind: Kind,
+    id: &str,
+) -> StoreResult<Option<Event>> {
+    get_rec(&txn.table(EVENTS)?, (org.0, kind_byte(kind), id))
+}
+
+pub fn customer(txn: &impl ReadTx, org: OrgId, id: &str) -> StoreResult<Option<CustomerAgg>> {
+    get_rec(&txn.table(CUSTOMERS)?, (org.0, id))
+}
+
+pub fn product(txn: &impl ReadTx, org: OrgId, sku: &str) -> StoreResult<Option<ProductAgg>> {
+    get_rec(&txn.table(PRODUCTS)?, (org.0, sku))
+}
+
+pub fn data_version(txn: &impl ReadTx, org: OrgId) -> StoreResult<u64> {
+    Ok(txn
+        .table(DATA_VERSION)?
+        .get(org.0)?
+        .map(|g| g.value())
+        .unwrap_or(0))
+}
+
+/// Apply a batch of validated events for one org. Returns one outcome per event, in order.
+pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult<Vec<Applied>> {
+    let mut b = Batch {
+        txn,
+        org: org.id,
+        contributions: Vec::new(),
+        customers: HashMap::new(),
+        products: HashMap::new(),
+    };
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        out.push(b.one(e)?);
+    }
+    b.flush(&org.tz())?;
+    if out.contains(&Applied::Accepted) {
+        let mut v = txn.open_table(DATA_VERSION)?;
+        let next = v.get(org.id.0)?.map(|g| g.value()).unwrap_or(0) + 1;
+        v.insert(org.id.0, next)?;
+    }
+    Ok(out)
+}
+
+struct Batch<'t> {
+    txn: &'t WriteTransaction,
+    org: OrgId,
+    contributions: Vec<Contribution>,
+    /// Aggregates touched by this batch, written once at the end.
+    customers: HashMap<String, CustomerAgg>,
+    products: HashMap<String, ProductAgg>,
+}
+
+impl Batch<'_> {
+    fn one(&mut self, e: &Event) -> StoreResult<Applied> {
+        let kb = kind_byte(e.kind());
+        {
+            let mut t = self.txn.open_table(EVENTS)?;
+            if t.get((self.org.0, kb, e.id()))?.is_some() {
+                return Ok(Applied::Duplicate);
+            }
+            t.insert((self.org.0, kb, e.id()), codec::encode(e)?.as_slice())?;
+        }
+        self.txn
+            .open_table(EVENT_TIME)?
+            .insert((self.org.0, e.at().0, kb, e.id()), ())?;
+        match e {
+            Event::Sale(s) => self.sale(s)?,
+            Event::Refund(r) => match get_event(self.txn, self.org, Kind::Sale, &r.order_id)? {
+                Some(Event::Sale(order)) => self.refund(r, &order)?,
+                _ => {
+                    self.txn.open_table(PENDING_REFUNDS)?.insert(
+                        (self.org.0, r.order_id.as_str(), r.id.as_str()),
+                        codec::encode(r)?.as_slice(),
+                    )?;
+                }
+            },
+            Event::Customer(c) => {
+                let agg = self.customer_mut(&c.id)?;
+                agg.email = c.email.clone().or(agg.email.take());
+                agg.name = c.name.clone().or(agg.name.take());
+                agg.region = Some(c.region.clone());
+                agg.created_at = Some(agg.created_at.map_or(c.at, |t| t.min(c.at)));
+            }
+            Event::Traffic(t) => self.contributions.push(rollup::traffic(t)),
+        }
+        Ok(Applied::Accepted)
+    }
+
+    fn customer_mut(&mut self, id: &str) -> StoreResult<&mut CustomerAgg> {
+        if !self.customers.contains_key(id) {
+            let c = customer(self.txn, self.org, id)?.unwrap_or_default();
+            self.customers.insert(id.to_string(), c);
+        }
+        Ok(self.customers.get_mut(id).expect("inserted above"))
+    }
+
+    fn product_mut(&mut self, sku: &str) -> StoreResult<&mut ProductAgg> {
+        if !self.products.contains_key(sku) {
+            let p = product(self.txn, self.org, sku)?.unwrap_or_default();
+            self.products.insert(sku.to_string(), p);
+        }
+        Ok(self.products.get_mut(sku).expect("inserted above"))
+    }
+
+    fn sale(&mut self, s: &Sale) -> StoreResult<()> {
+        let is_new = match &s.customer {
+            None => None,
+            Some(cid) => {
+                let first = self.customer_mut(cid)?.first.clone();
+                let new = match &first {
+                    None => true,
+                    Some((t, id)) => rollup::precedes(s.at, &s.id, (*t, id)),
+                };
+                if new {
+                    if let Some((_, old_id)) = first {
+                        if let Some(Event::Sale(old)) =
+                            get_event(self.txn, self.org, Kind::Sale, &old_id)?
+                        {
+                            self.contributions.push(rollup::demote_first(&old));
+                        }
+                    }
+                }
+                let c = self.customer_mut(cid)?;
+                if new {
+                    c.first = Some((s.at, s.id.clone()));
+                }
+                c.last_purchase = Some(c.last_purchase.map_or(s.at, |t| t.max(s.at)));
+                c.orders += 1;
+                c.revenue += s.gross() - s.discount;
+                Some(new)
+            }
+        };
+        let contributions = rollup::sale(s, is_new);
+        let discounts = rollup::allocate(
+            s.discount,
+            &s.lines.iter().map(|l| l.value()).collect::<Vec<_>>(),
+        );
+        for (l, d) in s.lines.iter().zip(discounts) {
+            let p = self.product_mut(&l.sku)?;
+            p.name = l.name.clone();
+            p.category = l.category.clone();
+            p.orders += 1;
+            p.units += l.quantity;
+            p.revenue += l.value() - d;
+            p.cost += l.unit_cost.map(|c| c * l.quantity).unwrap_or(0);
+        }
+        self.contributions.extend(contributions);
+        // Refunds that arrived before this order.
+        let pending: Vec<(String, Vec<u8>)> = {
+            let t = self.txn.open_table(PENDING_REFUNDS)?;
+            let range = (self.org.0, s.id.as_str(), "")..=(self.org.0, s.id.as_str(), "\u{10ffff}");
+            t.range(range)?
+                .map(|r| r.map(|(k, v)| (k.value().2.to_string(), v.value().to_vec())))
+                .collect::<Result<_, _>>()?
+        };
+        let pending: Vec<Refund> = {
+            let mut t = self.txn.open_table(PENDING_REFUNDS)?;
+            let mut refunds = Vec::with_capacity(pending.len());
+            for (refund_id, bytes) in pending {
+                t.remove((self.org.0, s.id.as_str(), refund_id.as_str()))?;
+                refunds.push(codec::decode(&bytes)?);
+            }
+            refunds
+        };
+        for r in &pending {
+            self.refund(r, s)?;
+        }
+        Ok(())
+    }
+
+    fn refund(&mut self, r: &Refund, order: &Sale) -> StoreResult<()> {
+        let contributions = rollup::refund(r, order);
+        for (l, (amount, units)) in order.lines.iter().zip(rollup::refund_lines(r, order)) {
+            if amount != 0 || units != 0 {
+                let p = self.product_mut(&l.sku)?;
+                p.refunds += amount;
+                p.refunded_units += units;
+            }
+        }
+        if let Some(cid) = &order.customer {
+            self.customer_mut(cid)?.refunds += r.amount;
+        }
+        self.contributions.extend(contributions);
+        Ok(())
+    }
+
+    /// Sum contributions per (bucket, dimension) and write each rollup cell once.
+    fn flush(&mut self, tz: &jiff::tz::TimeZone) -> StoreResult<()> {
+        let mut hours: HashMap<(i64, String), Metrics> = HashMap::new();
+        let mut days: HashMap<(i32, String), Metrics> = HashMap::new();
+        for (
+            Cell {
+                at,
+                channel,
+                region,
+                category,
+            },
+            m,
+        ) in self.contributions.drain(..)
+        {
+            let (hour, day) = rollup::buckets(at, tz);
+            let key = dim_key(&channel, &region, &category);
+            hours.entry((hour.0, key.clone())).or_default().add(&m);
+            days.entry((day, key)).or_default().add(&m);
+        }
+        {
+            let mut t = self.txn.open_table(ROLLUP_HOUR)?;
+            for ((b, k), m) in hours {
+                let mut cur: Metrics = match t.get((self.org.0, b, k.as_str()))? {
+                    Some(v) => codec::decode(v.value())?,
+                    None => Metrics::default(),
+                };
+                cur.add(&m);
+                t.insert((self.org.0, b, k.as_str()), codec::encode(&cur)?.as_slice())?;
+            }
+        }
+        {
+            let mut t = self.txn.open_table(ROLLUP_DAY)?;
+            for ((b, k), m) in days {
+                let mut cur: Metrics = match t.get((self.org.0, b, k.as_str()))? {
+                    Some(v) => codec::decode(v.value())?,
+                    None => Metrics::default(),
+                };
+                cur.add(&m);
+                t.insert((self.org.0, b, k.as_str()), codec::encode(&cur)?.as_slice())?;
+            }
+        }
+        {
+            let mut t = self.txn.open_table(CUSTOMERS)?;
+            for (id, c) in self.customers.drain() {
+                t.insert((self.org.0, id.as_str()), codec::encode(&c)?.as_slice())?;
+            }
+        }
+        let mut t = self.txn.open_table(PRODUCTS)?;
+        for (sku, p) in self.products.drain() {
+            t.insert((self.org.0, sku.as_str()), codec::encode(&p)?.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// Every rollup row of an org at day granularity (for checks and tests).
+pub fn day_rollups(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(i32, String, Metrics)>> {
+    let t = txn.table(ROLLUP_DAY)?;
+    let mut out = Vec::new();
+    for row in t.range((org.0, i32::MIN, "")..=(org.0, i32::MAX, "\u{10ffff}"))? {
+        let (k, v) = row?;
+        let (_, day, dim) = k.value();
+        out.push((day, dim.to_string(), codec::decode(v.value())?));
+    }
+    Ok(out)
+}
+
+/// Every rollup row of an org at hour granularity.
+pub fn hour_rollups(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(i64, String, Metrics)>> {
+    let t = txn.table(ROLLUP_HOUR)?;
+    let mut out = Vec::new();
+    for row in t.range((org.0, i64::MIN, "")..=(org.0, i64::MAX, "\u{10ffff}"))? {
+        let (k, v) = row?;
+        let (_, hour, dim) = k.value();
+        out.push((hour, dim.to_string(), codec::decode(v.value())?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::events::{Refund, Sale, SaleLine, Traffic};
+    use crate::domain::org::NewOrg;
+    use crate::store::{Store, orgs};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const SKUS: [(&str, &str, i64); 5] = [
+        ("s0", "A", 1999),
+        ("s1", "A", 500),
+        ("s2", "B", 12000),
+        ("s3", "C", 1),
+        ("s4", "B", 333),
+    ];
+    const CHANNELS: [&str; 2] = ["online", "retail"];
+    const REGIONS: [&str; 2] = ["EMEA", "NA"];
+    // A window around the 2026-03-08 DST change in New York.
+    const T0: i64 = 1_772_841_600_000_000; // 2026-03-07T00:00:00Z
+
+    fn at(minutes: i64) -> Ts {
+        Ts(T0 + minutes * 60_000_000)
+    }
+
+    fn arb_sale(n: usize) -> impl Strategy<Value = Event> {
+        (
+            0i64..(4 * 24 * 60),
+            proptest::option::of(0usize..4),
+            0usize..2,
+            0usize..2,
+            proptest::collection::vec((0usize..5, 1i64..4), 1..4),
+            0i64..100,
+            0i64..500,
+        )
+            .prop_map(move |(m, cust, ch, rg, lines, disc_pct, tax)| {
+                let lines: Vec<SaleLine> = lines
+                    .into_iter()
+                    .map(|(i, q)| SaleLine {
+                        sku: SKUS[i].0.into(),
+                        name: SKUS[i].0.into(),
+                        category: SKUS[i].1.into(),
+                        quantity: q,
+                        unit_price: SKUS[i].2,
+                        unit_cost: (i % 2 == 0).then_some(SKUS[i].2 / 3),
+                    })
+                    .collect();
+                let gross: i64 = lines.iter().map(|l| l.value()).sum();
+                Event::Sale(Sale {
+                    id: format!("o{n}"),
+                    at: at(m),
+                    customer: cust.map(|c| format!("c{c}")),
+                    channel: CHANNELS[ch].into(),
+                    region: REGIONS[rg].into(),
+                    lines,
+                    discount: gross * disc_pct / 200,
+                    tax,
+                    shipping: 250,
+                })
+            })
+    }
+
+    fn arb_events() -> impl Strategy<Value = Vec<Event>> {
+        (1usize..25).prop_flat_map(|n| {
+            let sales = (0..n).map(arb_sale).collect::<Vec<_>>();
+            let refunds = proptest::collection::vec(
+                (
+                    0..n,
+                    0i64..(4 * 24 * 60),
+                    1i64..3000,
+                    proptest::option::of((0usize..5, 1i64..3)),
+                ),
+                0..8,
+            );
+            let traffic = proptest::collection::vec(
+                (0i64..(4 * 24 * 60), 0usize..2, 0usize..2, 1i64..500),
+                0..6,
+            );
+            (sales, refunds, traffic).prop_map(|(sales, refunds, traffic)| {
+                let mut ev = sales;
+                for (k, (o, m, amount, line)) in refunds.into_iter().enumerate() {
+                    ev.push(Event::Refund(Refund {
+                        id: format!("r{k}"),
+                        order_id: format!("o{o}"),
+                        at: at(m),
+                        amount,
+                        lines: line
+                            .map(|(i, q)| vec![(SKUS[i].0.to_string(), q)])
+                            .unwrap_or_default(),
+                    }));
+                }
+                for (k, (m, ch, rg, v)) in traffic.into_iter().enumerate() {
+                    ev.push(Event::Traffic(Traffic {
+                        id: format!("t{k}"),
+                        at: at(m),
+                        channel: CHANNELS[ch].into(),
+                        region: REGIONS[rg].into(),
+                        visits: v,
+                    }));
+                }
+                ev
+            })
+        })
+    }
+
+    /// The expected day rollups, recomputed from the final set of events in one pass.
+    fn naive(events: &[Event], tz: &jiff::tz::TimeZone) -> BTreeMap<(i32, String), Metrics> {
+        let mut first: HashMap<String, (Ts, String)> = HashMap::new();
+        for e in events {
+            if let Event::Sale(s) = e {
+                if let Some(c) = &s.customer {
+                    let cand = (s.at, s.id.clone());
+                    let f = first.entry(c.clone()).or_insert_with(|| cand.clone());
+                    if cand < *f {
+                        *f = cand;
+                    }
+                }
+            }
+        }
+        let sales: HashMap<&str, &Sale> = events
+            .iter()
+            .filter_map(|e| {
+                if let Event::Sale(s) = e {
+                    Some((s.id.as_str(), s))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut contributions = Vec::new();
+        for e in events {
+            match e {
+                Event::Sale(s) => {
+                    let is_new = s.customer.as_ref().map(|c| first[c].1 == s.id);
+                    contributions.extend(rollup::sale(s, is_new));
+                }
+                Event::Refund(r) => {
+                    if let Some(o) = sales.get(r.order_id.as_str()) {
+                        contributions.extend(rollup::refund(r, o));
+                    }
+                }
+                Event::Traffic(t) => contributions.push(rollup::traffic(t)),
+                Event::Customer(_) => {}
+            }
+        }
+        let mut out: BTreeMap<(i32, String), Metrics> = BTreeMap::new();
+        for (c, m) in contributions {
+            let (_, day) = rollup::buckets(c.at, tz);
+            out.entry((day, dim_key(&c.channel, &c.region, &c.category)))
+                .or_default()
+                .add(&m);
+        }
+        out.retain(|_, m| !m.is_zero());
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn rollups_match_a_naive_recomputation(events in arb_events(), seed in any::<u64>(), dup_every in 2usize..6, batch in 1usize..7) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("t.redb")).unwrap();
+            let org = store.write(|t| orgs::create(t, NewOrg::parse("P", "America/New_York", "USD").unwrap(), Ts(0))).unwrap();
+            // Shuffle deterministically, and send some events twice.
+            let mut stream: Vec<Event> = events.clone();
+            for (i, e) in events.iter().enumerate() {
+                if i % dup_every == 0 {
+                    stream.push(e.clone());
+                }
+            }
+            let mut rng = seed;
+            for i in (1..stream.len()).rev() {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                stream.swap(i, (rng >> 33) as usize % (i + 1));
+            }
+            let mut duplicates = 0;
+            for chunk in stream.chunks(batch) {
+                let res = store.write(|t| apply(t, &org, chunk)).unwrap();
+                duplicates += res.iter().filter(|a| **a == Applied::Duplicate).count();
+            }
+            prop_assert_eq!(duplicates, stream.len() - events.len());
+
+            let tz = org.tz();
+            let mut got: BTreeMap<(i32, String), Metrics> = store.read(|t| day_rollups(t, org.id)).unwrap().into_iter().map(|(d, k, m)| ((d, k), m)).collect();
+            got.retain(|_, m| !m.is_zero());
+            let want = naive(&events, &tz);
+            prop_assert_eq!(&got, &want);
+
+            // Hour rollups add up to the same totals as day rollups.
+            let mut hour_total = Metrics::default();
+            for (_, _, m) in store.read(|t| hour_rollups(t, org.id)).unwrap() { hour_total.add(&m); }
+            let mut day_total = Metrics::default();
+            for m in got.values() { day_total.add(m); }
+            prop_assert_eq!(hour_total, day_total);
+
+            // Independent totals straight from the events.
+            let sales: Vec<&Sale> = events.iter().filter_map(|e| if let Event::Sale(s) = e { Some(s) } else { None }).collect();
+            prop_assert_eq!(day_total.gross, sales.iter().map(|s| s.gross()).sum::<i64>());
+            prop_assert_eq!(day_total.discounts, sales.iter().map(|s| s.discount).sum::<i64>());
+            prop_assert_eq!(day_total.orders, sales.len() as i64);
+            let customers: std::collections::HashSet<&String> = sales.iter().filter_map(|s| s.customer.as_ref()).collect();
+            prop_assert_eq!(day_total.new_customers, customers.len() as i64);
+            prop_assert_eq!(day_total.new_customers + day_total.returning_customers, sales.iter().filter(|s| s.customer.is_some()).count() as i64);
+            let order_ids: std::collections::HashSet<&str> = sales.iter().map(|s| s.id.as_str()).collect();
+            let refunds: i64 = events.iter().filter_map(|e| if let Event::Refund(r) = e { order_ids.contains(r.order_id.as_str()).then_some(r.amount) } else { None }).sum();
+            prop_assert_eq!(day_total.refunds, refunds);
+            prop_assert_eq!(day_total.visits, events.iter().filter_map(|e| if let Event::Traffic(t) = e { Some(t.visits) } else { None }).sum::<i64>());
+
+            // Customer and product aggregates.
+            for c in &customers {
+                let agg = store.read(|t| customer(t, org.id, c)).unwrap().unwrap();
+                let mine: Vec<&&Sale> = sales.iter().filter(|s| s.customer.as_ref() == Some(*c)).collect();
+                prop_assert_eq!(agg.orders, mine.len() as i64);
+                prop_assert_eq!(agg.revenue, mine.iter().map(|s| s.gross() - s.discount).sum::<i64>());
+                let earliest = mine.iter().map(|s| (s.at, s.id.clone())).min().unwrap();
+                prop_assert_eq!(agg.first, Some(earliest));
+            }
+            let units: i64 = sales.iter().flat_map(|s| s.lines.iter()).map(|l| l.quantity).sum();
+            let stored_units: i64 = SKUS.iter().filter_map(|(sku, _, _)| store.read(|t| product(t, org.id, sku)).unwrap()).map(|p| p.units).sum();
+            prop_assert_eq!(stored_units, units);
+        }
+    }
+}
