@@ -26,6 +26,7 @@ pub struct AppState {
     pub keys: Arc<JwtKeys>,
     pub limits: Arc<Limiters>,
     pub metrics: PrometheusHandle,
+    pub writer: crate::ingest::Writer,
 }
 
 impl AppState {
@@ -37,6 +38,11 @@ impl AppState {
     ) -> Self {
         AppState {
             limits: Arc::new(Limiters::new(&cfg.rate_limit)),
+            writer: crate::ingest::Writer::start(
+                store.clone(),
+                cfg.ingest.queue_requests,
+                cfg.ingest.max_events_per_commit,
+            ),
             store,
             cfg,
             clock,

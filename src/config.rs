@@ -16,6 +16,7 @@ pub struct Config {
     pub data: DataConfig,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
+    pub ingest: IngestConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
 }
@@ -75,6 +76,27 @@ pub struct RateLimitConfig {
     pub login_per_account_per_minute: u32,
     /// Token refreshes per minute from one client address.
     pub refresh_per_ip_per_minute: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Most events accepted in one `POST /api/v1/events` request.
+    pub max_events_per_request: usize,
+    /// Requests that may wait for the writer; beyond this the API answers 503 + Retry-After.
+    pub queue_requests: usize,
+    /// Most events merged into one durable commit.
+    pub max_events_per_commit: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_events_per_request: 10_000,
+            queue_requests: 1024,
+            max_events_per_commit: 50_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,18 +282,29 @@ impl Config {
                 "must be longer than auth.access_token_ttl",
             );
         }
+        let rl = &self.rate_limit;
+        let ing = &self.ingest;
         for (k, v) in [
             (
                 "rate_limit.login_per_ip_per_minute",
-                self.rate_limit.login_per_ip_per_minute,
+                u64::from(rl.login_per_ip_per_minute),
             ),
             (
                 "rate_limit.login_per_account_per_minute",
-                self.rate_limit.login_per_account_per_minute,
+                u64::from(rl.login_per_account_per_minute),
             ),
             (
                 "rate_limit.refresh_per_ip_per_minute",
-                self.rate_limit.refresh_per_ip_per_minute,
+                u64::from(rl.refresh_per_ip_per_minute),
+            ),
+            (
+                "ingest.max_events_per_request",
+                ing.max_events_per_request as u64,
+            ),
+            ("ingest.queue_requests", ing.queue_requests as u64),
+            (
+                "ingest.max_events_per_commit",
+                ing.max_events_per_commit as u64,
             ),
         ] {
             if v == 0 {

@@ -6,6 +6,7 @@ mod api_errors;
 mod auth;
 mod browser;
 mod cli;
+mod events;
 mod pages;
 mod rbac;
 mod store_files;

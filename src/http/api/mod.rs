@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod events;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/teams", get(admin::list_teams).post(admin::create_team))
         .route("/teams/{id}", get(admin::get_team))
         .route("/audit", get(admin::audit))
+        .route("/events", post(events::ingest))
         .fallback(|| async { AppError::not_found("API route") })
 }
 

@@ -1,0 +1,128 @@
+//! `POST /api/v1/events`: one event or a JSON array of them. Each item is validated on its
+//! own; valid ones are stored durably (group commit) before the answer is sent; the answer
+//! lists, per rejected item, its index, code and message, and which items were duplicates.
+
+use super::Json;
+use crate::app::AppState;
+use crate::auth::{Authz, perm};
+use crate::domain::events::{self, ItemError};
+use crate::error::{AppError, AppResult};
+use crate::ingest::SubmitError;
+use crate::store::{orgs, sales::Applied};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct Rejected {
+    index: usize,
+    #[serde(flatten)]
+    error: ItemError,
+}
+
+#[derive(Serialize)]
+pub struct IngestResult {
+    /// Newly stored events.
+    accepted: usize,
+    /// Indices of items whose (type, id) was already stored: accepted before, not counted again.
+    duplicates: Vec<usize>,
+    rejected: Vec<Rejected>,
+}
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    a: Authz<perm::SalesEdit>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> AppResult<(StatusCode, Json<IngestResult>)> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !is_json {
+        return Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send events as JSON with `Content-Type: application/json`.",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request(format!("Malformed JSON: {e}")))?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        obj @ serde_json::Value::Object(_) => vec![obj],
+        _ => {
+            return Err(AppError::bad_request(
+                "Send one event object or an array of events.",
+            ));
+        }
+    };
+    let max = state.cfg.ingest.max_events_per_request;
+    if items.len() > max {
+        return Err(AppError::validation(
+            "events",
+            format!("at most {max} events per request; split the batch"),
+        ));
+    }
+    if items.is_empty() {
+        return Err(AppError::validation("events", "the array is empty"));
+    }
+    let org_id = a.user().org;
+    let org = state
+        .db(move |s| Ok(s.read(|t| orgs::get(t, org_id))?))
+        .await?
+        .ok_or_else(|| AppError::not_found("Organization"))?;
+    let mut valid = Vec::with_capacity(items.len());
+    let mut valid_index = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match events::validate(item, &org.currency) {
+            Ok(e) => {
+                valid.push(e);
+                valid_index.push(i);
+            }
+            Err(error) => rejected.push(Rejected { index: i, error }),
+        }
+    }
+    let outcome = if valid.is_empty() {
+        Vec::new()
+    } else {
+        match state.writer.submit(org_id, valid).await {
+            Ok(o) => o,
+            Err(SubmitError::QueueFull) => {
+                return Err(AppError::unavailable(
+                    "Ingest is busy. Retry shortly; nothing of this request was stored.",
+                    1,
+                ));
+            }
+            Err(SubmitError::Stopped) => {
+                return Err(AppError::unavailable(
+                    "The server is shutting down. Retry shortly; nothing of this request was stored.",
+                    5,
+                ));
+            }
+            Err(SubmitError::Storage(e)) => return Err(AppError::internal(e)),
+        }
+    };
+    let accepted = outcome.iter().filter(|o| **o == Applied::Accepted).count();
+    let duplicates: Vec<usize> = outcome
+        .iter()
+        .zip(&valid_index)
+        .filter(|(o, _)| **o == Applied::Duplicate)
+        .map(|(_, i)| *i)
+        .collect();
+    let status = if rejected.is_empty() || accepted + duplicates.len() > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        Json(IngestResult {
+            accepted,
+            duplicates,
+            rejected,
+        }),
+    ))
+}

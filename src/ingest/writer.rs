@@ -1,0 +1,131 @@
+//! The batching writer. Requests queue jobs on a bounded channel; the writer thread takes
+//! every job waiting (up to `max_events_per_commit`), applies them all in one write
+//! transaction, commits once (one fsync for the lot), then answers each job. A full queue is
+//! refused at once (the API answers 503 with Retry-After); nothing accepted is ever dropped.
+
+use crate::domain::OrgId;
+use crate::domain::events::Event;
+use crate::store::sales::{self, Applied};
+use crate::store::{Store, StoreError, orgs};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use tokio::sync::oneshot;
+
+struct Job {
+    org: OrgId,
+    events: Vec<Event>,
+    reply: oneshot::Sender<Result<Vec<Applied>, String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the ingest queue is full")]
+    QueueFull,
+    #[error("the ingest writer has stopped")]
+    Stopped,
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: SyncSender<Job>,
+    /// Orgs whose data changed, after each commit (for caches and live views).
+    changed: tokio::sync::broadcast::Sender<OrgId>,
+}
+
+impl Writer {
+    pub fn start(store: Arc<Store>, queue_jobs: usize, max_events_per_commit: usize) -> Writer {
+        let (tx, rx) = sync_channel::<Job>(queue_jobs.max(1));
+        let (changed, _) = tokio::sync::broadcast::channel(1024);
+        let notify = changed.clone();
+        std::thread::Builder::new()
+            .name("ingest-writer".into())
+            .spawn(move || run(store, rx, max_events_per_commit.max(1), notify))
+            .expect("spawn the ingest writer thread");
+        Writer { tx, changed }
+    }
+
+    /// Queue events for durable storage; resolves after they are committed.
+    pub async fn submit(
+        &self,
+        org: OrgId,
+        events: Vec<Event>,
+    ) -> Result<Vec<Applied>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job { org, events, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(SubmitError::QueueFull),
+            Err(TrySendError::Disconnected(_)) => return Err(SubmitError::Stopped),
+        }
+        match rx.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(SubmitError::Storage(e)),
+            Err(_) => Err(SubmitError::Stopped),
+        }
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<OrgId> {
+        self.changed.subscribe()
+    }
+}
+
+fn run(
+    store: Arc<Store>,
+    rx: Receiver<Job>,
+    max_events: usize,
+    changed: tokio::sync::broadcast::Sender<OrgId>,
+) {
+    // Ends when every sender is gone (the server has shut down) and the queue is drained.
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut n = jobs[0].events.len();
+        while n < max_events {
+            match rx.try_recv() {
+                Ok(j) => {
+                    n += j.events.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        let started = crate::clock::monotonic();
+        let result = store.write(|txn| {
+            let mut org_cache = HashMap::new();
+            let mut results = Vec::with_capacity(jobs.len());
+            for j in &jobs {
+                let org = match org_cache.entry(j.org) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                        orgs::get(txn, j.org)?.ok_or(StoreError::NotFound("Organization"))?,
+                    ),
+                };
+                results.push(sales::apply(txn, org, &j.events)?);
+            }
+            Ok(results)
+        });
+        metrics::histogram!("ingest_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("ingest_events_total").increment(n as u64);
+        match result {
+            Ok(results) => {
+                let mut orgs_changed: Vec<OrgId> = Vec::new();
+                for (j, r) in jobs.into_iter().zip(results) {
+                    if r.contains(&Applied::Accepted) && !orgs_changed.contains(&j.org) {
+                        orgs_changed.push(j.org);
+                    }
+                    let _ = j.reply.send(Ok(r));
+                }
+                for o in orgs_changed {
+                    let _ = changed.send(o);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ingest batch failed; nothing of it was stored");
+                for j in jobs {
+                    let _ = j.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}

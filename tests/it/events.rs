@@ -1,0 +1,185 @@
+//! `POST /api/v1/events`: validation per item, idempotency, group commit under concurrency,
+//! and durability before the answer.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use salesboard::domain::rollup::Metrics;
+use salesboard::store::sales;
+use serde_json::{Value, json};
+
+fn sale(id: &str, customer: &str, price: &str) -> Value {
+    json!({"type":"sale_completed","id":id,"occurred_at":"2026-11-20T14:03:00Z","customer_id":customer,
+           "channel":"online","region":"EMEA",
+           "lines":[{"sku":"SKU-1","name":"Widget","category":"Hardware","quantity":2,"unit_price":price,"unit_cost":"7.50"}],
+           "discount":"1.00","tax":"3.20","shipping":"5.00"})
+}
+
+async fn post(s: &TestServer, token: &str, body: &Value) -> (StatusCode, Value) {
+    let r = client()
+        .post(s.url("/api/v1/events"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let st = r.status();
+    (st, r.json().await.unwrap_or(Value::Null))
+}
+
+fn totals(s: &TestServer) -> Metrics {
+    let store = s.running.as_ref().unwrap().state.store.clone();
+    let mut m = Metrics::default();
+    for (_, _, x) in store
+        .read(|t| sales::day_rollups(t, salesboard::domain::OrgId(1)))
+        .unwrap()
+    {
+        m.add(&x);
+    }
+    m
+}
+
+#[tokio::test]
+async fn events_are_validated_stored_once_and_summed() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+
+    let (st, v) = post(&s, &owner, &sale("ord-1", "c-1", "19.99")).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"accepted": 1, "duplicates": [], "rejected": []}));
+    // Durable and visible as soon as the answer arrives.
+    let m = totals(&s);
+    assert_eq!(
+        (m.gross, m.discounts, m.orders, m.units, m.new_customers),
+        (3998, 100, 1, 2, 1)
+    );
+
+    // The same id again is a duplicate, not counted twice.
+    let (st, v) = post(
+        &s,
+        &owner,
+        &json!([sale("ord-1", "c-1", "19.99"), sale("ord-2", "c-1", "10.00")]),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["accepted"], 1);
+    assert_eq!(v["duplicates"], json!([0]));
+    let m = totals(&s);
+    assert_eq!(
+        (m.orders, m.new_customers, m.returning_customers),
+        (2, 1, 1)
+    );
+
+    // One bad item among good ones: the good ones are stored, the bad one is reported.
+    let mut bad = sale("ord-3", "c-2", "1.999");
+    bad["lines"][0]["unit_price"] = json!("1.999");
+    let batch = json!([sale("ord-4", "c-2", "5.00"), bad, {"type": "refund_processed", "id": "rf-1", "order_id": "ord-1", "occurred_at": "2026-11-21T09:00:00Z", "amount": "19.99", "lines": [{"sku": "SKU-1", "quantity": 1}]}]);
+    let (st, v) = post(&s, &owner, &batch).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["rejected"][0]["index"], 1);
+    assert_eq!(v["rejected"][0]["field"], "lines[0].unit_price");
+    assert_eq!(v["rejected"][0]["code"], "validation");
+    let m = totals(&s);
+    assert_eq!((m.orders, m.refunds, m.refunded_units), (3, 1999, 1));
+
+    // Everything rejected: 422. Wrong currency has its own code.
+    let mut eur = sale("ord-9", "c-1", "1.00");
+    eur["currency"] = json!("EUR");
+    let (st, v) = post(&s, &owner, &json!([eur])).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["rejected"][0]["code"], "currency_mismatch");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_and_permissions() {
+    let s = TestServer::start_with(|c| c.ingest.max_events_per_request = 3).await;
+    let owner = s.owner_token().await;
+    let (_, viewer) = s.user(&owner, "viewer@example.com", "viewer").await;
+    let (_, manager) = s.user(&owner, "manager@example.com", "manager").await;
+    assert_eq!(
+        post(&s, &viewer, &sale("o", "c", "1")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(&s, &manager, &sale("o", "c", "1")).await.0,
+        StatusCode::OK,
+        "sales.edit"
+    );
+    let four = json!([
+        sale("a", "c", "1"),
+        sale("b", "c", "1"),
+        sale("c", "c", "1"),
+        sale("d", "c", "1")
+    ]);
+    let (st, v) = post(&s, &owner, &four).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation"))
+    );
+    let r = client()
+        .post(s.url("/api/v1/events"))
+        .bearer_auth(&owner)
+        .header("content-type", "application/json")
+        .body("[{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "bad_request".into())
+    );
+    let r = client()
+        .post(s.url("/api/v1/events"))
+        .bearer_auth(&owner)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        post(&s, &owner, &json!(42)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post(&s, &owner, &json!([])).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_are_merged_and_none_is_lost() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let mut tasks = Vec::new();
+    for r in 0..16 {
+        let (url, token) = (s.url("/api/v1/events"), owner.clone());
+        tasks.push(tokio::spawn(async move {
+            let batch: Vec<Value> = (0..50)
+                .map(|i| sale(&format!("o-{r}-{i}"), &format!("c-{i}"), "2.50"))
+                .collect();
+            let r = client()
+                .post(url)
+                .bearer_auth(token)
+                .json(&batch)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let v: Value = r.json().await.unwrap();
+            v["accepted"].as_u64().unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await.unwrap();
+    }
+    assert_eq!(accepted, 800);
+    let m = totals(&s);
+    assert_eq!(m.orders, 800);
+    assert_eq!(m.gross, 800 * 500);
+    assert_eq!(m.new_customers, 50);
+    assert_eq!(m.returning_customers, 750);
+    s.stop().await;
+}
