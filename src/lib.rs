@@ -6,6 +6,7 @@
 //! command line.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod analytics;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -183,3 +183,121 @@ async fn concurrent_requests_are_merged_and_none_is_lost() {
     assert_eq!(m.returning_customers, 750);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn summary_kpis_with_comparison_and_filters() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let ev = |id: &str, day: &str, ch: &str, cat: &str, price: &str, customer: &str| {
+        json!({"type":"sale_completed","id":id,"occurred_at":format!("{day}T12:00:00Z"),"customer_id":customer,
+               "channel":ch,"region":"EMEA","lines":[{"sku":format!("sku-{cat}"),"category":cat,"quantity":1,"unit_price":price,"unit_cost":"1.00"}]})
+    };
+    let batch = json!([
+        ev("p1", "2026-10-25", "online", "Hardware", "50.00", "c1"),
+        ev("a1", "2026-11-02", "online", "Hardware", "100.00", "c1"),
+        ev("a2", "2026-11-03", "retail", "Software", "300.00", "c2"),
+        ev("a3", "2026-11-04", "online", "Software", "200.00", "c2"),
+        {"type":"refund_processed","id":"r1","order_id":"a2","occurred_at":"2026-11-05T08:00:00Z","amount":"30.00"},
+        {"type":"traffic_recorded","id":"t1","occurred_at":"2026-11-02T09:00:00Z","channel":"online","region":"EMEA","visits":40},
+        {"type":"traffic_recorded","id":"t2","occurred_at":"2026-11-03T09:00:00Z","channel":"retail","region":"EMEA","visits":10}
+    ]);
+    assert_eq!(post(&s, &owner, &batch).await.1["accepted"], 7);
+    let get = |q: &str| {
+        let (url, t) = (
+            s.url(&format!("/api/v1/metrics/summary?{q}")),
+            owner.clone(),
+        );
+        async move {
+            let r = client().get(url).bearer_auth(t).send().await.unwrap();
+            let st = r.status();
+            (st, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, v) = get("from=2026-11-01&to=2026-11-07").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["currency"], "USD");
+    assert_eq!(v["revenue"]["value"], 600.0);
+    assert_eq!(v["refunds"]["value"], 30.0);
+    assert_eq!(v["net_revenue"]["value"], 570.0);
+    assert_eq!(v["orders"]["value"], 3.0);
+    assert_eq!(v["average_order_value"]["value"], 200.0);
+    assert_eq!(v["conversion_rate"]["value"], 6.0, "3 orders / 50 visits");
+    assert_eq!(
+        v["new_customers"]["value"], 1.0,
+        "c2 is new; c1 bought before"
+    );
+    assert_eq!(v["returning_customers"]["value"], 2.0);
+    assert_eq!(v["margin"]["value"], 567.0);
+    // previous period: 2026-10-25..31 holds p1
+    assert_eq!(v["revenue"]["previous"], 50.0);
+    assert_eq!(v["revenue"]["change_pct"], 1100.0);
+    // filters
+    let (_, v) = get("from=2026-11-01&to=2026-11-07&channel=online").await;
+    assert_eq!(v["revenue"]["value"], 300.0);
+    assert_eq!(v["conversion_rate"]["value"], 5.0, "2 orders / 40 visits");
+    let (_, v) = get("from=2026-11-01&to=2026-11-07&category=Software").await;
+    assert_eq!(
+        (
+            v["revenue"]["value"].as_f64(),
+            v["orders"]["value"].as_f64(),
+            v["refunds"]["value"].as_f64()
+        ),
+        (Some(500.0), Some(2.0), Some(30.0))
+    );
+    // datetimes use hour rollups
+    let (_, v) = get("from=2026-11-03T00:00:00Z&to=2026-11-03T13:00:00Z").await;
+    assert_eq!(v["revenue"]["value"], 300.0);
+    // bad input names the field
+    let (st, v) = get("from=2026-11-07&to=2026-11-01").await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("from"))
+    );
+    let (st, v) = get("from=2026-11-01&to=2026-11-07&compare=last_week").await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("compare"))
+    );
+    let (st, _) = get("from=2026-11-01&to=2026-11-07&metric=x").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "unknown parameter");
+
+    // another org sees none of it
+    let store = s.running.as_ref().unwrap().state.store.clone();
+    let now = s.now();
+    tokio::task::spawn_blocking(move || {
+        use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
+        let org = accounts::create_org(
+            &store,
+            &ActingAs::cli(),
+            salesboard::domain::org::NewOrg::parse("B", "UTC", "USD").unwrap(),
+            now,
+        )
+        .unwrap();
+        let input = NewUserInput {
+            email: "b@example.com".into(),
+            name: "B".into(),
+            role: "viewer".into(),
+            team: None,
+            password: Some(PASSWORD.into()),
+        };
+        accounts::create_user(&store, &ActingAs::cli(), org.id, input, now).unwrap();
+    })
+    .await
+    .unwrap();
+    let (_, t) = s.login("b@example.com", PASSWORD).await;
+    let r = client()
+        .get(s.url("/api/v1/metrics/summary?from=2026-11-01&to=2026-11-07"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            v["revenue"]["value"].as_f64(),
+            v["orders"]["value"].as_f64()
+        ),
+        (Some(0.0), Some(0.0))
+    );
+    s.stop().await;
+}

@@ -96,6 +96,12 @@ async fn every_role_on_every_protected_route() {
             None,
             [a, a, a, f, f, f, f],
         ),
+        (
+            Method::GET,
+            "/api/v1/metrics/summary".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
         (Method::GET, "/".into(), None, [a, a, a, a, a, a, a]),
         (
             Method::GET,

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod events;
+mod metrics;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/teams/{id}", get(admin::get_team))
         .route("/audit", get(admin::audit))
         .route("/events", post(events::ingest))
+        .route("/metrics/summary", get(metrics::summary))
         .fallback(|| async { AppError::not_found("API route") })
 }
 
