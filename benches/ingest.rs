@@ -1,0 +1,176 @@
+//! Durable ingest throughput through the real HTTP handler (JSON parse, validation, group
+//! commit, rollups), and ack latency for small single-event requests.
+//!
+//! `cargo bench --bench ingest`. Prints events/s and latency percentiles.
+
+use axum::body::Body;
+use axum::http::Request;
+use salesboard::app::{AppState, router};
+use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
+use salesboard::auth::jwt::JwtKeys;
+use salesboard::clock::{Clock, SystemClock};
+use salesboard::config::Config;
+use salesboard::store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+fn event(n: u64) -> String {
+    let day = 1 + n % 28;
+    let hour = n % 24;
+    format!(
+        r#"{{"type":"sale_completed","id":"o-{n}","occurred_at":"2026-10-{day:02}T{hour:02}:15:00Z","customer_id":"c-{}","channel":"{}","region":"{}","lines":[{{"sku":"SKU-{}","category":"{}","quantity":{},"unit_price":"19.99","unit_cost":"7.50"}}],"tax":"1.20"}}"#,
+        n % 5000,
+        ["online", "retail", "partner"][(n % 3) as usize],
+        ["EMEA", "NA", "APAC", "LATAM"][(n % 4) as usize],
+        n % 300,
+        ["Hardware", "Software", "Services", "Support"][(n % 4) as usize],
+        1 + n % 3
+    )
+}
+
+fn batch(start: u64, n: u64) -> String {
+    let items: Vec<String> = (start..start + n).map(event).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn percentiles(name: &str, mut s: Vec<Duration>) {
+    s.sort();
+    let at = |q: f64| s[((s.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "{name}: n={} p50={:.2} ms p95={:.2} ms p99={:.2} ms",
+        s.len(),
+        at(0.5),
+        at(0.95),
+        at(0.99)
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.data.dir = dir.path().to_path_buf();
+    let store = Arc::new(Store::open(&cfg.db_path()).unwrap());
+    let now = SystemClock.now();
+    accounts::bootstrap_if_empty(&store, &cfg.bootstrap, now).unwrap();
+    let input = NewUserInput {
+        email: "bench@example.com".into(),
+        name: "Bench".into(),
+        role: "admin".into(),
+        team: None,
+        password: Some("benchmark password".into()),
+    };
+    accounts::create_user(
+        &store,
+        &ActingAs::cli(),
+        salesboard::domain::OrgId(1),
+        input,
+        now,
+    )
+    .unwrap();
+    let keys = Arc::new(JwtKeys::load_or_create(dir.path()).unwrap());
+    let token = salesboard::auth::sessions::login(
+        &store,
+        &keys,
+        &cfg.auth,
+        now,
+        "bench@example.com",
+        "benchmark password",
+    )
+    .unwrap()
+    .access;
+    let app = router(AppState::new(
+        store,
+        Arc::new(cfg),
+        Arc::new(SystemClock),
+        keys,
+    ));
+    let auth: &'static str = Box::leak(format!("Bearer {token}").into_boxed_str());
+    let post = move |body: String| {
+        Request::post("/api/v1/events")
+            .header("content-type", "application/json")
+            .header("authorization", auth)
+            .body(Body::from(body))
+            .unwrap()
+    };
+
+    // 1. Throughput: 4 concurrent clients, batches of 5,000 events, 400,000 events in all.
+    let bodies: Vec<String> = (0..80).map(|i| batch(i * 5000, 5000)).collect();
+    let t = Instant::now();
+    rt.block_on(async {
+        let mut handles = Vec::new();
+        for chunk in bodies.chunks(20) {
+            let chunk: Vec<String> = chunk.to_vec();
+            let app = app.clone();
+            let post = post.clone();
+            handles.push(tokio::spawn(async move {
+                for b in chunk {
+                    let r = app.clone().oneshot(post(b)).await.unwrap();
+                    assert!(r.status().is_success());
+                    axum::body::to_bytes(r.into_body(), usize::MAX)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "durable ingest via HTTP batches of 5000 (4 clients): {:.0} events/s ({} events in {secs:.2} s)",
+        400_000.0 / secs,
+        400_000
+    );
+
+    // 2. Single-event requests, 32 concurrent clients: requests/s and ack latency.
+    let n_clients = 32u64;
+    let per_client = 100u64;
+    let t = Instant::now();
+    let lat = rt.block_on(async {
+        let mut handles = Vec::new();
+        for c in 0..n_clients {
+            let app = app.clone();
+            let post = post.clone();
+            handles.push(tokio::spawn(async move {
+                let mut l = Vec::new();
+                for i in 0..per_client {
+                    let id = 1_000_000 + c * per_client + i;
+                    let s = Instant::now();
+                    let r = app.clone().oneshot(post(event(id))).await.unwrap();
+                    assert!(r.status().is_success());
+                    axum::body::to_bytes(r.into_body(), usize::MAX)
+                        .await
+                        .unwrap();
+                    l.push(s.elapsed());
+                }
+                l
+            }));
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.await.unwrap());
+        }
+        all
+    });
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "single-event durable requests (32 clients): {:.0} requests/s",
+        (n_clients * per_client) as f64 / secs
+    );
+    percentiles("single-event ack latency", lat);
+    let size = std::fs::metadata(dir.path().join("salesboard.redb"))
+        .unwrap()
+        .len();
+    println!(
+        "data file: {:.1} MB after {} events ({:.0} bytes/event incl. rollups)",
+        size as f64 / 1e6,
+        400_000 + n_clients * per_client,
+        size as f64 / (400_000 + n_clients * per_client) as f64
+    );
+}
