@@ -106,7 +106,7 @@ fn main() {
         for chunk in bodies.chunks(20) {
             let chunk: Vec<String> = chunk.to_vec();
             let app = app.clone();
-            let post = post.clone();
+
             handles.push(tokio::spawn(async move {
                 for b in chunk {
                     let r = app.clone().oneshot(post(b)).await.unwrap();
@@ -136,7 +136,7 @@ fn main() {
         let mut handles = Vec::new();
         for c in 0..n_clients {
             let app = app.clone();
-            let post = post.clone();
+
             handles.push(tokio::spawn(async move {
                 let mut l = Vec::new();
                 for i in 0..per_client {
