@@ -8,7 +8,7 @@ use crate::domain::user::{Team, User, check_password, parse_email, parse_name};
 use crate::domain::{OrgId, Role, TeamId, Ts, UserId, required_text};
 use crate::error::{AppError, AppResult};
 use crate::store::audit::{self, Actor, Entry};
-use crate::store::{Store, StoreError, orgs, teams, users};
+use crate::store::{Store, orgs, teams, users};
 use serde_json::json;
 
 /// Who is acting, and with which role (`None`: the command line, which may do anything).
@@ -303,11 +303,6 @@ pub fn reset_password(
     let target = store
         .read(|t| users::get(t, org, id))?
         .ok_or_else(|| AppError::not_found("User"))?;
-    if !by.may_assign(target.role, target.role) {
-        return Err(AppError::forbidden(
-            "Only an owner can reset the password of owners and admins.",
-        ));
-    }
     let (pw, generated) = match new_password {
         Some(p) => {
             check_password("password", &p, &target.email)?;
@@ -315,9 +310,16 @@ pub fn reset_password(
         }
         None => (password::generate_one_time(), true),
     };
+    // Hash outside the transaction (it is slow), then check who may do this against the state
+    // inside it: the target's role may have changed meanwhile.
     let h = hash(&pw)?;
-    store.write(|txn| {
-        let mut u = users::get(txn, org, id)?.ok_or(StoreError::NotFound("User"))?;
+    store.try_write(|txn| {
+        let mut u = users::get(txn, org, id)?.ok_or_else(|| AppError::not_found("User"))?;
+        if !by.may_assign(u.role, u.role) {
+            return Err(AppError::forbidden(
+                "Only an owner can reset the password of owners and admins.",
+            ));
+        }
         u.password_hash = h;
         u.must_change_password = generated;
         u.session_epoch += 1;
@@ -341,14 +343,17 @@ pub fn reset_password(
     Ok(generated.then_some(pw))
 }
 
-/// A user replaces their own password. All their sessions end; the caller opens a new one.
-pub fn change_own_password(
+/// A user replaces their own password; all their sessions end. `then` runs in the same
+/// transaction with the updated user (to open the new session), so either both happen or
+/// neither does.
+pub fn change_own_password<T>(
     store: &Store,
     user: &User,
     current: &str,
     new: &str,
     now: Ts,
-) -> AppResult<User> {
+    then: impl FnOnce(&redb::WriteTransaction, User) -> AppResult<T>,
+) -> AppResult<T> {
     if !password::verify(current, &user.password_hash) {
         return Err(AppError::validation(
             "current_password",
@@ -363,8 +368,9 @@ pub fn change_own_password(
         ));
     }
     let h = hash(new)?;
-    Ok(store.write(|txn| {
-        let mut u = users::get(txn, user.org, user.id)?.ok_or(StoreError::NotFound("User"))?;
+    store.try_write(|txn| {
+        let mut u =
+            users::get(txn, user.org, user.id)?.ok_or_else(|| AppError::not_found("User"))?;
         u.password_hash = h;
         u.must_change_password = false;
         u.session_epoch += 1;
@@ -386,8 +392,8 @@ pub fn change_own_password(
                 new: None,
             },
         )?;
-        Ok(u)
-    })?)
+        then(txn, u)
+    })
 }
 
 pub fn create_team(

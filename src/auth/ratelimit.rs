@@ -5,12 +5,14 @@
 use crate::config::RateLimitConfig;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::Digest;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 pub struct Limiters {
     login_ip: DefaultKeyedRateLimiter<IpAddr>,
-    login_account: DefaultKeyedRateLimiter<String>,
+    /// Keyed by a hash of the normalised account name: fixed-size keys whatever is sent.
+    login_account: DefaultKeyedRateLimiter<[u8; 32]>,
     refresh_ip: DefaultKeyedRateLimiter<IpAddr>,
 }
 
@@ -40,7 +42,8 @@ impl Limiters {
 
     pub fn login(&self, ip: IpAddr, account: &str) -> Result<(), u64> {
         check(&self.login_ip, &ip)?;
-        check(&self.login_account, &account.trim().to_lowercase())
+        let key: [u8; 32] = sha2::Sha256::digest(account.trim().to_lowercase().as_bytes()).into();
+        check(&self.login_account, &key)
     }
 
     pub fn refresh(&self, ip: IpAddr) -> Result<(), u64> {

@@ -71,26 +71,24 @@ pub fn login(
             return Err(AppError::invalid_credentials());
         }
     };
-    store
-        .write(|txn| {
-            let mut user = users::get(txn, user.org, user.id)?
-                .ok_or(crate::store::StoreError::NotFound("User"))?;
-            user.last_login_at = Some(now);
-            users::update(txn, &user)?;
-            open_family(txn, keys, cfg, user, now)
-        })
-        .map_err(AppError::from)
-        .and_then(|r| r)
+    store.try_write(|txn| {
+        let mut user =
+            users::get(txn, user.org, user.id)?.ok_or_else(AppError::invalid_credentials)?;
+        user.last_login_at = Some(now);
+        users::update(txn, &user)?;
+        open_family(txn, keys, cfg, user, now)
+    })
 }
 
-/// Start a new token family for `user` inside `txn`.
+/// Start a new token family for `user` inside `txn`. The access token is made before anything
+/// is written, so a failure leaves nothing behind.
 pub fn open_family(
     txn: &redb::WriteTransaction,
     keys: &JwtKeys,
     cfg: &AuthConfig,
     user: User,
     now: Ts,
-) -> crate::store::StoreResult<AppResult<Issued>> {
+) -> AppResult<Issued> {
     let fam = Family {
         id: FamilyId::generate(),
         org: user.org,
@@ -104,17 +102,16 @@ pub fn open_family(
         revoked_reason: None,
     };
     let refresh = new_refresh_token();
+    let access = access_token(keys, cfg, &user, fam.id, now)?;
     sessions::put(txn, &fam)?;
     sessions::add_token(txn, &token_hash(&refresh), fam.id, 0)?;
-    Ok(
-        access_token(keys, cfg, &user, fam.id, now).map(|access| Issued {
-            access,
-            access_ttl: cfg.access_token_ttl,
-            refresh: Some(refresh),
-            session: fam.id,
-            user,
-        }),
-    )
+    Ok(Issued {
+        access,
+        access_ttl: cfg.access_token_ttl,
+        refresh: Some(refresh),
+        session: fam.id,
+        user,
+    })
 }
 
 enum Rotation {
@@ -133,7 +130,7 @@ pub fn refresh(
     grace: Option<Duration>,
 ) -> AppResult<Issued> {
     let hash = token_hash(token);
-    let outcome = store.write(|txn| {
+    let outcome = store.try_write(|txn| -> AppResult<Rotation> {
         let Some((fid, token_gen)) = sessions::token(txn, &hash)? else {
             return Ok(Rotation::Invalid);
         };
@@ -151,10 +148,7 @@ pub fn refresh(
             let in_grace = token_gen + 1 == fam.generation
                 && grace.is_some_and(|g| now < fam.rotated_at.plus(g));
             if in_grace {
-                let access = match access_token(keys, cfg, &user, fam.id, now) {
-                    Ok(a) => a,
-                    Err(_) => return Ok(Rotation::Invalid),
-                };
+                let access = access_token(keys, cfg, &user, fam.id, now)?;
                 return Ok(Rotation::Rotated(Box::new(Issued {
                     access,
                     access_ttl: cfg.access_token_ttl,
@@ -169,15 +163,13 @@ pub fn refresh(
             sessions::put(txn, &fam)?;
             return Ok(Rotation::Reused);
         }
+        // Made first: if it fails, the old token stays current and nothing is written.
+        let access = access_token(keys, cfg, &user, fam.id, now)?;
         fam.generation += 1;
         fam.rotated_at = now;
         let next = new_refresh_token();
         sessions::put(txn, &fam)?;
         sessions::add_token(txn, &token_hash(&next), fam.id, fam.generation)?;
-        let access = match access_token(keys, cfg, &user, fam.id, now) {
-            Ok(a) => a,
-            Err(_) => return Ok(Rotation::Invalid),
-        };
         Ok(Rotation::Rotated(Box::new(Issued {
             access,
             access_ttl: cfg.access_token_ttl,

@@ -7,6 +7,12 @@ use super::money::{Currency, MoneyInput};
 use serde::{Deserialize, Serialize};
 
 pub const MAX_TEXT: usize = 200;
+/// Largest single amount, in minor units (10 billion dollars in cents). With at most
+/// 1,000,000 units a line and 500 lines an order, order totals stay far inside i64.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+/// Largest order total (Σ lines), in minor units; keeps every sum of stored data far from
+/// i64 overflow.
+pub const MAX_ORDER: i64 = 100_000_000_000_000;
 pub const MAX_LINES: usize = 500;
 /// Dimension value used when a client leaves channel, region or category empty.
 pub const UNSPECIFIED: &str = "unspecified";
@@ -119,6 +125,7 @@ pub struct SaleLine {
 }
 
 impl SaleLine {
+    /// Quantity × unit price. Validation bounds both, so this cannot overflow for stored data.
     pub fn value(&self) -> i64 {
         self.unit_price.saturating_mul(self.quantity)
     }
@@ -139,7 +146,9 @@ pub struct Sale {
 
 impl Sale {
     pub fn gross(&self) -> i64 {
-        self.lines.iter().map(SaleLine::value).sum()
+        self.lines
+            .iter()
+            .fold(0i64, |acc, l| acc.saturating_add(l.value()))
     }
 }
 
@@ -266,6 +275,12 @@ fn money(
     if m < 0 && !allow_negative {
         return Err(ItemError::field(field, "must not be negative"));
     }
+    if m.abs() > MAX_AMOUNT {
+        return Err(ItemError::field(
+            field,
+            format!("must be at most {}", cur.format_minor(MAX_AMOUNT)),
+        ));
+    }
     Ok(m)
 }
 
@@ -343,6 +358,20 @@ pub fn validate(value: serde_json::Value, cur: &Currency) -> Result<Event, ItemE
                 tax: opt_money(cur, "tax", s.tax.as_ref())?,
                 shipping: opt_money(cur, "shipping", s.shipping.as_ref())?,
             };
+            let total = sale.lines.iter().try_fold(0i64, |acc, l| {
+                l.unit_price
+                    .checked_mul(l.quantity)
+                    .and_then(|v| acc.checked_add(v))
+            });
+            if total.is_none_or(|t| t > MAX_ORDER) {
+                return Err(ItemError::field(
+                    "lines",
+                    format!(
+                        "the order total is larger than {}",
+                        cur.format_minor(MAX_ORDER)
+                    ),
+                ));
+            }
             if sale.discount > sale.gross() {
                 return Err(ItemError::field(
                     "discount",
@@ -464,6 +493,17 @@ mod tests {
             let e = validate(v.clone(), &usd()).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{v}: {e:?}");
         }
+        // amounts that could overflow sums are refused, never wrapped or saturated silently
+        let huge = json!({"type":"sale_completed","id":"o","occurred_at":"2026-11-20T14:03:00Z","lines":[{"sku":"a","quantity":1,"unit_price":"100000000000000"}]});
+        assert_eq!(
+            validate(huge, &usd()).unwrap_err().field.as_deref(),
+            Some("lines[0].unit_price")
+        );
+        let many = json!({"type":"sale_completed","id":"o","occurred_at":"2026-11-20T14:03:00Z","lines":[{"sku":"a","quantity":1000000,"unit_price":"9000000000"}, {"sku":"b","quantity":1000000,"unit_price":"9000000000"}]});
+        assert_eq!(
+            validate(many, &usd()).unwrap_err().field.as_deref(),
+            Some("lines")
+        );
         let e = validate(json!({"type":"sale_made","id":"o"}), &usd()).unwrap_err();
         assert_eq!(e.code, "bad_event");
         let e = validate(json!({"type":"traffic_recorded","id":"t","occurred_at":"2026-11-20T14:03:00Z","visits":3,"bogus":1}), &usd()).unwrap_err();

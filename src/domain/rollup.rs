@@ -37,23 +37,27 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn add(&mut self, o: &Metrics) {
-        self.gross += o.gross;
-        self.discounts += o.discounts;
-        self.refunds += o.refunds;
-        self.tax += o.tax;
-        self.shipping += o.shipping;
-        self.cost += o.cost;
-        self.orders += o.orders;
-        self.cat_orders += o.cat_orders;
-        self.units += o.units;
-        self.refunded_units += o.refunded_units;
-        self.new_customers += o.new_customers;
-        self.returning_customers += o.returning_customers;
-        self.visits += o.visits;
+        self.gross = self.gross.saturating_add(o.gross);
+        self.discounts = self.discounts.saturating_add(o.discounts);
+        self.refunds = self.refunds.saturating_add(o.refunds);
+        self.tax = self.tax.saturating_add(o.tax);
+        self.shipping = self.shipping.saturating_add(o.shipping);
+        self.cost = self.cost.saturating_add(o.cost);
+        self.orders = self.orders.saturating_add(o.orders);
+        self.cat_orders = self.cat_orders.saturating_add(o.cat_orders);
+        self.units = self.units.saturating_add(o.units);
+        self.refunded_units = self.refunded_units.saturating_add(o.refunded_units);
+        self.new_customers = self.new_customers.saturating_add(o.new_customers);
+        self.returning_customers = self
+            .returning_customers
+            .saturating_add(o.returning_customers);
+        self.visits = self.visits.saturating_add(o.visits);
     }
 
     pub fn net(&self) -> i64 {
-        self.gross - self.discounts - self.refunds
+        self.gross
+            .saturating_sub(self.discounts)
+            .saturating_sub(self.refunds)
     }
 
     pub fn is_zero(&self) -> bool {

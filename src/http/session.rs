@@ -63,7 +63,14 @@ pub async fn browser_session(
         if !csrf::same_origin(req.headers(), authority.as_deref()) {
             return with_cookies(AppError::csrf().into_response(), set_cookies);
         }
-        if let Some(sid) = claims.as_ref().and_then(|c| c.session()) {
+        // Signing in is not a cookie-authenticated action: a stale (revoked but still
+        // signed) access cookie must not stop someone from signing in again.
+        let signing_in = req.uri().path() == "/login";
+        if let Some(sid) = claims
+            .as_ref()
+            .and_then(|c| c.session())
+            .filter(|_| !signing_in)
+        {
             let (ok, rebuilt) = check_token(req, &state, sid).await;
             match rebuilt {
                 Some(r) if ok => req = r,
@@ -71,7 +78,19 @@ pub async fn browser_session(
             }
         }
     }
-    with_cookies(next.run(req).await, set_cookies)
+    let had_cookies = claims.is_some();
+    let resp = next.run(req).await;
+    // The cookies named a session that is no longer valid (revoked, user disabled): drop them
+    // so the browser stops sending them.
+    let dead = had_cookies
+        && resp
+            .extensions()
+            .get::<AppError>()
+            .is_some_and(|e| e.code == "unauthenticated");
+    if dead && set_cookies.is_empty() {
+        set_cookies = cookies::clear_session(&cfg);
+    }
+    with_cookies(resp, set_cookies)
 }
 
 /// Look for the CSRF token in the header, or else in a url-encoded form body (which is then

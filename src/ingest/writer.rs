@@ -91,19 +91,30 @@ fn run(
             }
         }
         let started = crate::clock::monotonic();
-        let result = store.write(|txn| {
-            let mut org_cache = HashMap::new();
-            let mut results = Vec::with_capacity(jobs.len());
-            for j in &jobs {
-                let org = match org_cache.entry(j.org) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                        orgs::get(txn, j.org)?.ok_or(StoreError::NotFound("Organization"))?,
-                    ),
-                };
-                results.push(sales::apply(txn, org, &j.events)?);
-            }
-            Ok(results)
+        // A bug that panics while applying a batch must not kill the writer (ingest would stop
+        // for every org): the transaction is dropped (nothing of it is stored) and each job of
+        // the batch gets an error.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.write(|txn| {
+                let mut org_cache = HashMap::new();
+                let mut results = Vec::with_capacity(jobs.len());
+                for j in &jobs {
+                    let org = match org_cache.entry(j.org) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                            orgs::get(txn, j.org)?.ok_or(StoreError::NotFound("Organization"))?,
+                        ),
+                    };
+                    results.push(sales::apply(txn, org, &j.events)?);
+                }
+                Ok(results)
+            })
+        }))
+        .unwrap_or_else(|_| {
+            Err(StoreError::Invalid(crate::domain::Invalid::new(
+                "events",
+                "applying the batch failed unexpectedly",
+            )))
         });
         metrics::histogram!("ingest_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("ingest_events_total").increment(n as u64);

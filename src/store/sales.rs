@@ -198,8 +198,8 @@ impl Batch<'_> {
                     c.first = Some((s.at, s.id.clone()));
                 }
                 c.last_purchase = Some(c.last_purchase.map_or(s.at, |t| t.max(s.at)));
-                c.orders += 1;
-                c.revenue += s.gross() - s.discount;
+                c.orders = c.orders.saturating_add(1);
+                c.revenue = c.revenue.saturating_add(s.gross() - s.discount);
                 Some(new)
             }
         };
@@ -212,10 +212,14 @@ impl Batch<'_> {
             let p = self.product_mut(&l.sku)?;
             p.name = l.name.clone();
             p.category = l.category.clone();
-            p.orders += 1;
-            p.units += l.quantity;
-            p.revenue += l.value() - d;
-            p.cost += l.unit_cost.map(|c| c * l.quantity).unwrap_or(0);
+            p.orders = p.orders.saturating_add(1);
+            p.units = p.units.saturating_add(l.quantity);
+            p.revenue = p.revenue.saturating_add(l.value() - d);
+            p.cost = p.cost.saturating_add(
+                l.unit_cost
+                    .map(|c| c.saturating_mul(l.quantity))
+                    .unwrap_or(0),
+            );
         }
         self.contributions.extend(contributions);
         // Refunds that arrived before this order.
@@ -246,12 +250,13 @@ impl Batch<'_> {
         for (l, (amount, units)) in order.lines.iter().zip(rollup::refund_lines(r, order)) {
             if amount != 0 || units != 0 {
                 let p = self.product_mut(&l.sku)?;
-                p.refunds += amount;
-                p.refunded_units += units;
+                p.refunds = p.refunds.saturating_add(amount);
+                p.refunded_units = p.refunded_units.saturating_add(units);
             }
         }
         if let Some(cid) = &order.customer {
-            self.customer_mut(cid)?.refunds += r.amount;
+            let c = self.customer_mut(cid)?;
+            c.refunds = c.refunds.saturating_add(r.amount);
         }
         self.contributions.extend(contributions);
         Ok(())

@@ -97,18 +97,96 @@ async fn sign_in_flow_redirects_and_errors() {
         "/account/password",
         "nothing else until the password is set"
     );
-    // open redirects are refused
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_never_redirects_to_another_site() {
+    let s = TestServer::start_with(|c| c.rate_limit.login_per_account_per_minute = 100).await;
+    s.owner_token().await;
+    for next in [
+        "//evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+    ] {
+        let c = browser_like();
+        let r = c
+            .post(s.url("/login"))
+            .form(&[
+                ("email", s.owner_email.as_str()),
+                ("password", PASSWORD),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(location(&r), "/", "{next:?}");
+    }
+    let c = browser_like();
     let r = c
         .post(s.url("/login"))
         .form(&[
             ("email", s.owner_email.as_str()),
-            ("password", s.owner_otp.as_str()),
-            ("next", "//evil.example"),
+            ("password", PASSWORD),
+            ("next", "/admin/roles"),
         ])
         .send()
         .await
         .unwrap();
-    assert!(!location(&r).contains("evil"));
+    assert_eq!(location(&r), "/admin/roles");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_session_cookie_does_not_block_signing_in_again() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let (ann_id, _) = s.user(&owner, "ann@example.com", "viewer").await;
+    let c = browser_like();
+    let r = c
+        .post(s.url("/login"))
+        .form(&[("email", "ann@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/");
+    // An admin resets Ann's password: her session ends while her access cookie is still signed.
+    let r = client()
+        .post(s.url(&format!("/api/v1/users/{ann_id}/reset-password")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    let otp = r.json::<serde_json::Value>().await.unwrap()["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(location(&r), "/login");
+    let cleared: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("sb_access=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    // Signing in with the new one-time password works at once.
+    let r = c
+        .post(s.url("/login"))
+        .form(&[("email", "ann@example.com"), ("password", otp.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/account/password");
     s.stop().await;
 }
 

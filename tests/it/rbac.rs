@@ -190,7 +190,7 @@ async fn only_owners_grant_or_touch_privileged_roles() {
             .status(),
         StatusCode::OK
     );
-    // the last active owner cannot be demoted (by anyone: here, a second owner demotes the first)
+    // owners can change each other (a second owner makes the first an admin)
     let (owner2_id, owner2) = s.user(&owner, "owner2@example.com", "owner").await;
     let me: serde_json::Value = c
         .get(s.url("/api/v1/auth/me"))
@@ -213,6 +213,51 @@ async fn only_owners_grant_or_touch_privileged_roles() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "owner1 is an admin now");
+    // owner2 is now the only active owner: nobody, not even the command line, may demote or
+    // disable them
+    let store = s.running.as_ref().unwrap().state.store.clone();
+    let now = s.now();
+    let id: salesboard::domain::UserId = owner2_id.parse().unwrap();
+    let results = tokio::task::spawn_blocking(move || {
+        use salesboard::auth::accounts::{ActingAs, UserPatch, update_user};
+        let org = salesboard::domain::OrgId(1);
+        let demote = update_user(
+            &store,
+            &ActingAs::cli(),
+            org,
+            id,
+            UserPatch {
+                role: Some("admin".into()),
+                ..Default::default()
+            },
+            now,
+        );
+        let disable = update_user(
+            &store,
+            &ActingAs::cli(),
+            org,
+            id,
+            UserPatch {
+                disabled: Some(true),
+                ..Default::default()
+            },
+            now,
+        );
+        [
+            demote.map(|_| ()).unwrap_err(),
+            disable.map(|_| ()).unwrap_err(),
+        ]
+    })
+    .await
+    .unwrap();
+    for e in results {
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::CONFLICT, "conflict"),
+            "{}",
+            e.message
+        );
+    }
     // audit records each role change with old -> new
     let audit: serde_json::Value = c
         .get(s.url("/api/v1/audit?limit=100"))

@@ -168,14 +168,15 @@ pub async fn change_password(
     let (keys, cfg, now) = (state.keys.clone(), state.cfg.clone(), state.clock.now());
     let issued = state
         .db(move |st| {
-            let u = accounts::change_own_password(
+            // Every old session ends; this one gets a new session, in the same transaction.
+            accounts::change_own_password(
                 st,
                 &s.user,
                 &b.current_password,
                 &b.new_password,
                 now,
-            )?;
-            st.write(|txn| sessions::open_family(txn, &keys, &cfg.auth, u, now))?
+                |txn, u| sessions::open_family(txn, &keys, &cfg.auth, u, now),
+            )
         })
         .await?;
     Ok(Json(issued.into()))

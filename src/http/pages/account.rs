@@ -161,15 +161,15 @@ pub async fn password_submit(
         );
         state
             .db(move |st| {
-                let u = accounts::change_own_password(
+                // Every old session ends; this one gets a new session, in the same transaction.
+                accounts::change_own_password(
                     st,
                     &user,
                     &f.current_password,
                     &f.new_password,
                     now,
-                )?;
-                // Every old session ended; this browser gets a new one.
-                st.write(|txn| sessions::open_family(txn, &keys, &cfg.auth, u, now))?
+                    |txn, u| sessions::open_family(txn, &keys, &cfg.auth, u, now),
+                )
             })
             .await
     };
