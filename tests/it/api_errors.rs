@@ -121,15 +121,7 @@ async fn malformed_requests_get_clear_codes() {
         error_code(r).await,
         (StatusCode::CONFLICT, "conflict".into())
     );
-    let list: serde_json::Value = c
-        .get(s.url("/api/v1/users"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = s.get_json(&owner, "/api/v1/users").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     s.stop().await;
 }

@@ -262,36 +262,13 @@ async fn summary_kpis_with_comparison_and_filters() {
     assert_eq!(st, StatusCode::BAD_REQUEST, "unknown parameter");
 
     // another org sees none of it
-    let store = s.running.as_ref().unwrap().state.store.clone();
-    let now = s.now();
-    tokio::task::spawn_blocking(move || {
-        use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
-        let org = accounts::create_org(
-            &store,
-            &ActingAs::cli(),
-            salesboard::domain::org::NewOrg::parse("B", "UTC", "USD").unwrap(),
-            now,
+    let other = s.second_org("B", "b@example.com", "viewer").await;
+    let (_, v) = s
+        .get_json(
+            &other,
+            "/api/v1/metrics/summary?from=2026-11-01&to=2026-11-07",
         )
-        .unwrap();
-        let input = NewUserInput {
-            email: "b@example.com".into(),
-            name: "B".into(),
-            role: "viewer".into(),
-            team: None,
-            password: Some(PASSWORD.into()),
-        };
-        accounts::create_user(&store, &ActingAs::cli(), org.id, input, now).unwrap();
-    })
-    .await
-    .unwrap();
-    let (_, t) = s.login("b@example.com", PASSWORD).await;
-    let r = client()
-        .get(s.url("/api/v1/metrics/summary?from=2026-11-01&to=2026-11-07"))
-        .bearer_auth(t["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
+        .await;
     assert_eq!(
         (
             v["revenue"]["value"].as_f64(),

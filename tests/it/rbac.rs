@@ -192,15 +192,7 @@ async fn only_owners_grant_or_touch_privileged_roles() {
     );
     // owners can change each other (a second owner makes the first an admin)
     let (owner2_id, owner2) = s.user(&owner, "owner2@example.com", "owner").await;
-    let me: serde_json::Value = c
-        .get(s.url("/api/v1/auth/me"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, me) = s.get_json(&owner, "/api/v1/auth/me").await;
     let owner1_id = me["user"]["id"].as_str().unwrap().to_string();
     assert_eq!(
         patch(&owner2, &owner1_id, json!({"role": "admin"}))
@@ -259,15 +251,7 @@ async fn only_owners_grant_or_touch_privileged_roles() {
         );
     }
     // audit records each role change with old -> new
-    let audit: serde_json::Value = c
-        .get(s.url("/api/v1/audit?limit=100"))
-        .bearer_auth(&owner2)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, audit) = s.get_json(&owner2, "/api/v1/audit?limit=100").await;
     let changes: Vec<_> = audit["items"]
         .as_array()
         .unwrap()

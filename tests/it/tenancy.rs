@@ -43,15 +43,7 @@ async fn users_of_one_org_never_reach_another() {
 
     let c = client();
     // lists only show one's own org
-    let list: serde_json::Value = c
-        .get(s.url("/api/v1/users"))
-        .bearer_auth(&owner_b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = s.get_json(&owner_b, "/api/v1/users").await;
     let emails: Vec<&str> = list["items"]
         .as_array()
         .unwrap()
@@ -59,15 +51,7 @@ async fn users_of_one_org_never_reach_another() {
         .map(|u| u["email"].as_str().unwrap())
         .collect();
     assert_eq!(emails, vec!["b-owner@example.com"]);
-    let org: serde_json::Value = c
-        .get(s.url("/api/v1/org"))
-        .bearer_auth(&owner_b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, org) = s.get_json(&owner_b, "/api/v1/org").await;
     assert_eq!(org["name"], "Org B");
     assert_eq!(org["currency"], "EUR");
 
@@ -142,27 +126,11 @@ async fn users_of_one_org_never_reach_another() {
         (StatusCode::UNPROCESSABLE_ENTITY, "validation".into())
     );
     // B's owner is untouched
-    let me: serde_json::Value = c
-        .get(s.url("/api/v1/auth/me"))
-        .bearer_auth(&owner_b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, me) = s.get_json(&owner_b, "/api/v1/auth/me").await;
     assert_eq!(me["user"]["name"], "B");
     assert_eq!(me["user"]["disabled"], false);
     // audit logs are per org
-    let audit: serde_json::Value = c
-        .get(s.url("/api/v1/audit"))
-        .bearer_auth(&owner_b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, audit) = s.get_json(&owner_b, "/api/v1/audit").await;
     let items = audit["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "org, owner and team creation");
     assert!(items.iter().all(|e| e["actor"] == "command line"));

@@ -170,3 +170,48 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+impl TestServer {
+    /// GET a JSON API path with a bearer token.
+    pub async fn get_json(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let r = client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let st = r.status();
+        (st, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A second organization with one user (known password), made through the same store API
+    /// the CLI uses; returns that user's access token.
+    pub async fn second_org(&self, name: &str, email: &str, role: &str) -> String {
+        use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
+        let store = self.running.as_ref().unwrap().state.store.clone();
+        let now = self.now();
+        let (name, email2, role) = (name.to_string(), email.to_string(), role.to_string());
+        tokio::task::spawn_blocking(move || {
+            let org = accounts::create_org(
+                &store,
+                &ActingAs::cli(),
+                salesboard::domain::org::NewOrg::parse(&name, "Europe/Berlin", "EUR").unwrap(),
+                now,
+            )
+            .unwrap();
+            let input = NewUserInput {
+                email: email2,
+                name: "Second".into(),
+                role,
+                team: None,
+                password: Some(PASSWORD.into()),
+            };
+            accounts::create_user(&store, &ActingAs::cli(), org.id, input, now).unwrap();
+        })
+        .await
+        .unwrap();
+        let (st, t) = self.login(email, PASSWORD).await;
+        assert_eq!(st, StatusCode::OK);
+        t["access_token"].as_str().unwrap().to_string()
+    }
+}
