@@ -142,32 +142,92 @@ impl Range {
     }
 }
 
+/// A rollup row's bucket: a local hour start (UTC micros) or a local civil day number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bucket {
+    Hour(i64),
+    Day(i32),
+}
+
+impl Range {
+    /// The same span as whole local days (an instant range covers the days it touches).
+    pub fn as_days(self, tz: &jiff::tz::TimeZone) -> (i32, i32) {
+        match self {
+            Range::Days { from, to } => (from, to),
+            Range::Instants { from, to } => {
+                let d = |t: Ts| day_number(t.timestamp().to_zoned(tz.clone()).date());
+                (d(from), d(Ts(to.0 - 1)))
+            }
+        }
+    }
+
+    /// The same span as instants `[from, to)` (a day range runs from local midnight to local
+    /// midnight).
+    pub fn as_instants(self, tz: &jiff::tz::TimeZone) -> (Ts, Ts) {
+        match self {
+            Range::Instants { from, to } => (from, to),
+            Range::Days { from, to } => {
+                let midnight = |n: i32| {
+                    day_date(n)
+                        .to_zoned(tz.clone())
+                        .map(|z| Ts::from_timestamp(z.timestamp()))
+                        .unwrap_or_default()
+                };
+                (midnight(from), midnight(to + 1))
+            }
+        }
+    }
+}
+
+/// Walk the rollup rows of `range` that pass `filters`: hour rows when `hourly`, else day rows.
+pub fn scan(
+    txn: &impl ReadTx,
+    org: &Org,
+    range: Range,
+    hourly: bool,
+    f: &Filters,
+    mut each: impl FnMut(Bucket, &str, &Metrics),
+) -> StoreResult<()> {
+    let tz = org.tz();
+    if hourly {
+        let (from, to) = range.as_instants(&tz);
+        let (start, _) = crate::domain::rollup::buckets(from, &tz);
+        let t = txn.table(ROLLUP_HOUR)?;
+        for row in t.range((org.id.0, start.0, "")..(org.id.0, to.0, ""))? {
+            let (k, v) = row?;
+            let (_, hour, dim) = k.value();
+            if f.keeps(dim) {
+                each(
+                    Bucket::Hour(hour),
+                    dim,
+                    &crate::store::codec::decode(v.value())?,
+                );
+            }
+        }
+    } else {
+        let (from, to) = range.as_days(&tz);
+        let t = txn.table(ROLLUP_DAY)?;
+        for row in t.range((org.id.0, from, "")..=(org.id.0, to, "\u{10ffff}"))? {
+            let (k, v) = row?;
+            let (_, day, dim) = k.value();
+            if f.keeps(dim) {
+                each(
+                    Bucket::Day(day),
+                    dim,
+                    &crate::store::codec::decode(v.value())?,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Σ of the rollup rows in `range` that pass `filters`. With a category filter, `orders`
 /// counts the orders containing that category.
 pub fn total(txn: &impl ReadTx, org: &Org, range: Range, f: &Filters) -> StoreResult<Metrics> {
     let mut m = Metrics::default();
-    match range {
-        Range::Days { from, to } => {
-            let t = txn.table(ROLLUP_DAY)?;
-            for row in t.range((org.id.0, from, "")..=(org.id.0, to, "\u{10ffff}"))? {
-                let (k, v) = row?;
-                if f.keeps(k.value().2) {
-                    m.add(&crate::store::codec::decode(v.value())?);
-                }
-            }
-        }
-        Range::Instants { from, to } => {
-            let tz = org.tz();
-            let (start, _) = crate::domain::rollup::buckets(from, &tz);
-            let t = txn.table(ROLLUP_HOUR)?;
-            for row in t.range((org.id.0, start.0, "")..(org.id.0, to.0, ""))? {
-                let (k, v) = row?;
-                if f.keeps(k.value().2) {
-                    m.add(&crate::store::codec::decode(v.value())?);
-                }
-            }
-        }
-    }
+    let hourly = matches!(range, Range::Instants { .. });
+    scan(txn, org, range, hourly, f, |_, _, x| m.add(x))?;
     if f.category.is_some() {
         m.orders = m.cat_orders;
     }
@@ -291,4 +351,317 @@ mod tests {
         assert_eq!(kpi(50.0, 100.0).change_pct, Some(-50.0));
         assert_eq!(kpi(5.0, 0.0).change_pct, None);
     }
+}
+
+/// KPI names accepted by `metric=`.
+pub const METRICS: &[&str] = &[
+    "revenue",
+    "net_revenue",
+    "orders",
+    "average_order_value",
+    "conversion_rate",
+    "new_customers",
+    "returning_customers",
+    "refunds",
+    "units",
+    "margin",
+    "discounts",
+    "visits",
+];
+
+/// Whether summing a metric across groups is meaningful (ratios are not).
+pub fn additive(metric: &str) -> bool {
+    !matches!(metric, "average_order_value" | "conversion_rate")
+}
+
+pub fn parse_metric(v: Option<&str>) -> Result<&'static str, Invalid> {
+    let v = v.unwrap_or("revenue").trim();
+    METRICS.iter().copied().find(|m| *m == v).ok_or_else(|| {
+        Invalid::new(
+            "metric",
+            format!("`{v}` is not one of: {}", METRICS.join(", ")),
+        )
+    })
+}
+
+/// The value of one KPI for summed metrics; money in major units.
+pub fn metric_value(metric: &str, m: &Metrics, minor_digits: u8) -> f64 {
+    let scale = 10f64.powi(i32::from(minor_digits));
+    let money = |v: i64| v as f64 / scale;
+    match metric {
+        "revenue" => money(m.gross),
+        "net_revenue" => money(m.net()),
+        "orders" => m.orders as f64,
+        "average_order_value" if m.orders > 0 => {
+            ((m.gross - m.discounts) as f64 / m.orders as f64 / scale * 100.0).round() / 100.0
+        }
+        "conversion_rate" if m.visits > 0 => {
+            (m.orders as f64 / m.visits as f64 * 10000.0).round() / 100.0
+        }
+        "new_customers" => m.new_customers as f64,
+        "returning_customers" => m.returning_customers as f64,
+        "refunds" => money(m.refunds),
+        "units" => m.units as f64,
+        "margin" => money(m.net().saturating_sub(m.cost)),
+        "discounts" => money(m.discounts),
+        "visits" => m.visits as f64,
+        _ => 0.0,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Interval {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Interval {
+    pub fn parse(v: Option<&str>) -> Result<Interval, Invalid> {
+        match v.unwrap_or("day").trim() {
+            "hour" => Ok(Interval::Hour),
+            "day" => Ok(Interval::Day),
+            "week" => Ok(Interval::Week),
+            "month" => Ok(Interval::Month),
+            other => Err(Invalid::new(
+                "interval",
+                format!("`{other}` is not hour, day, week or month"),
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    Channel,
+    Region,
+    Category,
+}
+
+impl Dimension {
+    pub fn parse(field: &'static str, v: &str) -> Result<Dimension, Invalid> {
+        match v.trim() {
+            "channel" => Ok(Dimension::Channel),
+            "region" => Ok(Dimension::Region),
+            "category" => Ok(Dimension::Category),
+            other => Err(Invalid::new(
+                field,
+                format!("`{other}` is not channel, region or category"),
+            )),
+        }
+    }
+
+    /// The group a rollup row belongs to; `None` for order-level rows under `Category`.
+    fn of(self, dim: &str) -> Option<&str> {
+        let (c, r, cat) = split_dim(dim);
+        match self {
+            Dimension::Channel => Some(c),
+            Dimension::Region => Some(r),
+            Dimension::Category => (!cat.is_empty()).then_some(cat),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Point {
+    /// Period start: `2026-11-03T14:00:00+01:00` (hour), `2026-11-03` (day, week: its Monday),
+    /// `2026-11` (month).
+    pub t: String,
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Series {
+    /// The group (channel, region or category), or `all`.
+    pub key: String,
+    pub points: Vec<Point>,
+}
+
+const MAX_POINTS: usize = 2500;
+
+fn period_of(b: Bucket, interval: Interval, tz: &jiff::tz::TimeZone) -> String {
+    match b {
+        Bucket::Hour(h) => Ts(h)
+            .timestamp()
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
+        Bucket::Day(d) => {
+            let date = day_date(d);
+            match interval {
+                Interval::Week => {
+                    let back = i64::from(date.weekday().to_monday_zero_offset());
+                    date.checked_sub(jiff::Span::new().days(back))
+                        .unwrap_or(date)
+                        .to_string()
+                }
+                Interval::Month => date.strftime("%Y-%m").to_string(),
+                _ => date.to_string(),
+            }
+        }
+    }
+}
+
+/// Every period label of the range, in order (for zero-filled series).
+fn periods(
+    range: Range,
+    interval: Interval,
+    tz: &jiff::tz::TimeZone,
+) -> Result<Vec<String>, Invalid> {
+    let too_many = || {
+        Invalid::new(
+            "interval",
+            format!(
+                "the range has more than {MAX_POINTS} points at this interval; choose a longer interval"
+            ),
+        )
+    };
+    let mut out: Vec<String> = Vec::new();
+    if interval == Interval::Hour {
+        let (from, to) = range.as_instants(tz);
+        let (mut h, _) = crate::domain::rollup::buckets(from, tz);
+        while h < to {
+            out.push(period_of(Bucket::Hour(h.0), interval, tz));
+            if out.len() > MAX_POINTS {
+                return Err(too_many());
+            }
+            h = Ts(h.0 + 3_600_000_000);
+        }
+    } else {
+        let (from, to) = range.as_days(tz);
+        for d in from..=to {
+            let p = period_of(Bucket::Day(d), interval, tz);
+            if out.last() != Some(&p) {
+                out.push(p);
+            }
+            if out.len() > MAX_POINTS {
+                return Err(too_many());
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub struct SeriesQuery<'a> {
+    pub range: Range,
+    pub interval: Interval,
+    pub split: Option<Dimension>,
+    pub filters: &'a Filters,
+    pub metric: &'a str,
+}
+
+/// Zero-filled series of one metric per period, one series (`all`) or one per group.
+pub fn timeseries(
+    txn: &impl ReadTx,
+    org: &Org,
+    q: &SeriesQuery,
+) -> StoreResult<Result<Vec<Series>, Invalid>> {
+    let tz = org.tz();
+    let labels = match periods(q.range, q.interval, &tz) {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut groups: std::collections::BTreeMap<String, std::collections::HashMap<String, Metrics>> =
+        Default::default();
+    scan(
+        txn,
+        org,
+        q.range,
+        q.interval == Interval::Hour,
+        q.filters,
+        |b, dim, m| {
+            let key = match q.split {
+                None => Some("all"),
+                Some(d) => d.of(dim),
+            };
+            if let Some(k) = key {
+                groups
+                    .entry(k.to_string())
+                    .or_default()
+                    .entry(period_of(b, q.interval, &tz))
+                    .or_default()
+                    .add(m);
+            }
+        },
+    )?;
+    if groups.is_empty() && q.split.is_none() {
+        groups.insert("all".into(), Default::default());
+    }
+    let per_category = q.filters.category.is_some() || q.split == Some(Dimension::Category);
+    let digits = org.currency.minor_digits();
+    Ok(Ok(groups
+        .into_iter()
+        .map(|(key, by_period)| Series {
+            key,
+            points: labels
+                .iter()
+                .map(|t| {
+                    let mut m = by_period.get(t).copied().unwrap_or_default();
+                    if per_category {
+                        m.orders = m.cat_orders;
+                    }
+                    Point {
+                        t: t.clone(),
+                        value: metric_value(q.metric, &m, digits),
+                    }
+                })
+                .collect(),
+        })
+        .collect()))
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Share {
+    pub key: String,
+    pub value: f64,
+    /// Part of the total (0–1) for additive metrics; `None` for ratios.
+    pub share: Option<f64>,
+}
+
+/// The metric per group, largest first, at most `limit` groups.
+pub fn breakdown(
+    txn: &impl ReadTx,
+    org: &Org,
+    range: Range,
+    dimension: Dimension,
+    f: &Filters,
+    metric: &str,
+    limit: usize,
+) -> StoreResult<Vec<Share>> {
+    let mut groups: std::collections::HashMap<String, Metrics> = Default::default();
+    let hourly = matches!(range, Range::Instants { .. });
+    scan(txn, org, range, hourly, f, |_, dim, m| {
+        if let Some(k) = dimension.of(dim) {
+            groups.entry(k.to_string()).or_default().add(m);
+        }
+    })?;
+    let per_category = f.category.is_some() || dimension == Dimension::Category;
+    let digits = org.currency.minor_digits();
+    let mut rows: Vec<Share> = groups
+        .into_iter()
+        .map(|(key, mut m)| {
+            if per_category {
+                m.orders = m.cat_orders;
+            }
+            Share {
+                key,
+                value: metric_value(metric, &m, digits),
+                share: None,
+            }
+        })
+        .collect();
+    if additive(metric) {
+        let total: f64 = rows.iter().map(|r| r.value).sum();
+        for r in &mut rows {
+            r.share = Some(if total != 0.0 {
+                (r.value / total * 10000.0).round() / 10000.0
+            } else {
+                0.0
+            });
+        }
+    }
+    rows.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
+    rows.truncate(limit);
+    Ok(rows)
 }

@@ -188,20 +188,7 @@ async fn concurrent_requests_are_merged_and_none_is_lost() {
 async fn summary_kpis_with_comparison_and_filters() {
     let s = TestServer::start().await;
     let owner = s.owner_token().await;
-    let ev = |id: &str, day: &str, ch: &str, cat: &str, price: &str, customer: &str| {
-        json!({"type":"sale_completed","id":id,"occurred_at":format!("{day}T12:00:00Z"),"customer_id":customer,
-               "channel":ch,"region":"EMEA","lines":[{"sku":format!("sku-{cat}"),"category":cat,"quantity":1,"unit_price":price,"unit_cost":"1.00"}]})
-    };
-    let batch = json!([
-        ev("p1", "2026-10-25", "online", "Hardware", "50.00", "c1"),
-        ev("a1", "2026-11-02", "online", "Hardware", "100.00", "c1"),
-        ev("a2", "2026-11-03", "retail", "Software", "300.00", "c2"),
-        ev("a3", "2026-11-04", "online", "Software", "200.00", "c2"),
-        {"type":"refund_processed","id":"r1","order_id":"a2","occurred_at":"2026-11-05T08:00:00Z","amount":"30.00"},
-        {"type":"traffic_recorded","id":"t1","occurred_at":"2026-11-02T09:00:00Z","channel":"online","region":"EMEA","visits":40},
-        {"type":"traffic_recorded","id":"t2","occurred_at":"2026-11-03T09:00:00Z","channel":"retail","region":"EMEA","visits":10}
-    ]);
-    assert_eq!(post(&s, &owner, &batch).await.1["accepted"], 7);
+    seed_kpi_data(&s, &owner).await;
     let get = |q: &str| {
         let (url, t) = (
             s.url(&format!("/api/v1/metrics/summary?{q}")),
@@ -258,7 +245,7 @@ async fn summary_kpis_with_comparison_and_filters() {
         (st, v["error"]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("compare"))
     );
-    let (st, _) = get("from=2026-11-01&to=2026-11-07&metric=x").await;
+    let (st, _) = get("from=2026-11-01&to=2026-11-07&colour=red").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "unknown parameter");
 
     // another org sees none of it
@@ -276,5 +263,171 @@ async fn summary_kpis_with_comparison_and_filters() {
         ),
         (Some(0.0), Some(0.0))
     );
+    s.stop().await;
+}
+
+/// Sales on four days of November (one in October), a refund and traffic.
+async fn seed_kpi_data(s: &TestServer, owner: &str) {
+    let ev = |id: &str, day: &str, ch: &str, cat: &str, price: &str, customer: &str| {
+        json!({"type":"sale_completed","id":id,"occurred_at":format!("{day}T12:00:00Z"),"customer_id":customer,
+               "channel":ch,"region":"EMEA","lines":[{"sku":format!("sku-{cat}"),"category":cat,"quantity":1,"unit_price":price,"unit_cost":"1.00"}]})
+    };
+    let batch = json!([
+        ev("p1", "2026-10-25", "online", "Hardware", "50.00", "c1"),
+        ev("a1", "2026-11-02", "online", "Hardware", "100.00", "c1"),
+        ev("a2", "2026-11-03", "retail", "Software", "300.00", "c2"),
+        ev("a3", "2026-11-04", "online", "Software", "200.00", "c2"),
+        {"type":"refund_processed","id":"r1","order_id":"a2","occurred_at":"2026-11-05T08:00:00Z","amount":"30.00"},
+        {"type":"traffic_recorded","id":"t1","occurred_at":"2026-11-02T09:00:00Z","channel":"online","region":"EMEA","visits":40},
+        {"type":"traffic_recorded","id":"t2","occurred_at":"2026-11-03T09:00:00Z","channel":"retail","region":"EMEA","visits":10}
+    ]);
+    assert_eq!(post(s, owner, &batch).await.1["accepted"], 7);
+}
+
+#[tokio::test]
+async fn timeseries_and_breakdown() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    seed_kpi_data(&s, &owner).await;
+
+    let (st, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/timeseries?metric=revenue&interval=day&from=2026-11-01&to=2026-11-05",
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let pts = &v["series"][0]["points"];
+    assert_eq!(v["series"][0]["key"], "all");
+    let got: Vec<(String, f64)> = pts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["t"].as_str().unwrap().to_string(),
+                p["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2026-11-01".into(), 0.0),
+            ("2026-11-02".into(), 100.0),
+            ("2026-11-03".into(), 300.0),
+            ("2026-11-04".into(), 200.0),
+            ("2026-11-05".into(), 0.0)
+        ]
+    );
+
+    // refunds land on the refund's day
+    let (_, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/timeseries?metric=refunds&from=2026-11-01&to=2026-11-05",
+        )
+        .await;
+    assert_eq!(v["series"][0]["points"][4]["value"], 30.0);
+
+    // split by channel; weekly and monthly periods
+    let (_, v) = s.get_json(&owner, "/api/v1/metrics/timeseries?metric=orders&interval=week&group_by=channel&from=2026-10-20&to=2026-11-08").await;
+    let keys: Vec<&str> = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, vec!["online", "retail"]);
+    let weeks: Vec<&str> = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["t"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        weeks,
+        vec!["2026-10-19", "2026-10-26", "2026-11-02"],
+        "weeks start on Monday"
+    );
+    let online: Vec<f64> = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        online,
+        vec![1.0, 0.0, 2.0],
+        "p1 on Sun 25 Oct; a1, a3 in the week of 2 Nov"
+    );
+    let (_, v) = s.get_json(&owner, "/api/v1/metrics/timeseries?metric=revenue&interval=month&from=2026-10-01&to=2026-11-30").await;
+    let months: Vec<(&str, f64)> = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["t"].as_str().unwrap(), p["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(months, vec![("2026-10", 50.0), ("2026-11", 600.0)]);
+
+    // hourly, in the org's time zone
+    let (_, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/timeseries?metric=revenue&interval=hour&from=2026-11-03&to=2026-11-03",
+        )
+        .await;
+    let pts = v["series"][0]["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 24);
+    assert_eq!(pts[12]["t"], "2026-11-03T12:00:00+00:00");
+    assert_eq!(pts[12]["value"], 300.0);
+
+    // category split counts orders containing the category
+    let (_, v) = s.get_json(&owner, "/api/v1/metrics/breakdown?dimension=category&metric=orders&from=2026-11-01&to=2026-11-07").await;
+    let items: Vec<(&str, f64)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["key"].as_str().unwrap(), i["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(items, vec![("Software", 2.0), ("Hardware", 1.0)]);
+    let (_, v) = s.get_json(&owner, "/api/v1/metrics/breakdown?dimension=channel&metric=revenue&from=2026-11-01&to=2026-11-07").await;
+    assert_eq!(v["items"][0]["key"], "online");
+    assert_eq!(v["items"][0]["share"], 0.5);
+    let (_, v) = s.get_json(&owner, "/api/v1/metrics/breakdown?dimension=channel&metric=average_order_value&from=2026-11-01&to=2026-11-07").await;
+    assert!(v["items"][0]["share"].is_null(), "ratios have no share");
+    let (_, v) = s.get_json(&owner, "/api/v1/metrics/breakdown?dimension=region&metric=revenue&limit=1&from=2026-11-01&to=2026-11-07").await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+
+    // bad input names the field
+    for (q, field) in [
+        ("metric=profit", "metric"),
+        ("interval=fortnight", "interval"),
+        ("group_by=planet", "group_by"),
+        ("interval=hour&from=2026-01-01&to=2026-12-31", "interval"),
+    ] {
+        let (st, v) = s
+            .get_json(&owner, &format!("/api/v1/metrics/timeseries?{q}"))
+            .await;
+        assert_eq!(
+            (st, v["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{q}"
+        );
+    }
+    let (st, v) = s
+        .get_json(&owner, "/api/v1/metrics/breakdown?metric=revenue")
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("dimension"))
+    );
+    let (st, _) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/breakdown?dimension=channel&limit=0",
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     s.stop().await;
 }

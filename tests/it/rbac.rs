@@ -102,6 +102,18 @@ async fn every_role_on_every_protected_route() {
             None,
             [a, a, a, a, a, a, a],
         ),
+        (
+            Method::GET,
+            "/api/v1/metrics/timeseries".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
+        (
+            Method::GET,
+            "/api/v1/metrics/breakdown?dimension=channel".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
         (Method::GET, "/".into(), None, [a, a, a, a, a, a, a]),
         (
             Method::GET,

@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(admin::audit))
         .route("/events", post(events::ingest))
         .route("/metrics/summary", get(metrics::summary))
+        .route("/metrics/timeseries", get(metrics::timeseries))
+        .route("/metrics/breakdown", get(metrics::breakdown))
         .fallback(|| async { AppError::not_found("API route") })
 }
 
