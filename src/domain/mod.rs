@@ -1,5 +1,6 @@
 //! Plain types and business rules. No web, no storage, no I/O.
 
+pub mod customers;
 pub mod events;
 pub mod ids;
 pub mod money;

@@ -317,6 +317,28 @@ impl Batch<'_> {
     }
 }
 
+/// Every customer aggregate of an org, by id.
+pub fn customers(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(String, CustomerAgg)>> {
+    let t = txn.table(CUSTOMERS)?;
+    let mut out = Vec::new();
+    for row in t.range((org.0, "")..=(org.0, "\u{10ffff}"))? {
+        let (k, v) = row?;
+        out.push((k.value().1.to_string(), codec::decode(v.value())?));
+    }
+    Ok(out)
+}
+
+/// Every product aggregate of an org, by SKU.
+pub fn products(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(String, ProductAgg)>> {
+    let t = txn.table(PRODUCTS)?;
+    let mut out = Vec::new();
+    for row in t.range((org.0, "")..=(org.0, "\u{10ffff}"))? {
+        let (k, v) = row?;
+        out.push((k.value().1.to_string(), codec::decode(v.value())?));
+    }
+    Ok(out)
+}
+
 /// Every rollup row of an org at day granularity (for checks and tests).
 pub fn day_rollups(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(i32, String, Metrics)>> {
     let t = txn.table(ROLLUP_DAY)?;

@@ -431,3 +431,99 @@ async fn timeseries_and_breakdown() {
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn customers_and_products() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    seed_kpi_data(&s, &owner).await;
+    let (st, v) = s.get_json(&owner, "/api/v1/customers?sort=revenue").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["total"], 2);
+    let c2 = &v["items"][0];
+    assert_eq!(
+        (
+            c2["id"].as_str(),
+            c2["orders"].as_i64(),
+            c2["revenue"].as_f64(),
+            c2["refunds"].as_f64(),
+            c2["ltv"].as_f64()
+        ),
+        (Some("c2"), Some(2), Some(500.0), Some(30.0), Some(470.0))
+    );
+    assert!(c2["predicted_ltv"].as_f64().unwrap() >= 470.0);
+    let churn = c2["churn_risk"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&churn));
+    assert!(c2.get("explanation").is_none(), "lists stay small");
+    let (_, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/customers?sort=revenue&order=asc&limit=1&offset=0",
+        )
+        .await;
+    assert_eq!(
+        (
+            v["items"][0]["id"].as_str(),
+            v["items"].as_array().unwrap().len(),
+            v["total"].as_i64()
+        ),
+        (Some("c1"), 1, Some(2))
+    );
+    let (_, v) = s
+        .get_json(&owner, "/api/v1/customers?limit=1&offset=1")
+        .await;
+    assert_eq!(v["items"][0]["id"], "c1");
+    let (_, v) = s.get_json(&owner, "/api/v1/customers?q=C2").await;
+    assert_eq!(v["total"], 1);
+    let (st, v) = s.get_json(&owner, "/api/v1/customers/c1").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        v["explanation"].as_str().unwrap().contains("2 orders"),
+        "{v}"
+    );
+    assert_eq!(
+        s.get_json(&owner, "/api/v1/customers/nobody").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (_, v) = s.get_json(&owner, "/api/v1/products?sort=revenue").await;
+    let skus: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(skus, vec!["sku-Software", "sku-Hardware"]);
+    assert_eq!(v["items"][0]["revenue"], 500.0);
+    assert_eq!(v["items"][0]["refunds"], 30.0);
+    assert_eq!(
+        v["items"][0]["margin"], 468.0,
+        "500 - 30 refunds - 2 x 1.00 cost"
+    );
+    let (st, v) = s.get_json(&owner, "/api/v1/products/sku-Hardware").await;
+    assert_eq!((st, v["units"].as_i64()), (StatusCode::OK, Some(2)));
+    for (q, field) in [
+        ("sort=height", "sort"),
+        ("order=up", "order"),
+        ("limit=0", "limit"),
+    ] {
+        let (st, v) = s.get_json(&owner, &format!("/api/v1/products?{q}")).await;
+        assert_eq!(
+            (st, v["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{q}"
+        );
+    }
+    // another org cannot see these customers or products
+    let other = s.second_org("B", "b@example.com", "viewer").await;
+    assert_eq!(
+        s.get_json(&other, "/api/v1/customers/c1").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.get_json(&other, "/api/v1/products/sku-Hardware").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(s.get_json(&other, "/api/v1/customers").await.1["total"], 0);
+    s.stop().await;
+}

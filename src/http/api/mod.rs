@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod catalog;
 mod events;
 mod metrics;
 
@@ -32,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/teams/{id}", get(admin::get_team))
         .route("/audit", get(admin::audit))
         .route("/events", post(events::ingest))
+        .route("/customers", get(catalog::list_customers))
+        .route("/customers/{id}", get(catalog::get_customer))
+        .route("/products", get(catalog::list_products))
+        .route("/products/{sku}", get(catalog::get_product))
         .route("/metrics/summary", get(metrics::summary))
         .route("/metrics/timeseries", get(metrics::timeseries))
         .route("/metrics/breakdown", get(metrics::breakdown))
