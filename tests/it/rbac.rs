@@ -98,6 +98,18 @@ async fn every_role_on_every_protected_route() {
         ),
         (
             Method::GET,
+            "/api/v1/customers".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
+        (
+            Method::GET,
+            "/api/v1/products".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
+        (
+            Method::GET,
             "/api/v1/metrics/summary".into(),
             None,
             [a, a, a, a, a, a, a],
