@@ -38,6 +38,24 @@ pub enum Command {
     /// Manage user accounts (works on the data file while the server is stopped).
     #[command(subcommand)]
     User(UserCmd),
+    /// Load realistic demo sales data (deterministic; loading the same seed twice adds nothing).
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Organization name (default: the first organization).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// About this many sales and refunds (daily traffic records come on top).
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    /// Days of history, ending today.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Random seed; the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug, Default)]
@@ -161,6 +179,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::User(c)) => {
             let cfg = load_config(&cli, None)?;
             user_cmd(&cfg, c)
+        }
+        Some(Command::Demo(a)) => {
+            let cfg = load_config(&cli, None)?;
+            demo_cmd(&cfg, a)
         }
     }
 }
@@ -399,5 +421,62 @@ fn user_cmd(cfg: &Config, c: &UserCmd) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
+    use crate::ingest::demo;
+    use crate::store::sales::{self, Applied};
+    anyhow::ensure!(
+        (1..=100_000_000).contains(&a.events),
+        "--events must be between 1 and 100000000"
+    );
+    anyhow::ensure!(
+        (1..=3650).contains(&a.days),
+        "--days must be between 1 and 3650"
+    );
+    let store = open_store(cfg)?;
+    let org = match &a.org {
+        Some(name) => store.read(|t| orgs::by_name(t, name))?.ok_or_else(|| {
+            anyhow::anyhow!("no organization named \"{name}\" (see `salesboard org list`)")
+        })?,
+        None => store.read(orgs::list)?.into_iter().next().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no organization yet: start the server once, or `salesboard org add NAME`"
+            )
+        })?,
+    };
+    let tz = org.tz();
+    let spec = demo::Spec {
+        events: a.events,
+        days: a.days,
+        seed: a.seed,
+        last_day: SystemClock.now().timestamp().to_zoned(tz.clone()).date(),
+    };
+    let expected = a.events + 16 * u64::from(a.days);
+    let bar = indicatif::ProgressBar::new(expected);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} events  {per_sec}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let (mut new, mut dup) = (0u64, 0u64);
+    demo::generate(&spec, &tz, 20_000, |batch| {
+        let n = batch.len() as u64;
+        let r = store.write(|txn| sales::apply(txn, &org, &batch))?;
+        new += r.iter().filter(|x| **x == Applied::Accepted).count() as u64;
+        dup += r.iter().filter(|x| **x == Applied::Duplicate).count() as u64;
+        bar.inc(n);
+        anyhow::Ok(())
+    })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "loaded demo data into \"{}\": {new} new events, {dup} already there, in {secs:.1} s ({:.0} events/s)",
+        org.name,
+        (new + dup) as f64 / secs.max(0.001)
+    );
     Ok(())
 }

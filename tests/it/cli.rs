@@ -345,3 +345,86 @@ fn help_and_version() {
     let out = bin().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn demo_data_loads_once_and_shows_in_the_kpis() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // First start creates the org; stop, then load demo data into the file.
+    let s = serve(dir.path());
+    let email = value_of(&s.lines, "email");
+    let otp = value_of(&s.lines, "password");
+    assert!(stop(s).success());
+    let out = bin()
+        .args([
+            "demo",
+            "--events",
+            "3000",
+            "--days",
+            "30",
+            "--seed",
+            "9",
+            "--data-dir",
+            d,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("new events, 0 already there"), "{text}");
+    let again = bin()
+        .args([
+            "demo",
+            "--events",
+            "3000",
+            "--days",
+            "30",
+            "--seed",
+            "9",
+            "--data-dir",
+            d,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(": 0 new events"),
+        "same seed adds nothing"
+    );
+    let bad = bin()
+        .args(["demo", "--events", "0", "--data-dir", d])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+
+    let s = serve(dir.path());
+    let (_, v) = login(&s.base, &email, &otp).await;
+    let t = v["access_token"].as_str().unwrap().to_string();
+    let r = client()
+        .post(format!("{}/api/v1/auth/password", s.base))
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"current_password": otp, "new_password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let t = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value = client()
+        .get(format!("{}/api/v1/metrics/summary", s.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["revenue"]["value"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["orders"]["value"].as_f64().unwrap() > 1000.0, "{v}");
+    assert!(v["conversion_rate"]["value"].as_f64().unwrap() > 0.5, "{v}");
+    assert!(stop(s).success());
+}
