@@ -1,0 +1,160 @@
+//! KPI query latency over a large data set: loads demo data (SB_BENCH_EVENTS, default
+//! 2,000,000 events over two years) straight into a store, then times summary, timeseries and
+//! breakdown for the whole two-year range through the real handlers (uncached: every query
+//! reads the rollups).
+//!
+//! `cargo bench --bench analytics` (add `SB_BENCH_EVENTS=10000000` for the 10M run).
+
+use axum::body::Body;
+use axum::http::Request;
+use salesboard::app::{AppState, router};
+use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
+use salesboard::auth::jwt::JwtKeys;
+use salesboard::clock::{Clock, SystemClock};
+use salesboard::config::Config;
+use salesboard::ingest::demo;
+use salesboard::store::{Store, orgs, sales};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn percentiles(name: &str, mut s: Vec<Duration>) {
+    s.sort();
+    let at = |q: f64| s[((s.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "{name}: n={} p50={:.2} ms p95={:.2} ms p99={:.2} ms",
+        s.len(),
+        at(0.5),
+        at(0.95),
+        at(0.99)
+    );
+}
+
+fn main() {
+    let events: u64 = std::env::var("SB_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.data.dir = dir.path().to_path_buf();
+    let store = Arc::new(Store::open(&cfg.db_path()).unwrap());
+    let now = SystemClock.now();
+    accounts::bootstrap_if_empty(&store, &cfg.bootstrap, now).unwrap();
+    let org = store.read(orgs::list).unwrap().remove(0);
+    let input = NewUserInput {
+        email: "bench@example.com".into(),
+        name: "Bench".into(),
+        role: "admin".into(),
+        team: None,
+        password: Some("benchmark password".into()),
+    };
+    accounts::create_user(&store, &ActingAs::cli(), org.id, input, now).unwrap();
+
+    let spec = demo::Spec {
+        events,
+        days: 730,
+        seed: 1,
+        last_day: jiff::civil::date(2026, 11, 20),
+    };
+    let t = Instant::now();
+    let loaded = demo::generate(&spec, &org.tz(), 20_000, |b| {
+        store.write(|txn| sales::apply(txn, &org, &b)).map(|_| ())
+    })
+    .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let size = std::fs::metadata(cfg.db_path()).unwrap().len() as f64;
+    println!(
+        "demo load: {loaded} events in {secs:.1} s = {:.0} events/s (direct, batches of 20,000)",
+        loaded as f64 / secs
+    );
+    println!(
+        "data file: {:.0} MB = {:.0} MB per million events",
+        size / 1e6,
+        size / 1e6 / (loaded as f64 / 1e6)
+    );
+    println!("RSS after load: {:.0} MB", rss_mb());
+
+    let keys = Arc::new(JwtKeys::load_or_create(dir.path()).unwrap());
+    let token = salesboard::auth::sessions::login(
+        &store,
+        &keys,
+        &cfg.auth,
+        now,
+        "bench@example.com",
+        "benchmark password",
+    )
+    .unwrap()
+    .access;
+    let auth: &'static str = Box::leak(format!("Bearer {token}").into_boxed_str());
+    let app = router(AppState::new(
+        store,
+        Arc::new(cfg),
+        Arc::new(SystemClock),
+        keys,
+    ));
+    let range = "from=2024-11-21&to=2026-11-20";
+    let queries = [
+        (
+            "summary, 2 years, compare previous period",
+            format!("/api/v1/metrics/summary?{range}"),
+        ),
+        (
+            "summary, 2 years, channel filter",
+            format!("/api/v1/metrics/summary?{range}&channel=online"),
+        ),
+        (
+            "timeseries revenue by day, 2 years",
+            format!("/api/v1/metrics/timeseries?metric=revenue&interval=day&{range}"),
+        ),
+        (
+            "timeseries orders by week split by channel, 2 years",
+            format!(
+                "/api/v1/metrics/timeseries?metric=orders&interval=week&group_by=channel&{range}"
+            ),
+        ),
+        (
+            "timeseries revenue by hour, 30 days",
+            "/api/v1/metrics/timeseries?metric=revenue&interval=hour&from=2026-10-22&to=2026-11-20"
+                .to_string(),
+        ),
+        (
+            "breakdown revenue by category, 2 years",
+            format!("/api/v1/metrics/breakdown?dimension=category&metric=revenue&{range}"),
+        ),
+    ];
+    for (name, path) in queries {
+        let mut samples = Vec::new();
+        for _ in 0..60 {
+            let req = Request::get(path.as_str())
+                .header("authorization", auth)
+                .body(Body::empty())
+                .unwrap();
+            let t = Instant::now();
+            let r = rt.block_on(app.clone().oneshot(req)).unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            rt.block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
+                .unwrap();
+            samples.push(t.elapsed());
+        }
+        percentiles(name, samples);
+    }
+    println!("RSS at the end: {:.0} MB", rss_mb());
+}
