@@ -4,7 +4,8 @@ use crate::domain::org::Org;
 use crate::domain::rollup::Metrics;
 use crate::domain::{Invalid, Ts};
 use crate::store::sales::split_dim;
-use crate::store::{ReadTx, StoreResult, tables::ROLLUP_DAY, tables::ROLLUP_HOUR};
+use crate::store::tables::{ROLLUP_DAY, ROLLUP_HOUR, TOTAL_DAY, TOTAL_HOUR};
+use crate::store::{ReadTx, StoreResult};
 use redb::ReadableTable;
 use serde::Serialize;
 
@@ -17,6 +18,10 @@ pub struct Filters {
 }
 
 impl Filters {
+    pub fn is_empty(&self) -> bool {
+        self.channel.is_none() && self.region.is_none() && self.category.is_none()
+    }
+
     fn keeps(&self, dim: &str) -> bool {
         let (c, r, cat) = split_dim(dim);
         if self.channel.as_deref().is_some_and(|f| f != c)
@@ -180,15 +185,45 @@ impl Range {
 }
 
 /// Walk the rollup rows of `range` that pass `filters`: hour rows when `hourly`, else day rows.
+/// When neither the filters nor the caller (`dims`) need dimensions, the per-bucket totals are
+/// read instead (one row per hour or day), with an empty dimension.
 pub fn scan(
     txn: &impl ReadTx,
     org: &Org,
     range: Range,
     hourly: bool,
+    dims: bool,
     f: &Filters,
     mut each: impl FnMut(Bucket, &str, &Metrics),
 ) -> StoreResult<()> {
     let tz = org.tz();
+    if !dims && f.is_empty() {
+        if hourly {
+            let (from, to) = range.as_instants(&tz);
+            let (start, _) = crate::domain::rollup::buckets(from, &tz);
+            let t = txn.table(TOTAL_HOUR)?;
+            for row in t.range((org.id.0, start.0)..(org.id.0, to.0))? {
+                let (k, v) = row?;
+                each(
+                    Bucket::Hour(k.value().1),
+                    "",
+                    &crate::store::codec::decode(v.value())?,
+                );
+            }
+        } else {
+            let (from, to) = range.as_days(&tz);
+            let t = txn.table(TOTAL_DAY)?;
+            for row in t.range((org.id.0, from)..=(org.id.0, to))? {
+                let (k, v) = row?;
+                each(
+                    Bucket::Day(k.value().1),
+                    "",
+                    &crate::store::codec::decode(v.value())?,
+                );
+            }
+        }
+        return Ok(());
+    }
     if hourly {
         let (from, to) = range.as_instants(&tz);
         let (start, _) = crate::domain::rollup::buckets(from, &tz);
@@ -227,7 +262,7 @@ pub fn scan(
 pub fn total(txn: &impl ReadTx, org: &Org, range: Range, f: &Filters) -> StoreResult<Metrics> {
     let mut m = Metrics::default();
     let hourly = matches!(range, Range::Instants { .. });
-    scan(txn, org, range, hourly, f, |_, _, x| m.add(x))?;
+    scan(txn, org, range, hourly, false, f, |_, _, x| m.add(x))?;
     if f.category.is_some() {
         m.orders = m.cat_orders;
     }
@@ -569,6 +604,7 @@ pub fn timeseries(
         org,
         q.range,
         q.interval == Interval::Hour,
+        q.split.is_some(),
         q.filters,
         |b, dim, m| {
             let key = match q.split {
@@ -631,7 +667,7 @@ pub fn breakdown(
 ) -> StoreResult<Vec<Share>> {
     let mut groups: std::collections::HashMap<String, Metrics> = Default::default();
     let hourly = matches!(range, Range::Instants { .. });
-    scan(txn, org, range, hourly, f, |_, dim, m| {
+    scan(txn, org, range, hourly, true, f, |_, dim, m| {
         if let Some(k) = dimension.of(dim) {
             groups.entry(k.to_string()).or_default().add(m);
         }

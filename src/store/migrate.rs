@@ -4,16 +4,48 @@
 use super::{ReadTx, Store, StoreError, StoreResult, tables::*};
 use redb::{ReadableTable, TableHandle, WriteTransaction};
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 pub const SCHEMA_KEY: &str = "schema_version";
 
 /// Upgrade steps: `STEPS[i]` takes a file from version `i + 1` to `i + 2`.
 type Step = fn(&WriteTransaction) -> StoreResult<()>;
-const STEPS: &[Step] = &[v1_to_v2];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3];
 
 /// Version 2 adds the sales analytics tables (all empty in a version-1 file).
 fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
     create_sales_tables(txn)
+}
+
+/// Version 3 adds per-hour and per-day totals over all dimensions, filled from the rollups.
+fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
+    use crate::domain::rollup::Metrics;
+    use std::collections::BTreeMap;
+    let mut days: BTreeMap<(u64, i32), Metrics> = BTreeMap::new();
+    for row in txn.open_table(ROLLUP_DAY)?.iter()? {
+        let (k, v) = row?;
+        let (org, day, _) = k.value();
+        days.entry((org, day))
+            .or_default()
+            .add(&super::codec::decode(v.value())?);
+    }
+    let mut hours: BTreeMap<(u64, i64), Metrics> = BTreeMap::new();
+    for row in txn.open_table(ROLLUP_HOUR)?.iter()? {
+        let (k, v) = row?;
+        let (org, hour, _) = k.value();
+        hours
+            .entry((org, hour))
+            .or_default()
+            .add(&super::codec::decode(v.value())?);
+    }
+    let mut t = txn.open_table(TOTAL_DAY)?;
+    for (k, m) in days {
+        t.insert(k, super::codec::encode(&m)?.as_slice())?;
+    }
+    let mut t = txn.open_table(TOTAL_HOUR)?;
+    for (k, m) in hours {
+        t.insert(k, super::codec::encode(&m)?.as_slice())?;
+    }
+    Ok(())
 }
 
 fn create_sales_tables(txn: &WriteTransaction) -> StoreResult<()> {
@@ -25,6 +57,8 @@ fn create_sales_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(PRODUCTS)?;
     txn.open_table(PENDING_REFUNDS)?;
     txn.open_table(DATA_VERSION)?;
+    txn.open_table(TOTAL_HOUR)?;
+    txn.open_table(TOTAL_DAY)?;
     Ok(())
 }
 

@@ -283,26 +283,42 @@ impl Batch<'_> {
         }
         {
             let mut t = self.txn.open_table(ROLLUP_HOUR)?;
-            for ((b, k), m) in hours {
-                let mut cur: Metrics = match t.get((self.org.0, b, k.as_str()))? {
+            for ((b, k), m) in &hours {
+                let mut cur: Metrics = match t.get((self.org.0, *b, k.as_str()))? {
                     Some(v) => codec::decode(v.value())?,
                     None => Metrics::default(),
                 };
-                cur.add(&m);
-                t.insert((self.org.0, b, k.as_str()), codec::encode(&cur)?.as_slice())?;
+                cur.add(m);
+                t.insert(
+                    (self.org.0, *b, k.as_str()),
+                    codec::encode(&cur)?.as_slice(),
+                )?;
             }
         }
         {
             let mut t = self.txn.open_table(ROLLUP_DAY)?;
-            for ((b, k), m) in days {
-                let mut cur: Metrics = match t.get((self.org.0, b, k.as_str()))? {
+            for ((b, k), m) in &days {
+                let mut cur: Metrics = match t.get((self.org.0, *b, k.as_str()))? {
                     Some(v) => codec::decode(v.value())?,
                     None => Metrics::default(),
                 };
-                cur.add(&m);
-                t.insert((self.org.0, b, k.as_str()), codec::encode(&cur)?.as_slice())?;
+                cur.add(m);
+                t.insert(
+                    (self.org.0, *b, k.as_str()),
+                    codec::encode(&cur)?.as_slice(),
+                )?;
             }
         }
+        let mut day_totals: HashMap<i32, Metrics> = HashMap::new();
+        for ((b, _), m) in &days {
+            day_totals.entry(*b).or_default().add(m);
+        }
+        let mut hour_totals: HashMap<i64, Metrics> = HashMap::new();
+        for ((b, _), m) in &hours {
+            hour_totals.entry(*b).or_default().add(m);
+        }
+        merge(&mut self.txn.open_table(TOTAL_DAY)?, self.org, day_totals)?;
+        merge(&mut self.txn.open_table(TOTAL_HOUR)?, self.org, hour_totals)?;
         {
             let mut t = self.txn.open_table(CUSTOMERS)?;
             for (id, c) in self.customers.drain() {
@@ -315,6 +331,28 @@ impl Batch<'_> {
         }
         Ok(())
     }
+}
+
+/// Add per-bucket totals into a totals table.
+fn merge<B>(
+    t: &mut redb::Table<'_, (u64, B), &'static [u8]>,
+    org: OrgId,
+    add: HashMap<B, Metrics>,
+) -> StoreResult<()>
+where
+    B: redb::Key + Copy + 'static,
+    for<'a> B: std::borrow::Borrow<B::SelfType<'a>>,
+    for<'a> (u64, B): std::borrow::Borrow<<(u64, B) as redb::Value>::SelfType<'a>>,
+{
+    for (b, m) in add {
+        let mut cur: Metrics = match t.get((org.0, b))? {
+            Some(v) => codec::decode(v.value())?,
+            None => Metrics::default(),
+        };
+        cur.add(&m);
+        t.insert((org.0, b), codec::encode(&cur)?.as_slice())?;
+    }
+    Ok(())
 }
 
 /// Every customer aggregate of an org, by id.
@@ -551,6 +589,20 @@ mod tests {
             let want = naive(&events, &tz);
             prop_assert_eq!(&got, &want);
 
+            // The per-day totals equal the dimension rows of each day.
+            let mut per_day: BTreeMap<i32, Metrics> = BTreeMap::new();
+            for ((d, _), m) in &got { per_day.entry(*d).or_default().add(m); }
+            let mut totals: BTreeMap<i32, Metrics> = BTreeMap::new();
+            store.read(|t| {
+                for row in t.open_table(TOTAL_DAY)?.range((org.id.0, i32::MIN)..=(org.id.0, i32::MAX))? {
+                    let (k, v) = row?;
+                    let m: Metrics = codec::decode(v.value())?;
+                    if !m.is_zero() { totals.insert(k.value().1, m); }
+                }
+                Ok(())
+            }).unwrap();
+            per_day.retain(|_, m| !m.is_zero());
+            prop_assert_eq!(&totals, &per_day);
             // Hour rollups add up to the same totals as day rollups.
             let mut hour_total = Metrics::default();
             for (_, _, m) in store.read(|t| hour_rollups(t, org.id)).unwrap() { hour_total.add(&m); }

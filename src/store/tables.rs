@@ -43,3 +43,10 @@ pub const PENDING_REFUNDS: TableDefinition<(u64, &str, &str), &[u8]> =
     TableDefinition::new("pending_refunds");
 /// org -> data version, bumped by every committed change to its sales data (cache key)
 pub const DATA_VERSION: TableDefinition<u64, u64> = TableDefinition::new("data_version");
+
+// ---- schema version 3 ----
+
+/// (org, local hour start as UTC micros) -> Metrics summed over every dimension
+pub const TOTAL_HOUR: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("total_hour");
+/// (org, local civil day number) -> Metrics summed over every dimension
+pub const TOTAL_DAY: TableDefinition<(u64, i32), &[u8]> = TableDefinition::new("total_day");

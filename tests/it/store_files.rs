@@ -150,3 +150,72 @@ fn audit_chain_detects_tampering() {
         Err(2)
     );
 }
+
+/// Version 3 added per-bucket totals: a version-2 file (made here by removing them and setting
+/// the version back) gets them filled from its rollups on open.
+#[test]
+fn totals_are_backfilled_when_upgrading_from_v2() {
+    use salesboard::domain::events::{Event, Traffic};
+    use salesboard::domain::{Ts, org::NewOrg};
+    use salesboard::store::{sales, tables};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    let expected = {
+        let store = Store::open(&p).unwrap();
+        let org = store
+            .write(|t| orgs::create(t, NewOrg::parse("Up", "UTC", "USD").unwrap(), Ts(0)))
+            .unwrap();
+        let events: Vec<Event> = (0..50)
+            .map(|i| {
+                Event::Traffic(Traffic {
+                    id: format!("t{i}"),
+                    at: Ts(i * 3_600_000_000 * 7),
+                    channel: "web".into(),
+                    region: ["NA", "EU"][i as usize % 2].into(),
+                    visits: i + 1,
+                })
+            })
+            .collect();
+        store.write(|t| sales::apply(t, &org, &events)).unwrap();
+        let totals = store
+            .read(|t| Ok(t.open_table(tables::TOTAL_DAY)?.len()?))
+            .unwrap();
+        store
+            .write(|w| {
+                w.delete_table(tables::TOTAL_DAY)?;
+                w.delete_table(tables::TOTAL_HOUR)?;
+                w.open_table(tables::META)?
+                    .insert("schema_version", 2u32.to_le_bytes().as_slice())?;
+                Ok(())
+            })
+            .unwrap();
+        totals
+    };
+    let store = Store::open(&p).unwrap();
+    assert_eq!(
+        store
+            .read(salesboard::store::migrate::schema_version)
+            .unwrap(),
+        Some(SCHEMA_VERSION)
+    );
+    let sum: i64 = store
+        .read(|t| {
+            let mut n = 0;
+            for row in t.open_table(tables::TOTAL_DAY)?.iter()? {
+                let (_, v) = row?;
+                n += salesboard::store::codec::decode::<salesboard::domain::rollup::Metrics>(
+                    v.value(),
+                )?
+                .visits;
+            }
+            Ok(n)
+        })
+        .unwrap();
+    assert_eq!(sum, (1..=50).sum::<i64>());
+    assert_eq!(
+        store
+            .read(|t| Ok(t.open_table(tables::TOTAL_DAY)?.len()?))
+            .unwrap(),
+        expected
+    );
+}
