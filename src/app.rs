@@ -27,6 +27,7 @@ pub struct AppState {
     pub limits: Arc<Limiters>,
     pub metrics: PrometheusHandle,
     pub writer: crate::ingest::Writer,
+    pub kpi_cache: crate::analytics::cache::KpiCache,
 }
 
 impl AppState {
@@ -43,6 +44,7 @@ impl AppState {
                 cfg.ingest.queue_requests,
                 cfg.ingest.max_events_per_commit,
             ),
+            kpi_cache: crate::analytics::cache::KpiCache::new(cfg.analytics.cache_mb),
             store,
             cfg,
             clock,

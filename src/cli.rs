@@ -227,7 +227,8 @@ fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    Ok(Store::open(&cfg.db_path())?)
+    let cache = usize::try_from(cfg.data.cache_mb << 20).unwrap_or(usize::MAX);
+    Ok(Store::open_with_cache(&cfg.db_path(), cache)?)
 }
 
 fn read_password_line() -> anyhow::Result<String> {

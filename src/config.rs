@@ -17,6 +17,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub ingest: IngestConfig,
+    pub analytics: AnalyticsConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
 }
@@ -50,6 +51,8 @@ pub struct ServerConfig {
 pub struct DataConfig {
     /// Directory holding `salesboard.redb`, the JWT secret and the search index.
     pub dir: PathBuf,
+    /// Memory for redb's page cache, in MiB (the largest part of the server's memory use).
+    pub cache_mb: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +90,20 @@ pub struct IngestConfig {
     pub queue_requests: usize,
     /// Most events merged into one durable commit.
     pub max_events_per_commit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// Memory for cached KPI answers, in MiB. Answers are keyed by the org's data version, so
+    /// a new event is reflected on the next read; 0 turns the cache off.
+    pub cache_mb: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        AnalyticsConfig { cache_mb: 64 }
+    }
 }
 
 impl Default for IngestConfig {
@@ -145,6 +162,7 @@ impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
             dir: PathBuf::from("data"),
+            cache_mb: 256,
         }
     }
 }

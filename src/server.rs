@@ -67,7 +67,8 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let db_path = cfg.db_path();
     let store = {
         let p = db_path.clone();
-        tokio::task::spawn_blocking(move || Store::open(&p)).await??
+        let cache = usize::try_from(cfg.data.cache_mb << 20).unwrap_or(usize::MAX);
+        tokio::task::spawn_blocking(move || Store::open_with_cache(&p, cache)).await??
     };
     let store = Arc::new(store);
     let keys = Arc::new(

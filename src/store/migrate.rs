@@ -16,35 +16,57 @@ fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
     create_sales_tables(txn)
 }
 
-/// Version 3 adds per-hour and per-day totals over all dimensions, filled from the rollups.
+/// Version 3 adds per-hour and per-day totals over all dimensions and single-dimension
+/// partials, filled from the rollups.
 fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
+    use super::codec;
+    use super::sales::{add_rows, partials};
     use crate::domain::rollup::Metrics;
     use std::collections::BTreeMap;
-    let mut days: BTreeMap<(u64, i32), Metrics> = BTreeMap::new();
+    let mut totals: BTreeMap<(u64, i32), Metrics> = BTreeMap::new();
+    let mut parts: BTreeMap<(u64, u8, i32, String), Metrics> = BTreeMap::new();
     for row in txn.open_table(ROLLUP_DAY)?.iter()? {
         let (k, v) = row?;
-        let (org, day, _) = k.value();
-        days.entry((org, day))
-            .or_default()
-            .add(&super::codec::decode(v.value())?);
+        let (org, day, dim) = k.value();
+        let m: Metrics = codec::decode(v.value())?;
+        totals.entry((org, day)).or_default().add(&m);
+        for (d, val) in partials(dim) {
+            parts
+                .entry((org, d, day, val.to_string()))
+                .or_default()
+                .add(&m);
+        }
     }
-    let mut hours: BTreeMap<(u64, i64), Metrics> = BTreeMap::new();
+    add_rows!(txn, TOTAL_DAY, totals);
+    add_rows!(
+        txn,
+        PART_DAY,
+        parts
+            .iter()
+            .map(|((o, d, b, v), m)| ((*o, *d, *b, v.as_str()), *m))
+    );
+    let mut totals: BTreeMap<(u64, i64), Metrics> = BTreeMap::new();
+    let mut parts: BTreeMap<(u64, u8, i64, String), Metrics> = BTreeMap::new();
     for row in txn.open_table(ROLLUP_HOUR)?.iter()? {
         let (k, v) = row?;
-        let (org, hour, _) = k.value();
-        hours
-            .entry((org, hour))
-            .or_default()
-            .add(&super::codec::decode(v.value())?);
+        let (org, hour, dim) = k.value();
+        let m: Metrics = codec::decode(v.value())?;
+        totals.entry((org, hour)).or_default().add(&m);
+        for (d, val) in partials(dim) {
+            parts
+                .entry((org, d, hour, val.to_string()))
+                .or_default()
+                .add(&m);
+        }
     }
-    let mut t = txn.open_table(TOTAL_DAY)?;
-    for (k, m) in days {
-        t.insert(k, super::codec::encode(&m)?.as_slice())?;
-    }
-    let mut t = txn.open_table(TOTAL_HOUR)?;
-    for (k, m) in hours {
-        t.insert(k, super::codec::encode(&m)?.as_slice())?;
-    }
+    add_rows!(txn, TOTAL_HOUR, totals);
+    add_rows!(
+        txn,
+        PART_HOUR,
+        parts
+            .iter()
+            .map(|((o, d, b, v), m)| ((*o, *d, *b, v.as_str()), *m))
+    );
     Ok(())
 }
 
@@ -59,6 +81,8 @@ fn create_sales_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(DATA_VERSION)?;
     txn.open_table(TOTAL_HOUR)?;
     txn.open_table(TOTAL_DAY)?;
+    txn.open_table(PART_HOUR)?;
+    txn.open_table(PART_DAY)?;
     Ok(())
 }
 

@@ -112,29 +112,40 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open (or create) the data file, upgrading its schema if it is older.
+    /// Open (or create) the data file, upgrading its schema if it is older, with the default
+    /// page cache (256 MiB).
     pub fn open(path: &Path) -> StoreResult<Store> {
+        Store::open_with_cache(path, 256 << 20)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> StoreResult<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.to_path_buf()),
-            redb::DatabaseError::Storage(redb::StorageError::Io(source))
-                if source.kind() != std::io::ErrorKind::InvalidData =>
-            {
-                StoreError::Io {
-                    path: path.to_path_buf(),
-                    source,
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::AlreadyOpen(path.to_path_buf())
                 }
-            }
-            other => StoreError::Corrupt {
-                path: path.to_path_buf(),
-                detail: other.to_string(),
-            },
-        })?;
+                redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                    if source.kind() != std::io::ErrorKind::InvalidData =>
+                {
+                    StoreError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                }
+                other => StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: other.to_string(),
+                },
+            })?;
         let store = Store {
             db,
             path: path.to_path_buf(),

@@ -10,6 +10,22 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// Add each `(key, metrics)` of a map into a `key -> Metrics` table (read, add, write).
+macro_rules! add_rows {
+    ($txn:expr, $table:expr, $rows:expr) => {{
+        let mut t = $txn.open_table($table)?;
+        for (k, m) in $rows {
+            let mut cur: Metrics = match t.get(k)? {
+                Some(v) => codec::decode(v.value())?,
+                None => Metrics::default(),
+            };
+            cur.add(&m);
+            t.insert(k, codec::encode(&cur)?.as_slice())?;
+        }
+    }};
+}
+pub(super) use add_rows;
+
 /// Separator inside rollup dimension keys (not allowed in dimension values: they refuse
 /// control characters).
 pub const SEP: char = '\u{1f}';
@@ -309,16 +325,27 @@ impl Batch<'_> {
                 )?;
             }
         }
-        let mut day_totals: HashMap<i32, Metrics> = HashMap::new();
-        for ((b, _), m) in &days {
-            day_totals.entry(*b).or_default().add(m);
+        let org = self.org.0;
+        let mut day_totals: HashMap<(u64, i32), Metrics> = HashMap::new();
+        let mut day_parts: HashMap<(u64, u8, i32, &str), Metrics> = HashMap::new();
+        for ((b, k), m) in &days {
+            day_totals.entry((org, *b)).or_default().add(m);
+            for (d, v) in partials(k) {
+                day_parts.entry((org, d, *b, v)).or_default().add(m);
+            }
         }
-        let mut hour_totals: HashMap<i64, Metrics> = HashMap::new();
-        for ((b, _), m) in &hours {
-            hour_totals.entry(*b).or_default().add(m);
+        let mut hour_totals: HashMap<(u64, i64), Metrics> = HashMap::new();
+        let mut hour_parts: HashMap<(u64, u8, i64, &str), Metrics> = HashMap::new();
+        for ((b, k), m) in &hours {
+            hour_totals.entry((org, *b)).or_default().add(m);
+            for (d, v) in partials(k) {
+                hour_parts.entry((org, d, *b, v)).or_default().add(m);
+            }
         }
-        merge(&mut self.txn.open_table(TOTAL_DAY)?, self.org, day_totals)?;
-        merge(&mut self.txn.open_table(TOTAL_HOUR)?, self.org, hour_totals)?;
+        add_rows!(self.txn, TOTAL_DAY, day_totals);
+        add_rows!(self.txn, TOTAL_HOUR, hour_totals);
+        add_rows!(self.txn, PART_DAY, day_parts);
+        add_rows!(self.txn, PART_HOUR, hour_parts);
         {
             let mut t = self.txn.open_table(CUSTOMERS)?;
             for (id, c) in self.customers.drain() {
@@ -333,27 +360,18 @@ impl Batch<'_> {
     }
 }
 
-/// Add per-bucket totals into a totals table.
-fn merge<B>(
-    t: &mut redb::Table<'_, (u64, B), &'static [u8]>,
-    org: OrgId,
-    add: HashMap<B, Metrics>,
-) -> StoreResult<()>
-where
-    B: redb::Key + Copy + 'static,
-    for<'a> B: std::borrow::Borrow<B::SelfType<'a>>,
-    for<'a> (u64, B): std::borrow::Borrow<<(u64, B) as redb::Value>::SelfType<'a>>,
-{
-    for (b, m) in add {
-        let mut cur: Metrics = match t.get((org.0, b))? {
-            Some(v) => codec::decode(v.value())?,
-            None => Metrics::default(),
-        };
-        cur.add(&m);
-        t.insert((org.0, b), codec::encode(&cur)?.as_slice())?;
-    }
-    Ok(())
+/// The single-dimension partials a rollup row feeds: (dimension, value). Order-level rows
+/// (empty category) feed no category partial, so category partials never count an order twice.
+pub fn partials(dim: &str) -> impl Iterator<Item = (u8, &str)> {
+    let (c, r, cat) = split_dim(dim);
+    [(PART_CHANNEL, c), (PART_REGION, r), (PART_CATEGORY, cat)]
+        .into_iter()
+        .filter(|(d, v)| *d != PART_CATEGORY || !v.is_empty())
 }
+
+pub const PART_CHANNEL: u8 = 0;
+pub const PART_REGION: u8 = 1;
+pub const PART_CATEGORY: u8 = 2;
 
 /// Every customer aggregate of an org, by id.
 pub fn customers(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(String, CustomerAgg)>> {
@@ -387,6 +405,14 @@ pub fn day_rollups(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(i32, Strin
         out.push((day, dim.to_string(), codec::decode(v.value())?));
     }
     Ok(out)
+}
+
+/// `day_rollups` for tests that hold a `Store`.
+#[cfg(test)]
+pub fn day_rollups_into(store: &super::Store, org: OrgId, out: &mut Vec<(i32, String, Metrics)>) {
+    *out = store
+        .read(|t| day_rollups(t, org))
+        .expect("read the day rollups");
 }
 
 /// Every rollup row of an org at hour granularity.
@@ -603,6 +629,29 @@ mod tests {
             }).unwrap();
             per_day.retain(|_, m| !m.is_zero());
             prop_assert_eq!(&totals, &per_day);
+            // The single-dimension partials equal the dimension rows grouped by that dimension
+            // (category partials leave out the order-level rows).
+            let mut want_parts: BTreeMap<(u8, i32, String), Metrics> = BTreeMap::new();
+            for ((d, k), m) in &got {
+                let (c, r, cat) = split_dim(k);
+                want_parts.entry((PART_CHANNEL, *d, c.to_string())).or_default().add(m);
+                want_parts.entry((PART_REGION, *d, r.to_string())).or_default().add(m);
+                if !cat.is_empty() {
+                    want_parts.entry((PART_CATEGORY, *d, cat.to_string())).or_default().add(m);
+                }
+            }
+            want_parts.retain(|_, m| !m.is_zero());
+            let mut parts: BTreeMap<(u8, i32, String), Metrics> = BTreeMap::new();
+            store.read(|t| {
+                for row in t.open_table(PART_DAY)?.range((org.id.0, 0, i32::MIN, "")..=(org.id.0, u8::MAX, i32::MAX, "\u{10ffff}"))? {
+                    let (k, v) = row?;
+                    let m: Metrics = codec::decode(v.value())?;
+                    let (_, d, day, val) = k.value();
+                    if !m.is_zero() { parts.insert((d, day, val.to_string()), m); }
+                }
+                Ok(())
+            }).unwrap();
+            prop_assert_eq!(&parts, &want_parts);
             // Hour rollups add up to the same totals as day rollups.
             let mut hour_total = Metrics::default();
             for (_, _, m) in store.read(|t| hour_rollups(t, org.id)).unwrap() { hour_total.add(&m); }

@@ -50,3 +50,9 @@ pub const DATA_VERSION: TableDefinition<u64, u64> = TableDefinition::new("data_v
 pub const TOTAL_HOUR: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("total_hour");
 /// (org, local civil day number) -> Metrics summed over every dimension
 pub const TOTAL_DAY: TableDefinition<(u64, i32), &[u8]> = TableDefinition::new("total_day");
+/// (org, dimension, local hour start as UTC micros, value) -> Metrics summed over the other
+/// dimensions. Dimension 0 = channel, 1 = region, 2 = category (category rows only).
+pub const PART_HOUR: TableDefinition<(u64, u8, i64, &str), &[u8]> =
+    TableDefinition::new("part_hour");
+/// (org, dimension, local civil day number, value) -> Metrics, as `PART_HOUR`
+pub const PART_DAY: TableDefinition<(u64, u8, i32, &str), &[u8]> = TableDefinition::new("part_day");

@@ -248,6 +248,19 @@ async fn summary_kpis_with_comparison_and_filters() {
     let (st, _) = get("from=2026-11-01&to=2026-11-07&colour=red").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "unknown parameter");
 
+    // Answers are cached, and a new event shows on the very next read of the same query.
+    let q = "from=2026-11-01&to=2026-11-07&channel=retail";
+    let (_, first) = get(q).await;
+    let (_, again) = get(q).await;
+    assert_eq!(first, again);
+    assert_eq!(first["revenue"]["value"], 300.0);
+    let sale = json!({"type":"sale_completed","id":"late-1","occurred_at":"2026-11-06T10:00:00Z",
+        "channel":"retail","region":"EMEA","lines":[{"sku":"x","category":"Hardware","quantity":1,"unit_price":"25.00"}]});
+    assert_eq!(post(&s, &owner, &sale).await.1["accepted"], 1);
+    let (_, after) = get(q).await;
+    assert_eq!(after["revenue"]["value"], 325.0);
+    assert_eq!(after["orders"]["value"], 2.0);
+
     // another org sees none of it
     let other = s.second_org("B", "b@example.com", "viewer").await;
     let (_, v) = s

@@ -1,6 +1,6 @@
 //! KPI endpoints over the rollups: summary, timeseries, breakdown.
 
-use super::{Json, Query};
+use super::Query;
 use crate::analytics::{
     self, Dimension, Filters, Interval, Range, Series, SeriesQuery, Share, Summary,
 };
@@ -9,7 +9,11 @@ use crate::auth::{Authz, perm};
 use crate::domain::org::Org;
 use crate::error::{AppError, AppResult};
 use crate::store::orgs;
+use crate::store::sales;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 /// Query parameters every KPI endpoint shares.
@@ -77,6 +81,53 @@ async fn scope(state: &AppState, org_id: crate::domain::OrgId, q: &KpiQuery) -> 
     })
 }
 
+impl Scope {
+    /// Everything that shapes an answer besides the endpoint's own parameters.
+    fn key(&self) -> String {
+        format!(
+            "{}|{}|{}|{:?}|{:?}",
+            self.org.timezone,
+            self.org.currency.code(),
+            self.org.id.0,
+            self.range,
+            self.filters
+        )
+    }
+}
+
+/// Answer from the KPI cache, or compute in one read transaction (so the data version and the
+/// data agree) and keep the serialized body.
+async fn answer<T: Serialize>(
+    state: &AppState,
+    org: crate::domain::OrgId,
+    key: String,
+    compute: impl FnOnce(&redb::ReadTransaction) -> AppResult<T> + Send + 'static,
+) -> AppResult<Response> {
+    let cache = state.kpi_cache.clone();
+    let body = state
+        .db(move |s| {
+            let r = s.read(|t| {
+                let version = sales::data_version(t, org)?;
+                Ok(cache.get_or_try(org, version, key, || {
+                    let v = compute(t)?;
+                    serde_json::to_vec(&v)
+                        .map(Bytes::from)
+                        .map_err(|e| AppError::internal(format!("serializing: {e}")))
+                }))
+            })?;
+            r
+        })
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
 fn range_text(r: Range) -> (String, String) {
     match r {
         Range::Days { from, to } => (
@@ -100,7 +151,7 @@ pub async fn summary(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
     Query(q): Query<KpiQuery>,
-) -> AppResult<Json<SummaryResponse>> {
+) -> AppResult<Response> {
     let sc = scope(&state, a.user().org, &q).await?;
     let (compare_name, previous) = match q.compare.as_deref().unwrap_or("previous_period") {
         "previous_period" => ("previous_period", sc.range.previous_period()),
@@ -112,24 +163,20 @@ pub async fn summary(
             ));
         }
     };
-    let (org, range, filters) = (sc.org.clone(), sc.range, sc.filters);
-    let (now, prev) = state
-        .db(move |s| {
-            Ok(s.read(|t| {
-                Ok((
-                    analytics::total(t, &org, range, &filters)?,
-                    analytics::total(t, &org, previous, &filters)?,
-                ))
-            })?)
+    let key = format!("summary|{compare_name}|{}", sc.key());
+    let (org, range, filters) = (sc.org, sc.range, sc.filters);
+    answer(&state, org.id, key, move |t| {
+        let now = analytics::total(t, &org, range, &filters)?;
+        let prev = analytics::total(t, &org, previous, &filters)?;
+        let (from, to) = range_text(range);
+        Ok(SummaryResponse {
+            from,
+            to,
+            compare: compare_name,
+            summary: analytics::summary(&org, &now, &prev),
         })
-        .await?;
-    let (from, to) = range_text(sc.range);
-    Ok(Json(SummaryResponse {
-        from,
-        to,
-        compare: compare_name,
-        summary: analytics::summary(&sc.org, &now, &prev),
-    }))
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -146,7 +193,7 @@ pub async fn timeseries(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
     Query(q): Query<KpiQuery>,
-) -> AppResult<Json<TimeseriesResponse>> {
+) -> AppResult<Response> {
     let metric = analytics::parse_metric(q.metric.as_deref())?;
     let interval = Interval::parse(q.interval.as_deref())?;
     let split = q
@@ -155,40 +202,36 @@ pub async fn timeseries(
         .map(|g| Dimension::parse("group_by", g))
         .transpose()?;
     let sc = scope(&state, a.user().org, &q).await?;
-    let (org, range, filters) = (sc.org.clone(), sc.range, sc.filters);
-    let series = state
-        .db(move |s| {
-            let r = s.read(|t| {
-                analytics::timeseries(
-                    t,
-                    &org,
-                    &SeriesQuery {
-                        range,
-                        interval,
-                        split,
-                        filters: &filters,
-                        metric,
-                    },
-                )
-            })?;
-            Ok(r?)
+    let key = format!("timeseries|{metric}|{interval:?}|{split:?}|{}", sc.key());
+    let (org, range, filters) = (sc.org, sc.range, sc.filters);
+    answer(&state, org.id, key, move |t| {
+        let series = analytics::timeseries(
+            t,
+            &org,
+            &SeriesQuery {
+                range,
+                interval,
+                split,
+                filters: &filters,
+                metric,
+            },
+        )??;
+        let (from, to) = range_text(range);
+        Ok(TimeseriesResponse {
+            metric,
+            interval: match interval {
+                Interval::Hour => "hour",
+                Interval::Day => "day",
+                Interval::Week => "week",
+                Interval::Month => "month",
+            },
+            currency: org.currency.code().to_string(),
+            from,
+            to,
+            series,
         })
-        .await?;
-    let (from, to) = range_text(sc.range);
-    let interval_name = match interval {
-        Interval::Hour => "hour",
-        Interval::Day => "day",
-        Interval::Week => "week",
-        Interval::Month => "month",
-    };
-    Ok(Json(TimeseriesResponse {
-        metric,
-        interval: interval_name,
-        currency: sc.org.currency.code().to_string(),
-        from,
-        to,
-        series,
-    }))
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -205,7 +248,7 @@ pub async fn breakdown(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
     Query(q): Query<KpiQuery>,
-) -> AppResult<Json<BreakdownResponse>> {
+) -> AppResult<Response> {
     let metric = analytics::parse_metric(q.metric.as_deref())?;
     let dim_text = q.dimension.clone().ok_or_else(|| {
         AppError::validation("dimension", "is required: channel, region or category")
@@ -216,21 +259,19 @@ pub async fn breakdown(
         return Err(AppError::validation("limit", "must be between 1 and 100"));
     }
     let sc = scope(&state, a.user().org, &q).await?;
-    let (org, range, filters) = (sc.org.clone(), sc.range, sc.filters);
-    let items = state
-        .db(move |s| {
-            Ok(s.read(|t| {
-                analytics::breakdown(t, &org, range, dimension, &filters, metric, limit)
-            })?)
+    let key = format!("breakdown|{metric}|{dimension:?}|{limit}|{}", sc.key());
+    let (org, range, filters) = (sc.org, sc.range, sc.filters);
+    answer(&state, org.id, key, move |t| {
+        let items = analytics::breakdown(t, &org, range, dimension, &filters, metric, limit)?;
+        let (from, to) = range_text(range);
+        Ok(BreakdownResponse {
+            metric,
+            dimension: dim_text.trim().to_string(),
+            currency: org.currency.code().to_string(),
+            from,
+            to,
+            items,
         })
-        .await?;
-    let (from, to) = range_text(sc.range);
-    Ok(Json(BreakdownResponse {
-        metric,
-        dimension: dim_text.trim().to_string(),
-        currency: sc.org.currency.code().to_string(),
-        from,
-        to,
-        items,
-    }))
+    })
+    .await
 }
