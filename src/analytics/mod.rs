@@ -224,7 +224,7 @@ pub fn scan(
                 let (k, v) = row?;
                 each(Bucket::Hour(k.value().1), "", &decode(v.value())?);
             }
-            return Ok(());
+            Ok(())
         }
         [] => {
             let (from, to) = range.as_days(&tz);
@@ -235,7 +235,7 @@ pub fn scan(
                 let (k, v) = row?;
                 each(Bucket::Day(k.value().1), "", &decode(v.value())?);
             }
-            return Ok(());
+            Ok(())
         }
         [d] => {
             let (code, want) = match d {
@@ -272,7 +272,7 @@ pub fn scan(
                     row(Bucket::Day(day), val, v.value())?;
                 }
             }
-            return Ok(());
+            Ok(())
         }
         _ => scan_rows(txn, org, range, hourly, f, each),
     }
