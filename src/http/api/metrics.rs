@@ -106,7 +106,7 @@ async fn answer<T: Serialize>(
     let cache = state.kpi_cache.clone();
     let body = state
         .db(move |s| {
-            let r = s.read(|t| {
+            s.read(|t| {
                 let version = sales::data_version(t, org)?;
                 Ok(cache.get_or_try(org, version, key, || {
                     let v = compute(t)?;
@@ -114,8 +114,7 @@ async fn answer<T: Serialize>(
                         .map(Bytes::from)
                         .map_err(|e| AppError::internal(format!("serializing: {e}")))
                 }))
-            })?;
-            r
+            })?
         })
         .await?;
     Ok((
