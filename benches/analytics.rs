@@ -1,7 +1,7 @@
 //! KPI query latency over a large data set: loads demo data (SB_BENCH_EVENTS, default
 //! 2,000,000 events over two years) straight into a store, then times summary, timeseries and
-//! breakdown for the whole two-year range through the real handlers (uncached: every query
-//! reads the rollups).
+//! breakdown for the whole two-year range through the real handlers, uncached (the KPI cache
+//! turned off: every query reads the rollups) and cached.
 //!
 //! `cargo bench --bench analytics` (add `SB_BENCH_EVENTS=10000000` for the 10M run).
 
@@ -104,7 +104,15 @@ fn main() {
     .unwrap()
     .access;
     let auth: &'static str = Box::leak(format!("Bearer {token}").into_boxed_str());
-    let app = router(AppState::new(
+    let mut uncached_cfg = cfg.clone();
+    uncached_cfg.analytics.cache_mb = 0;
+    let uncached = router(AppState::new(
+        store.clone(),
+        Arc::new(uncached_cfg),
+        Arc::new(SystemClock),
+        keys.clone(),
+    ));
+    let cached = router(AppState::new(
         store,
         Arc::new(cfg),
         Arc::new(SystemClock),
@@ -140,7 +148,11 @@ fn main() {
             format!("/api/v1/metrics/breakdown?dimension=category&metric=revenue&{range}"),
         ),
     ];
-    for (name, path) in queries {
+    for ((name, path), (mode, app)) in queries
+        .iter()
+        .flat_map(|q| [(q, ("uncached", &uncached)), (q, ("cached", &cached))])
+    {
+        let name = format!("{name} [{mode}]");
         let mut samples = Vec::new();
         for _ in 0..60 {
             let req = Request::get(path.as_str())
@@ -154,7 +166,7 @@ fn main() {
                 .unwrap();
             samples.push(t.elapsed());
         }
-        percentiles(name, samples);
+        percentiles(&name, samples);
     }
     println!("RSS at the end: {:.0} MB", rss_mb());
 }

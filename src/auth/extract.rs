@@ -162,3 +162,40 @@ pub mod perm {
         AuditView,
     );
 }
+
+/// Who sends sales events: a user holding `sales.edit`, or an org API key (in
+/// `Authorization: Bearer sbk_…` or `X-Api-Key`). Keys may only send events.
+#[derive(Clone, Debug)]
+pub struct Ingester {
+    pub org: crate::domain::OrgId,
+    pub api_key: Option<crate::domain::ApiKeyId>,
+}
+
+fn api_key_credential(parts: &Parts) -> Option<String> {
+    if let Some(k) = parts.headers.get("x-api-key") {
+        return Some(k.to_str().unwrap_or_default().trim().to_string());
+    }
+    bearer(parts).filter(|t| super::apikeys::is_api_key(t))
+}
+
+impl FromRequestParts<AppState> for Ingester {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(secret) = api_key_credential(parts) {
+            let key = state
+                .db(move |s| super::apikeys::authenticate(s, &secret))
+                .await?;
+            tracing::Span::current().record("org_id", key.org.0);
+            return Ok(Ingester {
+                org: key.org,
+                api_key: Some(key.id),
+            });
+        }
+        let a = Authz::<perm::SalesEdit>::from_request_parts(parts, state).await?;
+        Ok(Ingester {
+            org: a.user().org,
+            api_key: None,
+        })
+    }
+}

@@ -2,6 +2,7 @@
 //! tokens, rate limits, CSRF, and the extractors that yield the authenticated principal.
 
 pub mod accounts;
+pub mod apikeys;
 pub mod csrf;
 pub mod extract;
 pub mod jwt;

@@ -74,6 +74,10 @@ ulid_id!(
     TeamId
 );
 ulid_id!(
+    /// An org API key (for machine clients that send events).
+    ApiKeyId
+);
+ulid_id!(
     /// A refresh-token family: one login session and all its rotations.
     FamilyId
 );

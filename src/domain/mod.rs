@@ -1,5 +1,6 @@
 //! Plain types and business rules. No web, no storage, no I/O.
 
+pub mod apikey;
 pub mod customers;
 pub mod events;
 pub mod ids;
@@ -10,7 +11,7 @@ pub mod rollup;
 pub mod time;
 pub mod user;
 
-pub use ids::{FamilyId, OrgId, TeamId, UserId};
+pub use ids::{ApiKeyId, FamilyId, OrgId, TeamId, UserId};
 pub use roles::{Permission, Role, Scope};
 pub use time::Ts;
 

@@ -4,12 +4,12 @@
 use super::{ReadTx, Store, StoreError, StoreResult, tables::*};
 use redb::{ReadableTable, TableHandle, WriteTransaction};
 
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 pub const SCHEMA_KEY: &str = "schema_version";
 
 /// Upgrade steps: `STEPS[i]` takes a file from version `i + 1` to `i + 2`.
 type Step = fn(&WriteTransaction) -> StoreResult<()>;
-const STEPS: &[Step] = &[v1_to_v2, v2_to_v3];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4];
 
 /// Version 2 adds the sales analytics tables (all empty in a version-1 file).
 fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
@@ -70,6 +70,18 @@ fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 4 adds org API keys and import progress (new, empty tables).
+fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
+    create_v4_tables(txn)
+}
+
+fn create_v4_tables(txn: &WriteTransaction) -> StoreResult<()> {
+    txn.open_table(API_KEYS)?;
+    txn.open_table(API_KEY_HASHES)?;
+    txn.open_table(IMPORTS)?;
+    Ok(())
+}
+
 fn create_sales_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(EVENTS)?;
     txn.open_table(EVENT_TIME)?;
@@ -96,7 +108,8 @@ fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(FAMILIES)?;
     txn.open_table(REFRESH_TOKENS)?;
     txn.open_table(AUDIT)?;
-    create_sales_tables(txn)
+    create_sales_tables(txn)?;
+    create_v4_tables(txn)
 }
 
 pub fn schema_version(txn: &impl ReadTx) -> StoreResult<Option<u32>> {

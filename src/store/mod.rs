@@ -2,6 +2,7 @@
 //! that reads or writes tenant data takes the [`OrgId`] it is scoped to, so a scan can never
 //! cross into another org. No HTTP types here.
 
+pub mod apikeys;
 pub mod audit;
 pub mod codec;
 pub mod migrate;

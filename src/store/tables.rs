@@ -56,3 +56,13 @@ pub const PART_HOUR: TableDefinition<(u64, u8, i64, &str), &[u8]> =
     TableDefinition::new("part_hour");
 /// (org, dimension, local civil day number, value) -> Metrics, as `PART_HOUR`
 pub const PART_DAY: TableDefinition<(u64, u8, i32, &str), &[u8]> = TableDefinition::new("part_day");
+
+// ---- schema version 4 ----
+
+/// (org, key id) -> ApiKey
+pub const API_KEYS: TableDefinition<(u64, u128), &[u8]> = TableDefinition::new("api_keys");
+/// SHA-256 of an active key's secret -> (org, key id); removed when the key is revoked
+pub const API_KEY_HASHES: TableDefinition<&[u8], (u64, u128)> =
+    TableDefinition::new("api_key_hashes");
+/// (org, SHA-256 of an import file, hex) -> ImportProgress: how far an import has committed
+pub const IMPORTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("imports");

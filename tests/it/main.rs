@@ -3,6 +3,7 @@
 mod support;
 
 mod api_errors;
+mod api_keys;
 mod auth;
 mod browser;
 mod cli;

@@ -425,3 +425,81 @@ async fn htmx_row_actions_return_the_updated_row() {
     assert!(r.text().await.unwrap().contains("Disabled"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn api_keys_page_creates_shows_once_and_revokes() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+    let page = c
+        .get(s.url("/admin/api-keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"no-keys\""), "empty state");
+    let r = c
+        .post(s.url("/admin/api-keys"))
+        .form(&[("_csrf", csrf.as_str()), ("name", "Shop <feed>")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Shop &#60;feed&#62;") || page.contains("Shop &lt;feed&gt;"));
+    let secret = page
+        .split("id=\"new-key-secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(secret.starts_with("sbk_"));
+    // The next view of the page does not show it again.
+    let page = c
+        .get(s.url("/admin/api-keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(&secret));
+    // A blank name comes back with the error, and nothing is created.
+    let r = c
+        .post(s.url("/admin/api-keys"))
+        .form(&[("_csrf", csrf.as_str()), ("name", " ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"key-error\""));
+    let id = page
+        .split("id=\"apikey-")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = c
+        .post(s.url(&format!("/admin/api-keys/{id}/revoke")))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Revoked"));
+    let r = client()
+        .post(s.url("/api/v1/events"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({"type":"traffic_recorded","id":"t","occurred_at":"2026-11-20T10:00:00Z","channel":"web","region":"EU","visits":1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    s.stop().await;
+}

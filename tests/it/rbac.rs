@@ -25,6 +25,7 @@ async fn every_role_on_every_protected_route() {
         tokens.push(t);
     }
     let (target, _) = s.user(&owner, "target@example.com", "viewer").await;
+    let key = s.api_key(&owner, "matrix").await.0;
 
     // (method, path, body, expected status per role in ROLES order)
     let a = 200;
@@ -126,7 +127,39 @@ async fn every_role_on_every_protected_route() {
             None,
             [a, a, a, a, a, a, a],
         ),
+        (
+            Method::GET,
+            "/api/v1/api-keys".into(),
+            None,
+            [a, a, f, a, f, f, f],
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys".into(),
+            Some(json!({"name": "key of {role}"})),
+            [201, 201, f, 201, f, f, f],
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/api-keys/{key}"),
+            None,
+            [a, a, f, a, f, f, f],
+        ),
+        (
+            Method::POST,
+            "/api/v1/events".into(),
+            Some(
+                json!({"type": "traffic_recorded", "id": "t-{role}", "occurred_at": "2026-11-20T10:00:00Z", "channel": "web", "region": "EU", "visits": 1}),
+            ),
+            [a, a, a, a, f, f, f],
+        ),
         (Method::GET, "/".into(), None, [a, a, a, a, a, a, a]),
+        (
+            Method::GET,
+            "/admin/api-keys".into(),
+            None,
+            [a, a, f, a, f, f, f],
+        ),
         (
             Method::GET,
             "/admin/roles".into(),

@@ -4,7 +4,7 @@
 
 use super::Json;
 use crate::app::AppState;
-use crate::auth::{Authz, perm};
+use crate::auth::extract::Ingester;
 use crate::domain::events::{self, ItemError};
 use crate::error::{AppError, AppResult};
 use crate::ingest::SubmitError;
@@ -32,7 +32,7 @@ pub struct IngestResult {
 
 pub async fn ingest(
     State(state): State<AppState>,
-    a: Authz<perm::SalesEdit>,
+    who: Ingester,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> AppResult<(StatusCode, Json<IngestResult>)> {
@@ -68,7 +68,7 @@ pub async fn ingest(
     if items.is_empty() {
         return Err(AppError::validation("events", "the array is empty"));
     }
-    let org_id = a.user().org;
+    let org_id = who.org;
     let org = state
         .db(move |s| Ok(s.read(|t| orgs::get(t, org_id))?))
         .await?

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod apikeys;
 mod catalog;
 mod events;
 mod metrics;
@@ -33,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/teams/{id}", get(admin::get_team))
         .route("/audit", get(admin::audit))
         .route("/events", post(events::ingest))
+        .route("/api-keys", get(apikeys::list).post(apikeys::create))
+        .route("/api-keys/{id}", axum::routing::delete(apikeys::revoke))
         .route("/customers", get(catalog::list_customers))
         .route("/customers/{id}", get(catalog::get_customer))
         .route("/products", get(catalog::list_products))

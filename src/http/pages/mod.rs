@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod home;
+mod integrations;
 
 use crate::app::AppState;
 use crate::auth::{Principal, csrf};
@@ -39,6 +40,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/teams", post(admin::add_team))
         .route("/admin/roles", get(admin::roles_page))
+        .route(
+            "/admin/api-keys",
+            get(integrations::keys_page).post(integrations::add_key),
+        )
+        .route(
+            "/admin/api-keys/{id}/revoke",
+            post(integrations::revoke_key),
+        )
 }
 
 pub struct NavLink {
@@ -69,6 +78,11 @@ const NAV: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Home", None),
     ("/admin/users", "Users", Some(Permission::UsersManage)),
     ("/admin/roles", "Roles", None),
+    (
+        "/admin/api-keys",
+        "API keys",
+        Some(Permission::IntegrationsManage),
+    ),
 ];
 
 pub async fn shell(state: &AppState, p: &Principal, title: &str, active: &str) -> AppResult<Shell> {

@@ -127,6 +127,23 @@ impl TestServer {
         assert_eq!(s, StatusCode::OK);
         (id, t["access_token"].as_str().unwrap().to_string())
     }
+
+    /// Create an org API key as `admin`: (key id, secret).
+    pub async fn api_key(&self, admin: &str, name: &str) -> (String, String) {
+        let r = client()
+            .post(self.url("/api/v1/api-keys"))
+            .bearer_auth(admin)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        (
+            v["id"].as_str().unwrap().to_string(),
+            v["secret"].as_str().unwrap().to_string(),
+        )
+    }
 }
 
 /// A client that does not follow redirects (tests look at them).
