@@ -40,7 +40,34 @@ pub enum Command {
     User(UserCmd),
     /// Load realistic demo sales data (deterministic; loading the same seed twice adds nothing).
     Demo(DemoArgs),
+    /// Import sales history from a file (works on the data file while the server is stopped;
+    /// use the Import page while it runs). Resumable and idempotent. Exit code 2 when some rows
+    /// were refused (they are listed in the error report).
+    Import(ImportArgs),
 }
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The file: JSON lines of events, or a CSV of orders (one row per line item).
+    pub file: PathBuf,
+    /// Organization name (default: the first organization).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// events-jsonl, orders-csv or shopify-orders-csv (default: guessed from the first line).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Check every row and report problems without storing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to write refused rows as CSV (default: FILE.errors.csv).
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
+}
+
+/// The import finished but refused some rows (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RowsRefused(pub String);
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -147,6 +174,10 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<RowsRefused>() => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -183,6 +214,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Demo(a)) => {
             let cfg = load_config(&cli, None)?;
             demo_cmd(&cfg, a)
+        }
+        Some(Command::Import(a)) => {
+            let cfg = load_config(&cli, None)?;
+            import_cmd(&cfg, a)
         }
     }
 }
@@ -437,16 +472,7 @@ fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
         "--days must be between 1 and 3650"
     );
     let store = open_store(cfg)?;
-    let org = match &a.org {
-        Some(name) => store.read(|t| orgs::by_name(t, name))?.ok_or_else(|| {
-            anyhow::anyhow!("no organization named \"{name}\" (see `salesboard org list`)")
-        })?,
-        None => store.read(orgs::list)?.into_iter().next().ok_or_else(|| {
-            anyhow::anyhow!(
-                "no organization yet: start the server once, or `salesboard org add NAME`"
-            )
-        })?,
-    };
+    let org = find_org(&store, a.org.as_deref())?;
     let tz = org.tz();
     let spec = demo::Spec {
         events: a.events,
@@ -479,5 +505,102 @@ fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
         org.name,
         (new + dup) as f64 / secs.max(0.001)
     );
+    Ok(())
+}
+
+/// The named organization, or the first one.
+fn find_org(store: &Store, name: Option<&str>) -> anyhow::Result<crate::domain::org::Org> {
+    Ok(match name {
+        Some(name) => store.read(|t| orgs::by_name(t, name))?.ok_or_else(|| {
+            anyhow::anyhow!("no organization named \"{name}\" (see `salesboard org list`)")
+        })?,
+        None => store.read(orgs::list)?.into_iter().next().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no organization yet: start the server once, or `salesboard org add NAME`"
+            )
+        })?,
+    })
+}
+
+fn import_cmd(cfg: &Config, a: &ImportArgs) -> anyhow::Result<()> {
+    use crate::import::{Format, run};
+    use anyhow::Context;
+    let format = a
+        .format
+        .as_deref()
+        .map(|f| {
+            Format::parse(f)
+                .ok_or_else(|| anyhow::anyhow!("--format `{f}` is not one of {}", Format::NAMES))
+        })
+        .transpose()?;
+    let size = std::fs::metadata(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?
+        .len();
+    let store = open_store(cfg)?;
+    let org = find_org(&store, a.org.as_deref())?;
+    let errors_path = a.errors.clone().unwrap_or_else(|| {
+        let mut p = a.file.clone().into_os_string();
+        p.push(".errors.csv");
+        PathBuf::from(p)
+    });
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes}  {msg}  ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let opts = run::Options {
+        format,
+        dry_run: a.dry_run,
+        errors_path,
+        chunk_events: 20_000,
+    };
+    let report = run::import_file(&store, &org, &a.file, &opts, |bytes, rows| {
+        bar.set_position(bytes);
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        bar.set_message(format!("{rows} rows  {:.0} rows/s", rows as f64 / secs));
+    })?;
+    bar.finish_and_clear();
+    let t = &report.total;
+    if report.already_done {
+        println!(
+            "{} was imported into \"{}\" before ({} rows, {} events stored); nothing to do.",
+            a.file.display(),
+            org.name,
+            t.rows,
+            t.accepted
+        );
+        return Ok(());
+    }
+    let verb = if a.dry_run { "checked" } else { "imported" };
+    let resumed = if report.resumed_at > 0 {
+        format!(" (resumed after row {})", report.resumed_at)
+    } else {
+        String::new()
+    };
+    let stored = if a.dry_run {
+        format!("{} valid events (nothing stored: dry run)", t.accepted)
+    } else {
+        format!("{} new events, {} already stored", t.accepted, t.duplicates)
+    };
+    println!(
+        "{verb} {} as {} into \"{}\"{resumed}: {} rows, {stored}, {} skipped, {} refused, in {:.1} s ({:.0} rows/s)",
+        a.file.display(),
+        report.format.name(),
+        org.name,
+        t.rows,
+        t.skipped,
+        t.errors,
+        report.seconds,
+        (t.rows - report.resumed_at.min(t.rows)) as f64 / report.seconds.max(0.001)
+    );
+    if let Some(p) = report.errors_file {
+        return Err(RowsRefused(format!(
+            "{} rows were refused; see {} (line, column, reason)",
+            t.errors,
+            p.display()
+        ))
+        .into());
+    }
     Ok(())
 }

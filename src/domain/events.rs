@@ -49,66 +49,66 @@ pub enum RawEvent {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSale {
-    id: String,
-    occurred_at: String,
-    customer_id: Option<String>,
-    currency: Option<String>,
-    channel: Option<String>,
-    region: Option<String>,
-    lines: Vec<RawLine>,
-    discount: Option<MoneyInput>,
-    tax: Option<MoneyInput>,
-    shipping: Option<MoneyInput>,
+    pub id: String,
+    pub occurred_at: String,
+    pub customer_id: Option<String>,
+    pub currency: Option<String>,
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub lines: Vec<RawLine>,
+    pub discount: Option<MoneyInput>,
+    pub tax: Option<MoneyInput>,
+    pub shipping: Option<MoneyInput>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLine {
-    sku: String,
-    name: Option<String>,
-    category: Option<String>,
-    quantity: i64,
-    unit_price: MoneyInput,
-    unit_cost: Option<MoneyInput>,
+    pub sku: String,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub quantity: i64,
+    pub unit_price: MoneyInput,
+    pub unit_cost: Option<MoneyInput>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRefund {
-    id: String,
-    order_id: String,
-    occurred_at: String,
-    currency: Option<String>,
-    amount: MoneyInput,
+    pub id: String,
+    pub order_id: String,
+    pub occurred_at: String,
+    pub currency: Option<String>,
+    pub amount: MoneyInput,
     #[serde(default)]
-    lines: Vec<RawRefundLine>,
+    pub lines: Vec<RawRefundLine>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRefundLine {
-    sku: String,
-    quantity: i64,
+    pub sku: String,
+    pub quantity: i64,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCustomer {
-    id: String,
-    occurred_at: String,
-    email: Option<String>,
-    name: Option<String>,
-    region: Option<String>,
+    pub id: String,
+    pub occurred_at: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub region: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTraffic {
-    id: String,
-    occurred_at: String,
-    channel: Option<String>,
-    region: Option<String>,
-    visits: u64,
+    pub id: String,
+    pub occurred_at: String,
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub visits: u64,
 }
 
 // ---- domain events --------------------------------------------------------------------------
@@ -307,11 +307,26 @@ fn check_currency(org: &Currency, given: Option<&str>) -> Result<(), ItemError> 
 
 /// Validate one JSON value as an event for an org with currency `cur`.
 pub fn validate(value: serde_json::Value, cur: &Currency) -> Result<Event, ItemError> {
-    let raw: RawEvent = serde_json::from_value(value).map_err(|e| ItemError {
+    let raw: RawEvent = serde_json::from_value(value).map_err(bad_event)?;
+    validate_raw(raw, cur)
+}
+
+fn bad_event(e: serde_json::Error) -> ItemError {
+    ItemError {
         code: "bad_event",
         field: None,
         message: e.to_string(),
-    })?;
+    }
+}
+
+/// Parse and validate one event from its JSON text (one item of a batch, one JSONL line).
+pub fn parse(json: &str, cur: &Currency) -> Result<Event, ItemError> {
+    let raw: RawEvent = serde_json::from_str(json).map_err(bad_event)?;
+    validate_raw(raw, cur)
+}
+
+/// Validate an event already in the input shape (e.g. built from a CSV row).
+pub fn validate_raw(raw: RawEvent, cur: &Currency) -> Result<Event, ItemError> {
     match raw {
         RawEvent::SaleCompleted(s) => {
             check_currency(cur, s.currency.as_deref())?;

@@ -428,3 +428,80 @@ async fn demo_data_loads_once_and_shows_in_the_kpis() {
     assert!(v["conversion_rate"]["value"].as_f64().unwrap() > 0.5, "{v}");
     assert!(stop(s).success());
 }
+
+#[test]
+fn import_reports_bad_rows_stores_the_rest_once_and_dry_run_stores_nothing() {
+    use salesboard::store::{Store, orgs, sales};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = bin()
+        .args(["org", "add", "Shop", "--currency", "EUR", "--data-dir", d])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = dir.path().join("orders.csv");
+    std::fs::write(
+        &file,
+        "order_id,occurred_at,customer_id,sku,category,quantity,unit_price\n\
+         A1,2026-11-02T10:00:00Z,c1,S1,Tools,2,10.00\n\
+         A2,2026-11-02T11:00:00Z,c1,S1,Tools,1,ten\n\
+         A3,2026-11-03T11:00:00Z,c2,S2,Toys,1,5.50\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["import", f, "--org", "Shop", "--data-dir", d];
+        args.extend_from_slice(extra);
+        bin().args(&args).output().unwrap()
+    };
+    let orders = || {
+        let store = Store::open(&dir.path().join("salesboard.redb")).unwrap();
+        let org = store.read(|t| orgs::by_name(t, "Shop")).unwrap().unwrap();
+        let rows = store.read(|t| sales::day_rollups(t, org.id)).unwrap();
+        rows.iter().map(|(_, _, m)| m.orders).sum::<i64>()
+    };
+
+    let dry = run(&["--dry-run"]);
+    assert_eq!(
+        dry.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("2 valid events (nothing stored: dry run)")
+    );
+    assert_eq!(orders(), 0);
+
+    let first = run(&[]);
+    assert_eq!(first.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        stdout.contains("as orders-csv") && stdout.contains("2 new events"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&first.stderr).contains("orders.csv.errors.csv"));
+    let report = std::fs::read_to_string(dir.path().join("orders.csv.errors.csv")).unwrap();
+    assert_eq!(
+        report.lines().collect::<Vec<_>>(),
+        vec![
+            "line,column,code,message",
+            "3,unit_price,validation,\"`ten` is not a decimal amount like \"\"19.99\"\"\""
+        ],
+        "{report}"
+    );
+    assert_eq!(orders(), 2);
+
+    let again = run(&[]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
+    assert_eq!(orders(), 2);
+
+    let bad = run(&["--format", "xml"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--format `xml`"));
+}

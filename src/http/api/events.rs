@@ -13,6 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 #[derive(Serialize)]
 pub struct Rejected {
@@ -47,17 +48,20 @@ pub async fn ingest(
             "Send events as JSON with `Content-Type: application/json`.",
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::bad_request(format!("Malformed JSON: {e}")))?;
-    let items = match value {
-        serde_json::Value::Array(items) => items,
-        obj @ serde_json::Value::Object(_) => vec![obj],
+    // Items stay raw JSON text here and are parsed straight into the event shape one by one
+    // (no intermediate `Value` tree), so one bad item is reported without failing the rest.
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| AppError::bad_request("The body is not UTF-8 text."))?;
+    let items: Vec<&RawValue> = match text.trim_start().as_bytes().first() {
+        Some(b'[') => serde_json::from_str(text),
+        Some(b'{') => serde_json::from_str::<&RawValue>(text).map(|v| vec![v]),
         _ => {
             return Err(AppError::bad_request(
                 "Send one event object or an array of events.",
             ));
         }
-    };
+    }
+    .map_err(|e| AppError::bad_request(format!("Malformed JSON: {e}")))?;
     let max = state.cfg.ingest.max_events_per_request;
     if items.len() > max {
         return Err(AppError::validation(
@@ -77,7 +81,7 @@ pub async fn ingest(
     let mut valid_index = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        match events::validate(item, &org.currency) {
+        match events::parse(item.get(), &org.currency) {
             Ok(e) => {
                 valid.push(e);
                 valid_index.push(i);
