@@ -28,6 +28,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub writer: crate::ingest::Writer,
     pub kpi_cache: crate::analytics::cache::KpiCache,
+    pub jobs: crate::import::job::Jobs,
 }
 
 impl AppState {
@@ -45,6 +46,7 @@ impl AppState {
                 cfg.ingest.max_events_per_commit,
             ),
             kpi_cache: crate::analytics::cache::KpiCache::new(cfg.analytics.cache_mb),
+            jobs: Default::default(),
             store,
             cfg,
             clock,
@@ -86,7 +88,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 pub fn router(state: AppState) -> Router {
     let cfg = state.cfg.clone();
     Router::new()
-        .merge(http::pages::routes())
+        .merge(http::pages::routes(&cfg))
         .nest("/api/v1", http::api::routes())
         .merge(http::ops::routes())
         .route("/assets/{*path}", axum::routing::get(http::assets::serve))

@@ -18,6 +18,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub ingest: IngestConfig,
     pub analytics: AnalyticsConfig,
+    pub import: ImportConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
 }
@@ -98,6 +99,24 @@ pub struct AnalyticsConfig {
     /// Memory for cached KPI answers, in MiB. Answers are keyed by the org's data version, so
     /// a new event is reflected on the next read; 0 turns the cache off.
     pub cache_mb: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// Largest file the Import page accepts, in MiB (the CLI has no limit).
+    pub max_upload_mb: u64,
+    /// About how many sales and refunds "Load demo data" creates (a year of history).
+    pub demo_events: u64,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            max_upload_mb: 512,
+            demo_events: 100_000,
+        }
+    }
 }
 
 impl Default for AnalyticsConfig {

@@ -169,6 +169,64 @@ impl Currency {
             width = digits as usize
         )
     }
+
+    /// Minor units for display, grouped and with the currency: `12345678` USD -> `$123,456.78`,
+    /// EUR -> `€123,456.78`, other codes -> `123,456.78 CHF`.
+    pub fn display_minor(&self, minor: i64) -> String {
+        let plain = self.format_minor(minor.abs());
+        let (int, frac) = plain.split_once('.').unwrap_or((&plain, ""));
+        let mut grouped = group_digits(int);
+        if !frac.is_empty() {
+            grouped.push('.');
+            grouped.push_str(frac);
+        }
+        let sign = if minor < 0 { "-" } else { "" };
+        let symbol = match self.code() {
+            "USD" => Some("$"),
+            "EUR" => Some("€"),
+            "GBP" => Some("£"),
+            "JPY" => Some("¥"),
+            "INR" => Some("₹"),
+            _ => None,
+        };
+        match symbol {
+            Some(sym) => format!("{sign}{sym}{grouped}"),
+            None => format!("{sign}{grouped} {}", self.code()),
+        }
+    }
+}
+
+/// Digits with a comma every three from the right: "1234567" -> "1,234,567".
+pub fn group_digits(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::Currency;
+
+    #[test]
+    fn amounts_display_grouped_with_the_currency() {
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(usd.display_minor(12_345_678), "$123,456.78");
+        assert_eq!(usd.display_minor(-5), "-$0.05");
+        assert_eq!(usd.display_minor(99_999), "$999.99");
+        assert_eq!(
+            Currency::parse("JPY").unwrap().display_minor(1_234_567),
+            "¥1,234,567"
+        );
+        assert_eq!(
+            Currency::parse("CHF").unwrap().display_minor(100_000),
+            "1,000.00 CHF"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub async fn browser_session(
 }
 
 /// Look for the CSRF token in the header, or else in a url-encoded form body (which is then
-/// put back so the handler can read it).
+/// put back so the handler can read it), or for a multipart upload in the query.
 async fn check_token(
     req: Request,
     state: &AppState,
@@ -109,12 +109,20 @@ async fn check_token(
         let ok = csrf::token_matches(secret, sid, h);
         return (ok, Some(req));
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or("");
+    // File uploads without JavaScript carry the token in the form's action URL: the body is
+    // too large to buffer here.
+    if content_type.starts_with("multipart/form-data") {
+        let ok = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == csrf::FIELD)
+            .is_some_and(|(_, v)| csrf::token_matches(secret, sid, &v));
+        return (ok, Some(req));
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return (false, Some(req));
     }
     let (parts, body) = req.into_parts();

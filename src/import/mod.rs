@@ -4,14 +4,17 @@
 //! stops the good ones. The caller stores each chunk (the CLI in its own transactions with a
 //! resume checkpoint, the server through the ingest writer).
 
+pub mod job;
 pub mod run;
 
 use crate::domain::events::{
     self, Event, ItemError, RawEvent, RawLine, RawRefund, RawSale, validate_raw,
 };
 use crate::domain::money::{Currency, MoneyInput};
+use anyhow::Context;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -631,6 +634,74 @@ fn shopify_time(v: &str) -> Option<String> {
     jiff::Timestamp::strptime("%Y-%m-%d %H:%M:%S %z", v.trim())
         .ok()
         .map(|t| t.to_string())
+}
+
+// ---- the row error report ----
+
+/// Appends row errors to the report file, creating it (with a header) on the first one.
+pub(crate) struct ErrorFile {
+    path: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    append: bool,
+}
+
+impl ErrorFile {
+    pub(crate) fn new(path: PathBuf, append: bool) -> Self {
+        ErrorFile {
+            path,
+            out: None,
+            append,
+        }
+    }
+
+    pub(crate) fn path_if_written(&self) -> Option<PathBuf> {
+        self.out.as_ref().map(|_| self.path.clone())
+    }
+
+    pub(crate) fn write(&mut self, errors: &[RowError]) -> anyhow::Result<()> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        if self.out.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let exists = self.append && self.path.exists();
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(exists)
+                .write(true)
+                .truncate(!exists)
+                .open(&self.path)
+                .with_context(|| format!("writing the error report {}", self.path.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            if !exists {
+                writeln!(w, "line,column,code,message")?;
+            }
+            self.out = Some(w);
+        }
+        let w = self.out.as_mut().expect("opened above");
+        for e in errors {
+            writeln!(
+                w,
+                "{},{},{},{}",
+                e.line,
+                csv_field(&e.column),
+                e.code,
+                csv_field(&e.message)
+            )?;
+        }
+        w.flush()?;
+        Ok(())
+    }
+}
+
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
 }
 
 #[cfg(test)]

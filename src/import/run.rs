@@ -2,13 +2,13 @@
 //! in one transaction together with a checkpoint, so an interrupted import resumes where it
 //! stopped, and re-running a finished import adds nothing (events are idempotent as well).
 
-use super::{Chunk, Format, RowError, read};
+use super::{Chunk, ErrorFile, Format, read};
 use crate::domain::org::Org;
 use crate::store::{Store, codec, sales, tables::IMPORTS};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// How far an import of one file has come (stored per org and file content).
@@ -73,57 +73,6 @@ fn load(store: &Store, org: &Org, key: &str) -> anyhow::Result<Option<Progress>>
     })?)
 }
 
-/// Appends row errors to the report file, creating it (with a header) on the first one.
-struct ErrorFile {
-    path: PathBuf,
-    out: Option<std::io::BufWriter<std::fs::File>>,
-    append: bool,
-}
-
-impl ErrorFile {
-    fn write(&mut self, errors: &[RowError]) -> anyhow::Result<()> {
-        if errors.is_empty() {
-            return Ok(());
-        }
-        if self.out.is_none() {
-            let exists = self.append && self.path.exists();
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(exists)
-                .write(true)
-                .truncate(!exists)
-                .open(&self.path)
-                .with_context(|| format!("writing the error report {}", self.path.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            if !exists {
-                writeln!(w, "line,column,code,message")?;
-            }
-            self.out = Some(w);
-        }
-        let w = self.out.as_mut().expect("opened above");
-        for e in errors {
-            writeln!(
-                w,
-                "{},{},{},{}",
-                e.line,
-                csv_field(&e.column),
-                e.code,
-                csv_field(&e.message)
-            )?;
-        }
-        w.flush()?;
-        Ok(())
-    }
-}
-
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
-}
-
 /// Import `path` into `org`. `progress` is called after each chunk with (bytes read, rows).
 pub fn import_file(
     store: &Store,
@@ -160,11 +109,7 @@ pub fn import_file(
         // A report left by an earlier, unrelated run would mislead.
         std::fs::remove_file(&opts.errors_path).ok();
     }
-    let mut errors = ErrorFile {
-        path: opts.errors_path.clone(),
-        out: None,
-        append: resuming,
-    };
+    let mut errors = ErrorFile::new(opts.errors_path.clone(), resuming);
     let mut found_errors = false;
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     read(

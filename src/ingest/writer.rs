@@ -66,6 +66,24 @@ impl Writer {
         }
     }
 
+    /// [`Writer::submit`] for blocking threads (bulk imports): waits for room in the queue
+    /// instead of refusing, then for the commit.
+    pub fn submit_blocking(
+        &self,
+        org: OrgId,
+        events: Vec<Event>,
+    ) -> Result<Vec<Applied>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { org, events, reply })
+            .map_err(|_| SubmitError::Stopped)?;
+        match rx.blocking_recv() {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(SubmitError::Storage(e)),
+            Err(_) => Err(SubmitError::Stopped),
+        }
+    }
+
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<OrgId> {
         self.changed.subscribe()
     }

@@ -253,3 +253,90 @@ async fn htmx_errors_show_as_a_toast() {
     b.close().await;
     s.stop().await;
 }
+
+/// A newcomer's first minute: "Load demo data" on the empty home page, watch the progress
+/// bar finish (htmx polling), go to the overview and see the figures; then create an API key
+/// and see its secret once.
+#[tokio::test]
+async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
+    let s = TestServer::start_with(|c| c.import.demo_events = 2_000).await;
+    let owner = s.owner_token().await;
+    s.user(&owner, "admin@example.com", "admin").await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    b.client.goto(&s.url("/login")).await.unwrap();
+    wait_for(&b, "#email")
+        .await
+        .send_keys("admin@example.com")
+        .await
+        .unwrap();
+    wait_for(&b, "#password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    wait_for(&b, "#sign-in").await.click().await.unwrap();
+    wait_for_path(&b, "/").await;
+    wait_for(&b, "#load-demo").await.click().await.unwrap();
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        // Read through script: the panel is swapped every half second, so an element handle
+        // can go stale between finding and reading it.
+        let status = b
+            .client
+            .execute(
+                "const e = document.querySelector('#job-status'); return e ? e.textContent : '';",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if status.contains("Finished") {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "still: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(path(&b).await.starts_with("/import/jobs/"));
+    let accepted = wait_for(&b, "#job-accepted").await.text().await.unwrap();
+    assert!(accepted.replace(',', "").parse::<u64>().unwrap() > 2_000);
+    screenshot(&b, "demo-loaded").await;
+    b.client
+        .find(Locator::LinkText("Go to the overview"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&b, "/").await;
+    let kpis = wait_for(&b, "#kpis").await.text().await.unwrap();
+    assert!(
+        kpis.contains("Revenue") && kpis.contains("Orders"),
+        "{kpis}"
+    );
+    screenshot(&b, "overview").await;
+
+    b.client
+        .find(Locator::LinkText("API keys"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&b, "/admin/api-keys").await;
+    wait_for(&b, "#key-name")
+        .await
+        .send_keys("Web shop")
+        .await
+        .unwrap();
+    wait_for(&b, "#create-key").await.click().await.unwrap();
+    let secret = wait_for(&b, "#new-key-secret").await.text().await.unwrap();
+    assert!(secret.starts_with("sbk_"), "{secret}");
+    assert!(no_horizontal_scroll(&b).await);
+    assert!(b.console_errors().await.is_empty());
+    b.close().await;
+    s.stop().await;
+}

@@ -503,3 +503,137 @@ async fn api_keys_page_creates_shows_once_and_revokes() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     s.stop().await;
 }
+
+/// The job id a redirect to `/import/jobs/{id}` names.
+fn job_id(r: &reqwest::Response) -> String {
+    let loc = location(r);
+    assert!(loc.starts_with("/import/jobs/"), "{loc}");
+    loc.trim_start_matches("/import/jobs/").to_string()
+}
+
+async fn finished_panel(s: &TestServer, c: &reqwest::Client, job: &str) -> String {
+    eventually(Duration::from_secs(30), || async {
+        let panel = c
+            .get(s.url(&format!("/import/jobs/{job}/progress")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (!panel.contains("hx-trigger")).then_some(panel)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn import_page_uploads_a_file_shows_progress_and_the_refused_rows() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+    let page = c.get(s.url("/import")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("id=\"no-imports\""));
+    let csv = "order_id,occurred_at,sku,category,quantity,unit_price\n\
+               W1,2026-11-02T10:00:00Z,S1,Tools,2,10.00\n\
+               W2,2026-11-02T11:00:00Z,S1,Tools,1,ten\n\
+               W3,2026-11-03T11:00:00Z,S2,Toys,1,5.50\n";
+    let upload = |token: &str| {
+        let form = reqwest::multipart::Form::new().text("format", "auto").part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("orders.csv"),
+        );
+        c.post(s.url(&format!("/import?_csrf={token}")))
+            .multipart(form)
+            .send()
+    };
+    // Without the token the upload is refused.
+    let r = upload("forged").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = upload(&csrf).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let job = job_id(&r);
+    let page = c
+        .get(s.url(&format!("/import/jobs/{job}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("orders.csv (orders-csv)"), "{page}");
+    let panel = finished_panel(&s, &c, &job).await;
+    assert!(panel.contains("Finished"), "{panel}");
+    assert!(panel.contains("<dd id=\"job-accepted\">2</dd>"), "{panel}");
+    assert!(panel.contains("<dd id=\"job-errors\">1</dd>"), "{panel}");
+    assert!(panel.contains("<code>unit_price</code>"), "{panel}");
+    let report = c
+        .get(s.url(&format!("/import/jobs/{job}/errors.csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.starts_with("line,column,code,message\n3,unit_price,"),
+        "{report}"
+    );
+    let owner = s.owner_token().await;
+    let (_, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/summary?from=2026-11-01&to=2026-11-30",
+        )
+        .await;
+    assert_eq!(v["orders"]["value"], 2.0);
+    // Another org's user cannot see the job.
+    let other = s.second_org("Other", "o@example.com", "owner").await;
+    let r = client()
+        .get(s.url(&format!("/import/jobs/{job}/progress")))
+        .bearer_auth(other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn load_demo_data_from_the_home_page_fills_the_overview() {
+    let s = TestServer::start_with(|c| c.import.demo_events = 2_000).await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+    let home = c
+        .get(s.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("id=\"load-demo\""), "{home}");
+    let r = c
+        .post(s.url("/demo"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let panel = finished_panel(&s, &c, &job_id(&r)).await;
+    assert!(panel.contains("Finished"), "{panel}");
+    let home = c
+        .get(s.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("id=\"kpis\"") && home.contains("Revenue"),
+        "{home}"
+    );
+    assert!(!home.contains("id=\"load-demo\""));
+    s.stop().await;
+}

@@ -156,6 +156,12 @@ async fn every_role_on_every_protected_route() {
         (Method::GET, "/".into(), None, [a, a, a, a, a, a, a]),
         (
             Method::GET,
+            "/import".into(),
+            None,
+            [a, a, a, a, f, f, f],
+        ),
+        (
+            Method::GET,
             "/admin/api-keys".into(),
             None,
             [a, a, f, a, f, f, f],

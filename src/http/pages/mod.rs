@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod home;
+mod import;
 mod integrations;
 
 use crate::app::AppState;
@@ -17,7 +18,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
     Router::new()
         .route("/", get(home::home))
         .route(
@@ -40,6 +41,18 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/teams", post(admin::add_team))
         .route("/admin/roles", get(admin::roles_page))
+        .route(
+            "/import",
+            get(import::import_page).post(import::upload).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    usize::try_from(cfg.import.max_upload_mb << 20).unwrap_or(usize::MAX),
+                ),
+            ),
+        )
+        .route("/import/jobs/{id}", get(import::job_page))
+        .route("/import/jobs/{id}/progress", get(import::job_progress))
+        .route("/import/jobs/{id}/errors.csv", get(import::job_errors))
+        .route("/demo", post(import::load_demo))
         .route(
             "/admin/api-keys",
             get(integrations::keys_page).post(integrations::add_key),
@@ -77,6 +90,7 @@ impl Shell {
 const NAV: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Home", None),
     ("/admin/users", "Users", Some(Permission::UsersManage)),
+    ("/import", "Import", Some(Permission::SalesEdit)),
     ("/admin/roles", "Roles", None),
     (
         "/admin/api-keys",
