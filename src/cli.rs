@@ -554,6 +554,7 @@ fn import_cmd(cfg: &Config, a: &ImportArgs) -> anyhow::Result<()> {
         dry_run: a.dry_run,
         errors_path,
         chunk_events: 20_000,
+        rates: cfg.exchange_rates.clone(),
     };
     let report = run::import_file(&store, &org, &a.file, &opts, |bytes, rows| {
         bar.set_position(bytes);

@@ -19,6 +19,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub analytics: AnalyticsConfig,
     pub import: ImportConfig,
+    /// `"EUR/USD" = "1.085"`: 1 EUR is worth 1.085 USD. Events in a currency other than their
+    /// organization's are converted at these rates (and refused without one).
+    pub exchange_rates: crate::domain::money::Rates,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
 }

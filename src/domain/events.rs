@@ -3,7 +3,7 @@
 //! (`lines[2].unit_price`).
 
 use super::Ts;
-use super::money::{Currency, MoneyInput};
+use super::money::{Conversion, Currency, MoneyInput, Rates};
 use serde::{Deserialize, Serialize};
 
 pub const MAX_TEXT: usize = 200;
@@ -266,7 +266,7 @@ fn timestamp(field: &str, v: &str) -> Result<Ts, ItemError> {
 }
 
 fn money(
-    cur: &Currency,
+    cur: &Conversion,
     field: &str,
     v: &MoneyInput,
     allow_negative: bool,
@@ -278,35 +278,60 @@ fn money(
     if m.abs() > MAX_AMOUNT {
         return Err(ItemError::field(
             field,
-            format!("must be at most {}", cur.format_minor(MAX_AMOUNT)),
+            format!("must be at most {}", cur.target.format_minor(MAX_AMOUNT)),
         ));
     }
     Ok(m)
 }
 
-fn opt_money(cur: &Currency, field: &str, v: Option<&MoneyInput>) -> Result<i64, ItemError> {
+fn opt_money(cur: &Conversion, field: &str, v: Option<&MoneyInput>) -> Result<i64, ItemError> {
     v.map(|m| money(cur, field, m, false))
         .transpose()
         .map(Option::unwrap_or_default)
 }
 
-fn check_currency(org: &Currency, given: Option<&str>) -> Result<(), ItemError> {
-    match given.map(str::trim) {
-        None | Some("") => Ok(()),
-        Some(c) if c.eq_ignore_ascii_case(org.code()) => Ok(()),
-        Some(c) => Err(ItemError {
+/// The org's currency and the configured exchange rates: what amounts are stored in.
+#[derive(Clone, Copy, Debug)]
+pub struct Pricing<'a> {
+    pub currency: &'a Currency,
+    pub rates: &'a Rates,
+}
+
+impl<'a> Pricing<'a> {
+    /// How this event's amounts convert, given the currency it names (none: the org's own).
+    fn conversion(&self, given: Option<&str>) -> Result<Conversion<'a>, ItemError> {
+        let same = Conversion {
+            target: self.currency,
+            source: None,
+        };
+        let code = match given.map(str::trim) {
+            None | Some("") => return Ok(same),
+            Some(c) if c.eq_ignore_ascii_case(self.currency.code()) => return Ok(same),
+            Some(c) => c,
+        };
+        let mismatch = || ItemError {
             code: "currency_mismatch",
             field: Some("currency".into()),
             message: format!(
-                "`{c}` differs from the organization's currency {} and no exchange rate is configured",
-                org.code()
+                "`{code}` differs from the organization's currency {} and no exchange rate is configured",
+                self.currency.code()
             ),
-        }),
+        };
+        let source = Currency::parse(code).map_err(|_| mismatch())?;
+        let rate = self
+            .rates
+            .rate(&source, self.currency)
+            .ok_or_else(mismatch)?;
+        Ok(Conversion {
+            target: self.currency,
+            source: Some((source, rate)),
+        })
     }
 }
 
-/// Validate one JSON value as an event for an org with currency `cur`.
-pub fn validate(value: serde_json::Value, cur: &Currency) -> Result<Event, ItemError> {
+/// Validate one JSON value as an event for an org (amounts in its currency, or converted at a
+/// configured rate).
+pub fn validate(value: serde_json::Value, cur: &Pricing) -> Result<Event, ItemError> {
     let raw: RawEvent = serde_json::from_value(value).map_err(bad_event)?;
     validate_raw(raw, cur)
 }
@@ -320,16 +345,16 @@ fn bad_event(e: serde_json::Error) -> ItemError {
 }
 
 /// Parse and validate one event from its JSON text (one item of a batch, one JSONL line).
-pub fn parse(json: &str, cur: &Currency) -> Result<Event, ItemError> {
+pub fn parse(json: &str, cur: &Pricing) -> Result<Event, ItemError> {
     let raw: RawEvent = serde_json::from_str(json).map_err(bad_event)?;
     validate_raw(raw, cur)
 }
 
 /// Validate an event already in the input shape (e.g. built from a CSV row).
-pub fn validate_raw(raw: RawEvent, cur: &Currency) -> Result<Event, ItemError> {
+pub fn validate_raw(raw: RawEvent, p: &Pricing) -> Result<Event, ItemError> {
     match raw {
         RawEvent::SaleCompleted(s) => {
-            check_currency(cur, s.currency.as_deref())?;
+            let cur = &p.conversion(s.currency.as_deref())?;
             if s.lines.is_empty() {
                 return Err(ItemError::field("lines", "must have at least one line"));
             }
@@ -383,7 +408,7 @@ pub fn validate_raw(raw: RawEvent, cur: &Currency) -> Result<Event, ItemError> {
                     "lines",
                     format!(
                         "the order total is larger than {}",
-                        cur.format_minor(MAX_ORDER)
+                        cur.target.format_minor(MAX_ORDER)
                     ),
                 ));
             }
@@ -396,7 +421,7 @@ pub fn validate_raw(raw: RawEvent, cur: &Currency) -> Result<Event, ItemError> {
             Ok(Event::Sale(sale))
         }
         RawEvent::RefundProcessed(r) => {
-            check_currency(cur, r.currency.as_deref())?;
+            let cur = &p.conversion(r.currency.as_deref())?;
             let mut lines = Vec::with_capacity(r.lines.len());
             for (i, l) in r.lines.iter().enumerate() {
                 if !(1..=1_000_000).contains(&l.quantity) {
@@ -447,8 +472,32 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn usd() -> Currency {
-        Currency::parse("USD").unwrap()
+    fn usd() -> Pricing<'static> {
+        Pricing {
+            currency: Box::leak(Box::new(Currency::parse("USD").unwrap())),
+            rates: Box::leak(Box::default()),
+        }
+    }
+
+    #[test]
+    fn another_currency_converts_at_a_configured_rate_or_is_refused() {
+        let sale = json!({"type":"sale_completed","id":"o","occurred_at":"2026-11-20T14:03:00Z",
+            "currency":"EUR","lines":[{"sku":"a","quantity":2,"unit_price":"10.00"}],"discount":"1.00"});
+        let e = validate(sale.clone(), &usd()).unwrap_err();
+        assert_eq!(e.code, "currency_mismatch");
+        let rates = Rates::try_from(std::collections::BTreeMap::from([(
+            "EUR/USD".to_string(),
+            "1.10".to_string(),
+        )]))
+        .unwrap();
+        let p = Pricing {
+            currency: usd().currency,
+            rates: &rates,
+        };
+        let Event::Sale(s) = validate(sale, &p).unwrap() else {
+            panic!()
+        };
+        assert_eq!((s.lines[0].unit_price, s.discount), (1100, 110));
     }
 
     #[test]

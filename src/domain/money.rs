@@ -269,3 +269,143 @@ mod money_tests {
         assert_eq!(Currency::parse("JPY").unwrap().format_minor(1500), "1500");
     }
 }
+
+// ---- exchange rates -------------------------------------------------------------------------
+
+/// Configured exchange rates, `"EUR/USD" = "1.085"` meaning 1 EUR = 1.085 USD. The inverse
+/// direction is derived when only one is given.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "std::collections::BTreeMap<String, String>")]
+#[serde(into = "std::collections::BTreeMap<String, String>")]
+pub struct Rates(std::collections::BTreeMap<(String, String), rust_decimal::Decimal>);
+
+impl TryFrom<std::collections::BTreeMap<String, String>> for Rates {
+    type Error = String;
+
+    fn try_from(m: std::collections::BTreeMap<String, String>) -> Result<Self, String> {
+        use std::str::FromStr;
+        let mut out = std::collections::BTreeMap::new();
+        for (pair, rate) in m {
+            let (a, b) = pair
+                .split_once('/')
+                .ok_or_else(|| format!("`{pair}`: write a pair as \"EUR/USD\""))?;
+            let a = Currency::parse(a).map_err(|e| format!("`{pair}`: {}", e.message))?;
+            let b = Currency::parse(b).map_err(|e| format!("`{pair}`: {}", e.message))?;
+            let r = rust_decimal::Decimal::from_str(rate.trim())
+                .ok()
+                .filter(|r| *r > rust_decimal::Decimal::ZERO)
+                .ok_or_else(|| format!("`{pair}`: `{rate}` is not a positive decimal rate"))?;
+            out.insert((a.0, b.0), r);
+        }
+        Ok(Rates(out))
+    }
+}
+
+impl From<Rates> for std::collections::BTreeMap<String, String> {
+    fn from(r: Rates) -> Self {
+        r.0.into_iter()
+            .map(|((a, b), v)| (format!("{a}/{b}"), v.to_string()))
+            .collect()
+    }
+}
+
+impl Rates {
+    /// How many units of `to` one unit of `from` is worth.
+    pub fn rate(&self, from: &Currency, to: &Currency) -> Option<rust_decimal::Decimal> {
+        if let Some(r) = self.0.get(&(from.0.clone(), to.0.clone())) {
+            return Some(*r);
+        }
+        self.0
+            .get(&(to.0.clone(), from.0.clone()))
+            .and_then(|r| rust_decimal::Decimal::ONE.checked_div(*r))
+    }
+}
+
+/// How amounts of one event become minor units of the org's currency: as they are, or from
+/// another currency at a configured rate.
+#[derive(Clone, Debug)]
+pub struct Conversion<'a> {
+    pub target: &'a Currency,
+    pub source: Option<(Currency, rust_decimal::Decimal)>,
+}
+
+impl Conversion<'_> {
+    /// Minor units of the target currency. Without a rate this is exact (see
+    /// [`Currency::to_minor`]); with one, the amount (exact in its own currency) is converted
+    /// and rounded half to even to the target's minor unit.
+    pub fn to_minor(&self, input: &MoneyInput) -> Result<i64, MoneyError> {
+        let Some((source, rate)) = &self.source else {
+            return self.target.to_minor(input);
+        };
+        let minor = source.to_minor(input)?;
+        let major = rust_decimal::Decimal::new(minor, u32::from(source.minor_digits()));
+        let converted = major
+            .checked_mul(*rate)
+            .ok_or_else(|| MoneyError(format!("`{}` is too large", input.text())))?
+            .round_dp_with_strategy(
+                u32::from(self.target.minor_digits()),
+                rust_decimal::RoundingStrategy::MidpointNearestEven,
+            );
+        let scaled = converted
+            .checked_mul(rust_decimal::Decimal::from(
+                10i64.pow(u32::from(self.target.minor_digits())),
+            ))
+            .ok_or_else(|| MoneyError(format!("`{}` is too large", input.text())))?;
+        i64::try_from(scaled).map_err(|_| MoneyError(format!("`{}` is too large", input.text())))
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    fn rates(pairs: &[(&str, &str)]) -> Result<Rates, String> {
+        Rates::try_from(
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+    }
+
+    #[test]
+    fn amounts_convert_at_the_configured_rate_rounding_half_to_even() {
+        let r = rates(&[("EUR/USD", "1.085"), ("usd/jpy", "150")]).unwrap();
+        let (usd, eur, jpy) = (
+            Currency::parse("USD").unwrap(),
+            Currency::parse("EUR").unwrap(),
+            Currency::parse("JPY").unwrap(),
+        );
+        let conv = |from: &Currency, to: &'static Currency| Conversion {
+            target: to,
+            source: Some((from.clone(), r.rate(from, to).unwrap())),
+        };
+        let usd_static: &'static Currency = Box::leak(Box::new(usd.clone()));
+        let eur_static: &'static Currency = Box::leak(Box::new(eur.clone()));
+        let jpy_static: &'static Currency = Box::leak(Box::new(jpy.clone()));
+        let t = |s: &str| MoneyInput::Text(s.into());
+        // 10.00 EUR = 10.85 USD
+        assert_eq!(conv(&eur, usd_static).to_minor(&t("10.00")), Ok(1085));
+        // 0.10 EUR = 0.1085 USD -> 0.11; 0.50 EUR = 0.5425 USD -> 0.54
+        assert_eq!(conv(&eur, usd_static).to_minor(&t("0.10")), Ok(11));
+        assert_eq!(conv(&eur, usd_static).to_minor(&t("0.50")), Ok(54));
+        // inverse: 10.85 USD = 10.00 EUR
+        assert_eq!(conv(&usd, eur_static).to_minor(&t("10.85")), Ok(1000));
+        // USD -> JPY has no minor unit
+        assert_eq!(conv(&usd, jpy_static).to_minor(&t("1.99")), Ok(298));
+        // the source currency's own precision still applies
+        assert!(conv(&eur, usd_static).to_minor(&t("1.001")).is_err());
+        assert_eq!(r.rate(&eur, &jpy), None);
+    }
+
+    #[test]
+    fn bad_rates_are_refused_with_the_pair_named() {
+        assert!(rates(&[("EURUSD", "1.1")]).unwrap_err().contains("EURUSD"));
+        assert!(rates(&[("EUR/XYZ", "1.1")]).unwrap_err().contains("XYZ"));
+        assert!(
+            rates(&[("EUR/USD", "-1")])
+                .unwrap_err()
+                .contains("positive")
+        );
+    }
+}

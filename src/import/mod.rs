@@ -7,10 +7,11 @@
 pub mod job;
 pub mod run;
 
+use crate::domain::events::Pricing;
 use crate::domain::events::{
     self, Event, ItemError, RawEvent, RawLine, RawRefund, RawSale, validate_raw,
 };
-use crate::domain::money::{Currency, MoneyInput};
+use crate::domain::money::MoneyInput;
 use anyhow::Context;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -100,7 +101,7 @@ pub enum ImportError {
 pub fn read(
     format: Format,
     input: impl Read,
-    cur: &Currency,
+    cur: &Pricing,
     skip_rows: u64,
     chunk_events: usize,
     sink: impl FnMut(Chunk) -> anyhow::Result<()>,
@@ -151,7 +152,7 @@ impl<F: FnMut(Chunk) -> anyhow::Result<()>> Emitter<F> {
 
 fn read_jsonl<F: FnMut(Chunk) -> anyhow::Result<()>>(
     input: impl Read,
-    cur: &Currency,
+    cur: &Pricing,
     skip_rows: u64,
     out: &mut Emitter<F>,
 ) -> Result<(), ImportError> {
@@ -384,7 +385,7 @@ struct Order {
 
 fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
     input: impl Read,
-    cur: &Currency,
+    cur: &Pricing,
     skip_rows: u64,
     cols: &Columns,
     out: &mut Emitter<F>,
@@ -473,7 +474,7 @@ fn finish(
     o: Order,
     h: &Header,
     cols: &Columns,
-    cur: &Currency,
+    cur: &Pricing,
     seen: &mut HashSet<u64>,
     chunk: &mut Chunk,
 ) {

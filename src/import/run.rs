@@ -30,6 +30,8 @@ pub struct Options {
     /// Where row errors are written as CSV (line, column, code, message).
     pub errors_path: PathBuf,
     pub chunk_events: usize,
+    /// Exchange rates for amounts in other currencies.
+    pub rates: crate::domain::money::Rates,
 }
 
 pub struct Report {
@@ -115,7 +117,10 @@ pub fn import_file(
     read(
         format,
         file,
-        &org.currency,
+        &crate::domain::events::Pricing {
+            currency: &org.currency,
+            rates: &opts.rates,
+        },
         resumed_at,
         opts.chunk_events,
         |c: Chunk| {
@@ -197,6 +202,7 @@ mod tests {
             dry_run: false,
             errors_path: dir.path().join("o.errors.csv"),
             chunk_events: 10,
+            rates: Default::default(),
         };
         let full = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         assert_eq!(full.total.accepted, 100);

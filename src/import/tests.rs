@@ -1,9 +1,15 @@
 use super::*;
 use crate::domain::Ts;
 use crate::domain::events::Event;
+use crate::domain::money::Currency;
 
-fn usd() -> Currency {
-    Currency::parse("USD").unwrap()
+fn usd() -> Pricing<'static> {
+    let cur: &'static Currency = Box::leak(Box::new(Currency::parse("USD").unwrap()));
+    let rates: &'static crate::domain::money::Rates = Box::leak(Box::default());
+    Pricing {
+        currency: cur,
+        rates,
+    }
 }
 
 /// Everything read from `text`, in one list (chunks of `chunk` events), plus the chunks'

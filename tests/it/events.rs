@@ -540,3 +540,27 @@ async fn customers_and_products() {
     assert_eq!(s.get_json(&other, "/api/v1/customers").await.1["total"], 0);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn events_in_another_currency_convert_at_a_configured_rate() {
+    let s = TestServer::start_with(|c| {
+        c.exchange_rates = salesboard::domain::money::Rates::try_from(
+            std::collections::BTreeMap::from([("EUR/USD".to_string(), "1.10".to_string())]),
+        )
+        .unwrap();
+    })
+    .await;
+    let owner = s.owner_token().await;
+    let mut eur = sale("e1", "c1", "10.00");
+    eur["currency"] = json!("EUR");
+    let mut gbp = sale("g1", "c1", "10.00");
+    gbp["currency"] = json!("GBP");
+    let (st, v) = post(&s, &owner, &json!([eur, gbp])).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 1);
+    assert_eq!(v["rejected"][0]["index"], 1);
+    assert_eq!(v["rejected"][0]["code"], "currency_mismatch");
+    // 2 x 10.00 EUR = 22.00 USD
+    assert_eq!(totals(&s).gross, 2200);
+    s.stop().await;
+}

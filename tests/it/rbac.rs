@@ -154,12 +154,7 @@ async fn every_role_on_every_protected_route() {
             [a, a, a, a, f, f, f],
         ),
         (Method::GET, "/".into(), None, [a, a, a, a, a, a, a]),
-        (
-            Method::GET,
-            "/import".into(),
-            None,
-            [a, a, a, a, f, f, f],
-        ),
+        (Method::GET, "/import".into(), None, [a, a, a, a, f, f, f]),
         (
             Method::GET,
             "/admin/api-keys".into(),

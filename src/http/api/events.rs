@@ -81,7 +81,11 @@ pub async fn ingest(
     let mut valid_index = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        match events::parse(item.get(), &org.currency) {
+        let pricing = events::Pricing {
+            currency: &org.currency,
+            rates: &state.cfg.exchange_rates,
+        };
+        match events::parse(item.get(), &pricing) {
             Ok(e) => {
                 valid.push(e);
                 valid_index.push(i);

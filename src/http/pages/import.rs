@@ -120,6 +120,7 @@ pub async fn upload(
         }
     };
     let upload = path.clone();
+    let rates = state.cfg.exchange_rates.clone();
     let job = state.jobs.start(
         NewJob {
             org: org.id,
@@ -132,7 +133,13 @@ pub async fn upload(
         move |sink| {
             let result = std::fs::File::open(&upload)
                 .map_err(import::ImportError::from)
-                .and_then(|f| import::read(format, f, &org.currency, 0, 5_000, sink));
+                .and_then(|f| {
+                    let pricing = crate::domain::events::Pricing {
+                        currency: &org.currency,
+                        rates: &rates,
+                    };
+                    import::read(format, f, &pricing, 0, 5_000, sink)
+                });
             std::fs::remove_file(&upload).ok();
             result.map_err(anyhow::Error::from)
         },
