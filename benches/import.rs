@@ -92,6 +92,7 @@ fn main() {
             errors_path: dir.path().join("errors.csv"),
             chunk_events: 20_000,
             rates: Default::default(),
+            oldest: None,
         };
         let t = Instant::now();
         let r = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();

@@ -122,14 +122,49 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Background upkeep: forget rate-limit state of quiet clients.
+/// Background upkeep: forget rate-limit state of quiet clients (every minute); delete raw
+/// events past the retention window (at start, then hourly).
 pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
-    let limits = state.limits.clone();
+    let state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut minutes = 0u64;
         loop {
             tick.tick().await;
-            limits.sweep();
+            state.limits.sweep();
+            if minutes % 60 == 0 {
+                if let Some(before) = state.cfg.oldest_event(state.clock.now()) {
+                    let store = state.store.clone();
+                    let done =
+                        tokio::task::spawn_blocking(move || expire_raw(&store, before)).await;
+                    match done {
+                        Ok(Ok(0)) => {}
+                        Ok(Ok(n)) => {
+                            tracing::info!(events = n, "deleted raw events past retention")
+                        }
+                        Ok(Err(e)) => tracing::error!(error = %e, "raw-event retention failed"),
+                        Err(e) => tracing::error!(error = %e, "raw-event retention panicked"),
+                    }
+                }
+            }
+            minutes += 1;
         }
     })
+}
+
+/// Delete every org's raw events before `before`, in transactions of at most 10,000.
+pub fn expire_raw(store: &Store, before: crate::domain::Ts) -> crate::store::StoreResult<u64> {
+    const STEP: usize = 10_000;
+    let mut total = 0u64;
+    for org in store.read(crate::store::orgs::list)? {
+        loop {
+            let n = store.write(|t| crate::store::sales::expire_raw(t, org.id, before, STEP))?;
+            total += n as u64;
+            metrics::counter!("raw_events_expired_total").increment(n as u64);
+            if n < STEP {
+                break;
+            }
+        }
+    }
+    Ok(total)
 }

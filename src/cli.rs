@@ -555,6 +555,7 @@ fn import_cmd(cfg: &Config, a: &ImportArgs) -> anyhow::Result<()> {
         errors_path,
         chunk_events: 20_000,
         rates: cfg.exchange_rates.clone(),
+        oldest: cfg.oldest_event(SystemClock.now()),
     };
     let report = run::import_file(&store, &org, &a.file, &opts, |bytes, rows| {
         bar.set_position(bytes);

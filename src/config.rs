@@ -57,6 +57,9 @@ pub struct DataConfig {
     pub dir: PathBuf,
     /// Memory for redb's page cache, in MiB (the largest part of the server's memory use).
     pub cache_mb: u64,
+    /// Delete raw sales events older than this many days (rollups, customer and product
+    /// figures stay). 0 keeps them forever.
+    pub keep_raw_events_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,6 +188,7 @@ impl Default for DataConfig {
         DataConfig {
             dir: PathBuf::from("data"),
             cache_mb: 256,
+            keep_raw_events_days: 0,
         }
     }
 }
@@ -366,6 +370,13 @@ impl Config {
         crate::domain::user::parse_email(&self.bootstrap.owner_email)
             .map_err(|e| ConfigError::Invalid(format!("`bootstrap.owner_email` {}", e.message)))?;
         Ok(())
+    }
+
+    /// The oldest event time accepted at `now` (raw-event retention), if any.
+    pub fn oldest_event(&self, now: crate::domain::Ts) -> Option<crate::domain::Ts> {
+        (self.data.keep_raw_events_days > 0).then(|| {
+            crate::domain::Ts(now.0 - i64::from(self.data.keep_raw_events_days) * 86_400_000_000)
+        })
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -290,14 +290,18 @@ fn opt_money(cur: &Conversion, field: &str, v: Option<&MoneyInput>) -> Result<i6
         .map(Option::unwrap_or_default)
 }
 
-/// The org's currency and the configured exchange rates: what amounts are stored in.
+/// What an org accepts: amounts in its currency (or converted at the configured rates), and
+/// with raw-event retention on, nothing older than the retention window (such an event could
+/// not be checked for duplicates against expired ones).
 #[derive(Clone, Copy, Debug)]
-pub struct Pricing<'a> {
+pub struct Intake<'a> {
     pub currency: &'a Currency,
     pub rates: &'a Rates,
+    /// The oldest `occurred_at` accepted; `None`: any.
+    pub oldest: Option<Ts>,
 }
 
-impl<'a> Pricing<'a> {
+impl<'a> Intake<'a> {
     /// How this event's amounts convert, given the currency it names (none: the org's own).
     fn conversion(&self, given: Option<&str>) -> Result<Conversion<'a>, ItemError> {
         let same = Conversion {
@@ -331,7 +335,7 @@ impl<'a> Pricing<'a> {
 
 /// Validate one JSON value as an event for an org (amounts in its currency, or converted at a
 /// configured rate).
-pub fn validate(value: serde_json::Value, cur: &Pricing) -> Result<Event, ItemError> {
+pub fn validate(value: serde_json::Value, cur: &Intake) -> Result<Event, ItemError> {
     let raw: RawEvent = serde_json::from_value(value).map_err(bad_event)?;
     validate_raw(raw, cur)
 }
@@ -345,13 +349,27 @@ fn bad_event(e: serde_json::Error) -> ItemError {
 }
 
 /// Parse and validate one event from its JSON text (one item of a batch, one JSONL line).
-pub fn parse(json: &str, cur: &Pricing) -> Result<Event, ItemError> {
+pub fn parse(json: &str, cur: &Intake) -> Result<Event, ItemError> {
     let raw: RawEvent = serde_json::from_str(json).map_err(bad_event)?;
     validate_raw(raw, cur)
 }
 
 /// Validate an event already in the input shape (e.g. built from a CSV row).
-pub fn validate_raw(raw: RawEvent, p: &Pricing) -> Result<Event, ItemError> {
+pub fn validate_raw(raw: RawEvent, p: &Intake) -> Result<Event, ItemError> {
+    let e = validate_shape(raw, p)?;
+    match p.oldest {
+        Some(oldest) if e.at() < oldest => Err(ItemError {
+            code: "too_old",
+            field: Some("occurred_at".into()),
+            message: format!(
+                "is before {oldest}, the start of the raw-event retention window; such an event cannot be checked for duplicates"
+            ),
+        }),
+        _ => Ok(e),
+    }
+}
+
+fn validate_shape(raw: RawEvent, p: &Intake) -> Result<Event, ItemError> {
     match raw {
         RawEvent::SaleCompleted(s) => {
             let cur = &p.conversion(s.currency.as_deref())?;
@@ -472,10 +490,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn usd() -> Pricing<'static> {
-        Pricing {
+    fn usd() -> Intake<'static> {
+        Intake {
             currency: Box::leak(Box::new(Currency::parse("USD").unwrap())),
             rates: Box::leak(Box::default()),
+            oldest: None,
         }
     }
 
@@ -490,9 +509,10 @@ mod tests {
             "1.10".to_string(),
         )]))
         .unwrap();
-        let p = Pricing {
+        let p = Intake {
             currency: usd().currency,
             rates: &rates,
+            oldest: None,
         };
         let Event::Sale(s) = validate(sale, &p).unwrap() else {
             panic!()

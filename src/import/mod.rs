@@ -7,7 +7,7 @@
 pub mod job;
 pub mod run;
 
-use crate::domain::events::Pricing;
+use crate::domain::events::Intake;
 use crate::domain::events::{
     self, Event, ItemError, RawEvent, RawLine, RawRefund, RawSale, validate_raw,
 };
@@ -101,7 +101,7 @@ pub enum ImportError {
 pub fn read(
     format: Format,
     input: impl Read,
-    cur: &Pricing,
+    cur: &Intake,
     skip_rows: u64,
     chunk_events: usize,
     sink: impl FnMut(Chunk) -> anyhow::Result<()>,
@@ -152,7 +152,7 @@ impl<F: FnMut(Chunk) -> anyhow::Result<()>> Emitter<F> {
 
 fn read_jsonl<F: FnMut(Chunk) -> anyhow::Result<()>>(
     input: impl Read,
-    cur: &Pricing,
+    cur: &Intake,
     skip_rows: u64,
     out: &mut Emitter<F>,
 ) -> Result<(), ImportError> {
@@ -385,7 +385,7 @@ struct Order {
 
 fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
     input: impl Read,
-    cur: &Pricing,
+    cur: &Intake,
     skip_rows: u64,
     cols: &Columns,
     out: &mut Emitter<F>,
@@ -474,7 +474,7 @@ fn finish(
     o: Order,
     h: &Header,
     cols: &Columns,
-    cur: &Pricing,
+    cur: &Intake,
     seen: &mut HashSet<u64>,
     chunk: &mut Chunk,
 ) {

@@ -32,6 +32,8 @@ pub struct Options {
     pub chunk_events: usize,
     /// Exchange rates for amounts in other currencies.
     pub rates: crate::domain::money::Rates,
+    /// Events before this are refused (raw-event retention).
+    pub oldest: Option<crate::domain::Ts>,
 }
 
 pub struct Report {
@@ -117,9 +119,10 @@ pub fn import_file(
     read(
         format,
         file,
-        &crate::domain::events::Pricing {
+        &crate::domain::events::Intake {
             currency: &org.currency,
             rates: &opts.rates,
+            oldest: opts.oldest,
         },
         resumed_at,
         opts.chunk_events,
@@ -203,6 +206,7 @@ mod tests {
             errors_path: dir.path().join("o.errors.csv"),
             chunk_events: 10,
             rates: Default::default(),
+            oldest: None,
         };
         let full = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         assert_eq!(full.total.accepted, 100);

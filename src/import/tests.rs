@@ -3,12 +3,13 @@ use crate::domain::Ts;
 use crate::domain::events::Event;
 use crate::domain::money::Currency;
 
-fn usd() -> Pricing<'static> {
+fn usd() -> Intake<'static> {
     let cur: &'static Currency = Box::leak(Box::new(Currency::parse("USD").unwrap()));
     let rates: &'static crate::domain::money::Rates = Box::leak(Box::default());
-    Pricing {
+    Intake {
         currency: cur,
         rates,
+        oldest: None,
     }
 }
 

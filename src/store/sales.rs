@@ -373,6 +373,36 @@ pub const PART_CHANNEL: u8 = 0;
 pub const PART_REGION: u8 = 1;
 pub const PART_CATEGORY: u8 = 2;
 
+/// Delete up to `limit` raw events of `org` that occurred before `before`; their rollups and
+/// customer and product aggregates stay. Returns how many were deleted.
+pub fn expire_raw(
+    txn: &WriteTransaction,
+    org: OrgId,
+    before: Ts,
+    limit: usize,
+) -> StoreResult<usize> {
+    let old: Vec<(i64, u8, String)> = {
+        let t = txn.open_table(EVENT_TIME)?;
+        let mut v = Vec::new();
+        for row in t
+            .range((org.0, i64::MIN, 0u8, "")..(org.0, before.0, 0u8, ""))?
+            .take(limit)
+        {
+            let (k, _) = row?;
+            let (_, at, kind, id) = k.value();
+            v.push((at, kind, id.to_string()));
+        }
+        v
+    };
+    let mut times = txn.open_table(EVENT_TIME)?;
+    let mut events = txn.open_table(EVENTS)?;
+    for (at, kind, id) in &old {
+        times.remove((org.0, *at, *kind, id.as_str()))?;
+        events.remove((org.0, *kind, id.as_str()))?;
+    }
+    Ok(old.len())
+}
+
 /// Every customer aggregate of an org, by id.
 pub fn customers(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(String, CustomerAgg)>> {
     let t = txn.table(CUSTOMERS)?;
@@ -444,6 +474,50 @@ mod tests {
         ("s4", "B", 333),
     ];
     const CHANNELS: [&str; 2] = ["online", "retail"];
+
+    #[test]
+    fn expiring_raw_events_keeps_the_rollups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let org = store
+            .write(|t| orgs::create(t, NewOrg::parse("R", "UTC", "USD").unwrap(), Ts(0)))
+            .unwrap();
+        let day = 86_400_000_000;
+        let events: Vec<Event> = (0..10)
+            .map(|i| {
+                Event::Traffic(Traffic {
+                    id: format!("t{i}"),
+                    at: Ts(i * day),
+                    channel: "web".into(),
+                    region: "EU".into(),
+                    visits: 1,
+                })
+            })
+            .collect();
+        store.write(|t| apply(t, &org, &events)).unwrap();
+        let before = store.read(|t| day_rollups(t, org.id)).unwrap();
+        // Two rounds of at most 3: six of the seven events before day 7 go.
+        let n: usize = (0..2)
+            .map(|_| {
+                store
+                    .write(|t| expire_raw(t, org.id, Ts(7 * day), 3))
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(n, 6);
+        let left = store
+            .write(|t| expire_raw(t, org.id, Ts(7 * day), 100))
+            .unwrap();
+        assert_eq!(left, 1);
+        for i in 0..10 {
+            let kept = store
+                .read(|t| get_event(t, org.id, Kind::Traffic, &format!("t{i}")))
+                .unwrap()
+                .is_some();
+            assert_eq!(kept, i >= 7, "t{i}");
+        }
+        assert_eq!(store.read(|t| day_rollups(t, org.id)).unwrap(), before);
+    }
     const REGIONS: [&str; 2] = ["EMEA", "NA"];
     // A window around the 2026-03-08 DST change in New York.
     const T0: i64 = 1_772_841_600_000_000; // 2026-03-07T00:00:00Z

@@ -564,3 +564,61 @@ async fn events_in_another_currency_convert_at_a_configured_rate() {
     assert_eq!(totals(&s).gross, 2200);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn raw_event_retention_refuses_old_events_and_expiry_keeps_the_figures() {
+    let s = TestServer::start_with(|c| c.data.keep_raw_events_days = 30).await;
+    let owner = s.owner_token().await;
+    let days_ago = |d: i64| {
+        salesboard::domain::Ts(s.now().0 - d * 86_400_000_000)
+            .timestamp()
+            .to_string()
+    };
+    let traffic = |id: &str, at: String| json!({"type":"traffic_recorded","id":id,"occurred_at":at,"channel":"web","region":"EU","visits":7});
+    let (st, v) = post(
+        &s,
+        &owner,
+        &json!([
+            traffic("old", days_ago(40)),
+            traffic("recent", days_ago(10))
+        ]),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 1);
+    assert_eq!(v["rejected"][0]["code"], "too_old");
+    assert_eq!(v["rejected"][0]["field"], "occurred_at");
+    // 25 days later the accepted event is past the window: expiry deletes the raw record and
+    // keeps the figures.
+    let before = totals(&s);
+    assert_eq!(before.visits, 7);
+    s.clock.advance(std::time::Duration::from_secs(25 * 86_400));
+    let store = s.running.as_ref().unwrap().state.store.clone();
+    let horizon = s
+        .running
+        .as_ref()
+        .unwrap()
+        .state
+        .cfg
+        .oldest_event(s.now())
+        .unwrap();
+    let n = tokio::task::spawn_blocking(move || salesboard::app::expire_raw(&store, horizon))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(totals(&s), before);
+    let store = s.running.as_ref().unwrap().state.store.clone();
+    let gone = store
+        .read(|t| {
+            sales::get_event(
+                t,
+                salesboard::domain::OrgId(1),
+                salesboard::domain::events::Kind::Traffic,
+                "recent",
+            )
+        })
+        .unwrap();
+    assert!(gone.is_none());
+    s.stop().await;
+}

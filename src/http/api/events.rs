@@ -81,9 +81,10 @@ pub async fn ingest(
     let mut valid_index = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let pricing = events::Pricing {
+        let pricing = events::Intake {
             currency: &org.currency,
             rates: &state.cfg.exchange_rates,
+            oldest: state.cfg.oldest_event(state.clock.now()),
         };
         match events::parse(item.get(), &pricing) {
             Ok(e) => {

@@ -121,6 +121,7 @@ pub async fn upload(
     };
     let upload = path.clone();
     let rates = state.cfg.exchange_rates.clone();
+    let oldest = state.cfg.oldest_event(state.clock.now());
     let job = state.jobs.start(
         NewJob {
             org: org.id,
@@ -134,9 +135,10 @@ pub async fn upload(
             let result = std::fs::File::open(&upload)
                 .map_err(import::ImportError::from)
                 .and_then(|f| {
-                    let pricing = crate::domain::events::Pricing {
+                    let pricing = crate::domain::events::Intake {
                         currency: &org.currency,
                         rates: &rates,
+                        oldest,
                     };
                     import::read(format, f, &pricing, 0, 5_000, sink)
                 });
