@@ -33,6 +33,12 @@ impl ItemError {
             message: message.into(),
         }
     }
+
+    /// The same error about the field of line `i`: `sku` becomes `lines[i].sku`.
+    fn under_line(mut self, i: usize) -> Self {
+        self.field = self.field.map(|f| format!("lines[{i}].{f}"));
+        self
+    }
 }
 
 // ---- input shapes ---------------------------------------------------------------------------
@@ -384,25 +390,29 @@ fn validate_shape(raw: RawEvent, p: &Intake) -> Result<Event, ItemError> {
             }
             let mut lines = Vec::with_capacity(s.lines.len());
             for (i, l) in s.lines.iter().enumerate() {
-                let f = |name: &str| format!("lines[{i}].{name}");
+                // Field paths are only built for an error (this loop is hot in bulk imports).
+                let under = |e: ItemError| e.under_line(i);
                 if !(1..=1_000_000).contains(&l.quantity) {
                     return Err(ItemError::field(
-                        f("quantity"),
+                        format!("lines[{i}].quantity"),
                         "must be between 1 and 1000000",
                     ));
                 }
-                let sku = ident(&f("sku"), &l.sku)?;
+                let sku = ident("sku", &l.sku).map_err(under)?;
                 lines.push(SaleLine {
-                    name: opt_text(&f("name"), l.name.as_deref())?.unwrap_or_else(|| sku.clone()),
+                    name: opt_text("name", l.name.as_deref())
+                        .map_err(under)?
+                        .unwrap_or_else(|| sku.clone()),
                     sku,
-                    category: dim(&f("category"), l.category.as_deref())?,
+                    category: dim("category", l.category.as_deref()).map_err(under)?,
                     quantity: l.quantity,
-                    unit_price: money(cur, &f("unit_price"), &l.unit_price, false)?,
+                    unit_price: money(cur, "unit_price", &l.unit_price, false).map_err(under)?,
                     unit_cost: l
                         .unit_cost
                         .as_ref()
-                        .map(|c| money(cur, &f("unit_cost"), c, false))
-                        .transpose()?,
+                        .map(|c| money(cur, "unit_cost", c, false))
+                        .transpose()
+                        .map_err(under)?,
                 });
             }
             let sale = Sale {

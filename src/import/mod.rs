@@ -13,7 +13,7 @@ use crate::domain::events::{
 };
 use crate::domain::money::MoneyInput;
 use anyhow::Context;
-use std::collections::HashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 
@@ -306,7 +306,7 @@ impl Columns {
 
 /// Column positions of one file's header.
 struct Header {
-    idx: std::collections::HashMap<&'static str, usize>,
+    idx: FxHashMap<&'static str, usize>,
 }
 
 impl Header {
@@ -318,7 +318,7 @@ impl Header {
                     .eq_ignore_ascii_case(name)
             })
         };
-        let mut idx = std::collections::HashMap::new();
+        let mut idx = FxHashMap::default();
         let all = [
             cols.order_id,
             cols.occurred_at,
@@ -400,7 +400,7 @@ fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
         .clone();
     let h = Header::new(&headers, cols)?;
     let mut order: Option<Order> = None;
-    let mut seen: HashSet<u64> = HashSet::new();
+    let mut seen: FxHashSet<u64> = FxHashSet::default();
     let mut rec = csv::StringRecord::new();
     let mut n = 0u64;
     loop {
@@ -462,11 +462,11 @@ fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
     Ok(())
 }
 
+/// A 64-bit fingerprint of an order id (to spot an order split across the file; a collision
+/// could only report a false split, never lose data silently).
 fn hash_id(id: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 /// Turn one order's rows into a sale (and a refund when the order records one).
@@ -475,7 +475,7 @@ fn finish(
     h: &Header,
     cols: &Columns,
     cur: &Intake,
-    seen: &mut HashSet<u64>,
+    seen: &mut FxHashSet<u64>,
     chunk: &mut Chunk,
 ) {
     let first_line = o.rows.first().map_or(0, |r| r.0);

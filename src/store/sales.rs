@@ -8,7 +8,8 @@ use crate::domain::rollup::{self, Cell, Contribution, Metrics};
 use crate::domain::{OrgId, Ts};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+// Fast non-keyed hashing for the per-batch maps (keys come from our own rollup cells).
+use rustc_hash::FxHashMap as HashMap;
 
 /// Add each `(key, metrics)` of a map into a `key -> Metrics` table (read, add, write).
 macro_rules! add_rows {
@@ -113,9 +114,14 @@ pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult
     let mut b = Batch {
         txn,
         org: org.id,
+        events_t: txn.open_table(EVENTS)?,
+        times_t: txn.open_table(EVENT_TIME)?,
+        pending_t: txn.open_table(PENDING_REFUNDS)?,
+        customers_t: txn.open_table(CUSTOMERS)?,
+        products_t: txn.open_table(PRODUCTS)?,
         contributions: Vec::new(),
-        customers: HashMap::new(),
-        products: HashMap::new(),
+        customers: HashMap::default(),
+        products: HashMap::default(),
     };
     let mut out = Vec::with_capacity(events.len());
     for e in events {
@@ -130,9 +136,16 @@ pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult
     Ok(out)
 }
 
+/// One batch being applied. The tables every event touches are opened once per batch (opening
+/// a table is a lookup of its own).
 struct Batch<'t> {
     txn: &'t WriteTransaction,
     org: OrgId,
+    events_t: redb::Table<'t, (u64, u8, &'static str), &'static [u8]>,
+    times_t: redb::Table<'t, (u64, i64, u8, &'static str), ()>,
+    pending_t: redb::Table<'t, (u64, &'static str, &'static str), &'static [u8]>,
+    customers_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
+    products_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
     contributions: Vec<Contribution>,
     /// Aggregates touched by this batch, written once at the end.
     customers: HashMap<String, CustomerAgg>,
@@ -142,22 +155,19 @@ struct Batch<'t> {
 impl Batch<'_> {
     fn one(&mut self, e: &Event) -> StoreResult<Applied> {
         let kb = kind_byte(e.kind());
-        {
-            let mut t = self.txn.open_table(EVENTS)?;
-            if t.get((self.org.0, kb, e.id()))?.is_some() {
-                return Ok(Applied::Duplicate);
-            }
-            t.insert((self.org.0, kb, e.id()), codec::encode(e)?.as_slice())?;
+        if self.events_t.get((self.org.0, kb, e.id()))?.is_some() {
+            return Ok(Applied::Duplicate);
         }
-        self.txn
-            .open_table(EVENT_TIME)?
+        self.events_t
+            .insert((self.org.0, kb, e.id()), codec::encode(e)?.as_slice())?;
+        self.times_t
             .insert((self.org.0, e.at().0, kb, e.id()), ())?;
         match e {
             Event::Sale(s) => self.sale(s)?,
-            Event::Refund(r) => match get_event(self.txn, self.org, Kind::Sale, &r.order_id)? {
-                Some(Event::Sale(order)) => self.refund(r, &order)?,
-                _ => {
-                    self.txn.open_table(PENDING_REFUNDS)?.insert(
+            Event::Refund(r) => match self.sale_event(&r.order_id)? {
+                Some(order) => self.refund(r, &order)?,
+                None => {
+                    self.pending_t.insert(
                         (self.org.0, r.order_id.as_str(), r.id.as_str()),
                         codec::encode(r)?.as_slice(),
                     )?;
@@ -175,9 +185,18 @@ impl Batch<'_> {
         Ok(Applied::Accepted)
     }
 
+    /// A stored sale of this org (from the batch's open events table).
+    fn sale_event(&self, id: &str) -> StoreResult<Option<Sale>> {
+        let e: Option<Event> = get_rec(&self.events_t, (self.org.0, kind_byte(Kind::Sale), id))?;
+        match e {
+            Some(Event::Sale(s)) => Ok(Some(s)),
+            _ => Ok(None),
+        }
+    }
+
     fn customer_mut(&mut self, id: &str) -> StoreResult<&mut CustomerAgg> {
         if !self.customers.contains_key(id) {
-            let c = customer(self.txn, self.org, id)?.unwrap_or_default();
+            let c = get_rec(&self.customers_t, (self.org.0, id))?.unwrap_or_default();
             self.customers.insert(id.to_string(), c);
         }
         Ok(self.customers.get_mut(id).expect("inserted above"))
@@ -185,7 +204,7 @@ impl Batch<'_> {
 
     fn product_mut(&mut self, sku: &str) -> StoreResult<&mut ProductAgg> {
         if !self.products.contains_key(sku) {
-            let p = product(self.txn, self.org, sku)?.unwrap_or_default();
+            let p = get_rec(&self.products_t, (self.org.0, sku))?.unwrap_or_default();
             self.products.insert(sku.to_string(), p);
         }
         Ok(self.products.get_mut(sku).expect("inserted above"))
@@ -202,9 +221,7 @@ impl Batch<'_> {
                 };
                 if new {
                     if let Some((_, old_id)) = first {
-                        if let Some(Event::Sale(old)) =
-                            get_event(self.txn, self.org, Kind::Sale, &old_id)?
-                        {
+                        if let Some(old) = self.sale_event(&old_id)? {
                             self.contributions.push(rollup::demote_first(&old));
                         }
                     }
@@ -240,14 +257,14 @@ impl Batch<'_> {
         self.contributions.extend(contributions);
         // Refunds that arrived before this order.
         let pending: Vec<(String, Vec<u8>)> = {
-            let t = self.txn.open_table(PENDING_REFUNDS)?;
+            let t = &self.pending_t;
             let range = (self.org.0, s.id.as_str(), "")..=(self.org.0, s.id.as_str(), "\u{10ffff}");
             t.range(range)?
                 .map(|r| r.map(|(k, v)| (k.value().2.to_string(), v.value().to_vec())))
                 .collect::<Result<_, _>>()?
         };
         let pending: Vec<Refund> = {
-            let mut t = self.txn.open_table(PENDING_REFUNDS)?;
+            let t = &mut self.pending_t;
             let mut refunds = Vec::with_capacity(pending.len());
             for (refund_id, bytes) in pending {
                 t.remove((self.org.0, s.id.as_str(), refund_id.as_str()))?;
@@ -280,8 +297,8 @@ impl Batch<'_> {
 
     /// Sum contributions per (bucket, dimension) and write each rollup cell once.
     fn flush(&mut self, tz: &jiff::tz::TimeZone) -> StoreResult<()> {
-        let mut hours: HashMap<(i64, String), Metrics> = HashMap::new();
-        let mut days: HashMap<(i32, String), Metrics> = HashMap::new();
+        let mut hours: HashMap<(i64, String), Metrics> = HashMap::default();
+        let mut days: HashMap<(i32, String), Metrics> = HashMap::default();
         for (
             Cell {
                 at,
@@ -326,16 +343,16 @@ impl Batch<'_> {
             }
         }
         let org = self.org.0;
-        let mut day_totals: HashMap<(u64, i32), Metrics> = HashMap::new();
-        let mut day_parts: HashMap<(u64, u8, i32, &str), Metrics> = HashMap::new();
+        let mut day_totals: HashMap<(u64, i32), Metrics> = HashMap::default();
+        let mut day_parts: HashMap<(u64, u8, i32, &str), Metrics> = HashMap::default();
         for ((b, k), m) in &days {
             day_totals.entry((org, *b)).or_default().add(m);
             for (d, v) in partials(k) {
                 day_parts.entry((org, d, *b, v)).or_default().add(m);
             }
         }
-        let mut hour_totals: HashMap<(u64, i64), Metrics> = HashMap::new();
-        let mut hour_parts: HashMap<(u64, u8, i64, &str), Metrics> = HashMap::new();
+        let mut hour_totals: HashMap<(u64, i64), Metrics> = HashMap::default();
+        let mut hour_parts: HashMap<(u64, u8, i64, &str), Metrics> = HashMap::default();
         for ((b, k), m) in &hours {
             hour_totals.entry((org, *b)).or_default().add(m);
             for (d, v) in partials(k) {
@@ -346,15 +363,13 @@ impl Batch<'_> {
         add_rows!(self.txn, TOTAL_HOUR, hour_totals);
         add_rows!(self.txn, PART_DAY, day_parts);
         add_rows!(self.txn, PART_HOUR, hour_parts);
-        {
-            let mut t = self.txn.open_table(CUSTOMERS)?;
-            for (id, c) in self.customers.drain() {
-                t.insert((self.org.0, id.as_str()), codec::encode(&c)?.as_slice())?;
-            }
+        for (id, c) in self.customers.drain() {
+            self.customers_t
+                .insert((self.org.0, id.as_str()), codec::encode(&c)?.as_slice())?;
         }
-        let mut t = self.txn.open_table(PRODUCTS)?;
         for (sku, p) in self.products.drain() {
-            t.insert((self.org.0, sku.as_str()), codec::encode(&p)?.as_slice())?;
+            self.products_t
+                .insert((self.org.0, sku.as_str()), codec::encode(&p)?.as_slice())?;
         }
         Ok(())
     }
@@ -608,7 +623,7 @@ mod tests {
 
     /// The expected day rollups, recomputed from the final set of events in one pass.
     fn naive(events: &[Event], tz: &jiff::tz::TimeZone) -> BTreeMap<(i32, String), Metrics> {
-        let mut first: HashMap<String, (Ts, String)> = HashMap::new();
+        let mut first: HashMap<String, (Ts, String)> = HashMap::default();
         for e in events {
             if let Event::Sale(s) = e {
                 if let Some(c) = &s.customer {
