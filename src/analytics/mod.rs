@@ -5,7 +5,7 @@ pub mod cache;
 use crate::domain::org::Org;
 use crate::domain::rollup::Metrics;
 use crate::domain::{Invalid, Ts};
-use crate::store::sales::{PART_CATEGORY, PART_CHANNEL, PART_REGION, dim_key, split_dim};
+use crate::store::sales::{PART_CATEGORY, PART_CHANNEL, PART_REGION, split_dim};
 use crate::store::tables::{PART_DAY, PART_HOUR, ROLLUP_DAY, ROLLUP_HOUR, TOTAL_DAY, TOTAL_HOUR};
 use crate::store::{ReadTx, StoreResult};
 use redb::ReadableTable;
@@ -243,14 +243,30 @@ pub fn scan(
                 Dimension::Region => (PART_REGION, f.region.as_deref()),
                 Dimension::Category => (PART_CATEGORY, f.category.as_deref()),
             };
-            let key = |v: &str| match d {
-                Dimension::Channel => dim_key(v, "", ""),
-                Dimension::Region => dim_key("", v, ""),
-                Dimension::Category => dim_key("", "", v),
-            };
+            // One reused buffer for the synthesized dimension key (this loop is the hot path).
+            let mut key = String::new();
             let mut row = |b: Bucket, v: &str, bytes: &[u8]| -> StoreResult<()> {
                 if want.is_none_or(|w| w == v) {
-                    each(b, &key(v), &decode(bytes)?);
+                    key.clear();
+                    let sep = crate::store::sales::SEP;
+                    match d {
+                        Dimension::Channel => {
+                            key.push_str(v);
+                            key.push(sep);
+                            key.push(sep);
+                        }
+                        Dimension::Region => {
+                            key.push(sep);
+                            key.push_str(v);
+                            key.push(sep);
+                        }
+                        Dimension::Category => {
+                            key.push(sep);
+                            key.push(sep);
+                            key.push_str(v);
+                        }
+                    }
+                    each(b, &key, &decode(bytes)?);
                 }
                 Ok(())
             };
@@ -767,6 +783,7 @@ pub fn timeseries(
     };
     let mut groups: std::collections::BTreeMap<String, std::collections::HashMap<String, Metrics>> =
         Default::default();
+    let mut last: Option<(Bucket, String)> = None;
     scan(
         txn,
         org,
@@ -780,12 +797,22 @@ pub fn timeseries(
                 Some(d) => d.of(dim),
             };
             if let Some(k) = key {
-                groups
-                    .entry(k.to_string())
-                    .or_default()
-                    .entry(period_of(b, q.interval, &tz))
-                    .or_default()
-                    .add(m);
+                // Rows come bucket by bucket: format each bucket's period label once.
+                if last.as_ref().is_none_or(|(lb, _)| *lb != b) {
+                    last = Some((b, period_of(b, q.interval, &tz)));
+                }
+                let label = last.as_ref().map(|(_, l)| l.as_str()).unwrap_or_default();
+                if !groups.contains_key(k) {
+                    groups.insert(k.to_string(), Default::default());
+                }
+                if let Some(g) = groups.get_mut(k) {
+                    match g.get_mut(label) {
+                        Some(x) => x.add(m),
+                        None => {
+                            g.insert(label.to_string(), *m);
+                        }
+                    }
+                }
             }
         },
     )?;
@@ -837,7 +864,12 @@ pub fn breakdown(
     let hourly = matches!(range, Range::Instants { .. });
     scan(txn, org, range, hourly, Some(dimension), f, |_, dim, m| {
         if let Some(k) = dimension.of(dim) {
-            groups.entry(k.to_string()).or_default().add(m);
+            match groups.get_mut(k) {
+                Some(g) => g.add(m),
+                None => {
+                    groups.insert(k.to_string(), *m);
+                }
+            }
         }
     })?;
     let per_category = f.category.is_some() || dimension == Dimension::Category;

@@ -7,7 +7,6 @@ use crate::domain::OrgId;
 use crate::domain::events::Event;
 use crate::store::sales::{self, Applied};
 use crate::store::{Store, StoreError, orgs};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use tokio::sync::oneshot;
@@ -114,16 +113,30 @@ fn run(
         // the batch gets an error.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             store.write(|txn| {
-                let mut org_cache = HashMap::new();
-                let mut results = Vec::with_capacity(jobs.len());
-                for j in &jobs {
-                    let org = match org_cache.entry(j.org) {
-                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                            orgs::get(txn, j.org)?.ok_or(StoreError::NotFound("Organization"))?,
-                        ),
-                    };
-                    results.push(sales::apply(txn, org, &j.events)?);
+                // All events of one org in this commit go through one `apply` (one pass over
+                // the rollups and aggregates), then the outcomes are handed back per job.
+                let mut by_org: Vec<(OrgId, Vec<usize>)> = Vec::new();
+                for (i, j) in jobs.iter().enumerate() {
+                    match by_org.iter_mut().find(|(o, _)| *o == j.org) {
+                        Some((_, idx)) => idx.push(i),
+                        None => by_org.push((j.org, vec![i])),
+                    }
+                }
+                let mut results: Vec<Vec<Applied>> = vec![Vec::new(); jobs.len()];
+                for (org_id, idx) in by_org {
+                    let org =
+                        orgs::get(txn, org_id)?.ok_or(StoreError::NotFound("Organization"))?;
+                    // The events move out of the jobs: a failed commit answers every job with
+                    // an error and keeps nothing.
+                    let lens: Vec<usize> = idx.iter().map(|i| jobs[*i].events.len()).collect();
+                    let mut events: Vec<Event> = Vec::with_capacity(lens.iter().sum());
+                    for i in &idx {
+                        events.append(&mut jobs[*i].events);
+                    }
+                    let mut outcome = sales::apply(txn, &org, &events)?.into_iter();
+                    for (i, len) in idx.into_iter().zip(lens) {
+                        results[i] = outcome.by_ref().take(len).collect();
+                    }
                 }
                 Ok(results)
             })

@@ -16,6 +16,20 @@ async fn wait_for(b: &Browser, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{css}: {e}"))
 }
 
+async fn click_link(b: &Browser, text: &str) {
+    b.client
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("link {text}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(b: &Browser, css: &str, text: &str) {
+    wait_for(b, css).await.send_keys(text).await.unwrap();
+}
+
 async fn path(b: &Browser) -> String {
     b.client.current_url().await.unwrap().path().to_string()
 }
@@ -66,26 +80,14 @@ async fn sign_in_manage_users_and_sign_out() {
     screenshot(&b, "login").await;
 
     // a wrong password shows an error
-    wait_for(&b, "#email")
-        .await
-        .send_keys("admin@example.com")
-        .await
-        .unwrap();
-    wait_for(&b, "#password")
-        .await
-        .send_keys("not my password")
-        .await
-        .unwrap();
+    type_into(&b, "#email", "admin@example.com").await;
+    type_into(&b, "#password", "not my password").await;
     wait_for(&b, "#sign-in").await.click().await.unwrap();
     let err = wait_for(&b, "#login-error").await;
     assert!(err.text().await.unwrap().contains("do not match"));
 
     // the right one lands on the home page
-    wait_for(&b, "#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+    type_into(&b, "#password", PASSWORD).await;
     wait_for(&b, "#sign-in").await.click().await.unwrap();
     wait_for_path(&b, "/").await;
     let h1 = wait_for(&b, "main h1").await.text().await.unwrap();
@@ -101,24 +103,10 @@ async fn sign_in_manage_users_and_sign_out() {
     screenshot(&b, "home").await;
 
     // users page through the navigation; add a user (boosted form)
-    b.client
-        .find(Locator::LinkText("Users"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&b, "Users").await;
     wait_for_path(&b, "/admin/users").await;
-    wait_for(&b, "#new-email")
-        .await
-        .send_keys("carol@example.com")
-        .await
-        .unwrap();
-    wait_for(&b, "#new-name")
-        .await
-        .send_keys("Carol")
-        .await
-        .unwrap();
+    type_into(&b, "#new-email", "carol@example.com").await;
+    type_into(&b, "#new-name", "Carol").await;
     wait_for(&b, "#new-role")
         .await
         .select_by_value("analyst")
@@ -204,16 +192,8 @@ async fn htmx_errors_show_as_a_toast() {
         return;
     };
     b.client.goto(&s.url("/login")).await.unwrap();
-    wait_for(&b, "#email")
-        .await
-        .send_keys("admin@example.com")
-        .await
-        .unwrap();
-    wait_for(&b, "#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+    type_into(&b, "#email", "admin@example.com").await;
+    type_into(&b, "#password", PASSWORD).await;
     wait_for(&b, "#sign-in").await.click().await.unwrap();
     wait_for_path(&b, "/").await;
     b.client.goto(&s.url("/admin/users")).await.unwrap();
@@ -266,16 +246,8 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
         return;
     };
     b.client.goto(&s.url("/login")).await.unwrap();
-    wait_for(&b, "#email")
-        .await
-        .send_keys("admin@example.com")
-        .await
-        .unwrap();
-    wait_for(&b, "#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+    type_into(&b, "#email", "admin@example.com").await;
+    type_into(&b, "#password", PASSWORD).await;
     wait_for(&b, "#sign-in").await.click().await.unwrap();
     wait_for_path(&b, "/").await;
     wait_for(&b, "#load-demo").await.click().await.unwrap();
@@ -304,13 +276,7 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
     let accepted = wait_for(&b, "#job-accepted").await.text().await.unwrap();
     assert!(accepted.replace(',', "").parse::<u64>().unwrap() > 2_000);
     screenshot(&b, "demo-loaded").await;
-    b.client
-        .find(Locator::LinkText("Go to the overview"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&b, "Go to the overview").await;
     wait_for_path(&b, "/").await;
     let kpis = wait_for(&b, "#kpis").await.text().await.unwrap();
     assert!(
@@ -319,19 +285,9 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
     );
     screenshot(&b, "overview").await;
 
-    b.client
-        .find(Locator::LinkText("API keys"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&b, "API keys").await;
     wait_for_path(&b, "/admin/api-keys").await;
-    wait_for(&b, "#key-name")
-        .await
-        .send_keys("Web shop")
-        .await
-        .unwrap();
+    type_into(&b, "#key-name", "Web shop").await;
     wait_for(&b, "#create-key").await.click().await.unwrap();
     let secret = wait_for(&b, "#new-key-secret").await.text().await.unwrap();
     assert!(secret.starts_with("sbk_"), "{secret}");

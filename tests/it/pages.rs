@@ -4,6 +4,11 @@ use crate::support::*;
 use reqwest::StatusCode;
 use std::time::Duration;
 
+/// The body of a GET with the browser-like client.
+async fn text_of(c: &reqwest::Client, url: &str) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get("location")
@@ -39,14 +44,7 @@ async fn sign_in(s: &TestServer, c: &reqwest::Client) -> String {
     );
     assert!(cookies.iter().any(|c| c.starts_with("sb_refresh=")));
     // the CSRF token the page carries for htmx
-    let page = c
-        .get(s.url("/admin/users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(c, &s.url("/admin/users")).await;
     page.split("name=\"_csrf\" value=\"")
         .nth(1)
         .unwrap()
@@ -202,14 +200,7 @@ async fn forced_password_change_through_the_page() {
         .send()
         .await
         .unwrap();
-    let page = c
-        .get(s.url("/account/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&c, &s.url("/account/password")).await;
     let csrf = page
         .split("name=\"_csrf\" value=\"")
         .nth(1)
@@ -431,14 +422,7 @@ async fn api_keys_page_creates_shows_once_and_revokes() {
     let s = TestServer::start().await;
     let c = browser_like();
     let csrf = sign_in(&s, &c).await;
-    let page = c
-        .get(s.url("/admin/api-keys"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&c, &s.url("/admin/api-keys")).await;
     assert!(page.contains("id=\"no-keys\""), "empty state");
     let r = c
         .post(s.url("/admin/api-keys"))
@@ -459,14 +443,7 @@ async fn api_keys_page_creates_shows_once_and_revokes() {
         .to_string();
     assert!(secret.starts_with("sbk_"));
     // The next view of the page does not show it again.
-    let page = c
-        .get(s.url("/admin/api-keys"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&c, &s.url("/admin/api-keys")).await;
     assert!(!page.contains(&secret));
     // A blank name comes back with the error, and nothing is created.
     let r = c
@@ -604,14 +581,7 @@ async fn load_demo_data_from_the_home_page_fills_the_overview() {
     let s = TestServer::start_with(|c| c.import.demo_events = 2_000).await;
     let c = browser_like();
     let csrf = sign_in(&s, &c).await;
-    let home = c
-        .get(s.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = text_of(&c, &s.url("/")).await;
     assert!(home.contains("id=\"load-demo\""), "{home}");
     let r = c
         .post(s.url("/demo"))
@@ -622,14 +592,7 @@ async fn load_demo_data_from_the_home_page_fills_the_overview() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let panel = finished_panel(&s, &c, &job_id(&r)).await;
     assert!(panel.contains("Finished"), "{panel}");
-    let home = c
-        .get(s.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = text_of(&c, &s.url("/")).await;
     assert!(
         home.contains("id=\"kpis\"") && home.contains("Revenue"),
         "{home}"
