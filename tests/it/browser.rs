@@ -154,7 +154,14 @@ async fn sign_in_manage_users_and_sign_out() {
 
     // small screens: no horizontal scrolling on the pages we have
     b.client.set_window_size(360, 800).await.unwrap();
-    for p in ["/", "/admin/users", "/admin/roles", "/account/password"] {
+    for p in [
+        "/",
+        "/admin/users",
+        "/admin/roles",
+        "/account/password",
+        "/import",
+        "/admin/api-keys",
+    ] {
         b.client.goto(&s.url(p)).await.unwrap();
         wait_for(&b, "main h1").await;
         assert!(
@@ -292,6 +299,22 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
     let secret = wait_for(&b, "#new-key-secret").await.text().await.unwrap();
     assert!(secret.starts_with("sbk_"), "{secret}");
     assert!(no_horizontal_scroll(&b).await);
+    screenshot(&b, "api-keys").await;
+    // The overview and the key page on a phone.
+    b.client.set_window_size(360, 800).await.unwrap();
+    for p in ["/", "/admin/api-keys", "/import"] {
+        b.client.goto(&s.url(p)).await.unwrap();
+        wait_for(&b, "main h1").await;
+        assert!(
+            no_horizontal_scroll(&b).await,
+            "horizontal scroll at 360px on {p}"
+        );
+        screenshot(
+            &b,
+            &format!("{}-360", p.trim_matches('/').replace('/', "-")),
+        )
+        .await;
+    }
     assert!(b.console_errors().await.is_empty());
     b.close().await;
     s.stop().await;
