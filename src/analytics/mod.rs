@@ -901,3 +901,209 @@ pub fn breakdown(
     rows.truncate(limit);
     Ok(rows)
 }
+
+/// Metrics a product ranking can use.
+pub const PRODUCT_METRICS: [&str; 6] = [
+    "revenue",
+    "net_revenue",
+    "orders",
+    "units",
+    "refunds",
+    "margin",
+];
+
+/// Products ranked by `metric` over the whole local days of `range` (from month rows where a
+/// month lies wholly inside, day rows at the edges), optionally of one category, largest first.
+pub fn product_breakdown(
+    txn: &impl ReadTx,
+    org: &Org,
+    range: Range,
+    category: Option<&str>,
+    metric: &str,
+    limit: usize,
+) -> StoreResult<Vec<Share>> {
+    use crate::store::sales::ProductFigures;
+    use crate::store::tables::{PRODUCT_DAY, PRODUCT_MONTH};
+    let tz = org.tz();
+    let (from, to) = range.as_days(&tz);
+    let mut sums: std::collections::HashMap<String, ProductFigures> = Default::default();
+    let mut add = |sku: &str, bytes: &[u8]| -> StoreResult<()> {
+        let f: ProductFigures = crate::store::codec::decode(bytes)?;
+        match sums.get_mut(sku) {
+            Some(s) => s.add(&f),
+            None => {
+                sums.insert(sku.to_string(), f);
+            }
+        }
+        Ok(())
+    };
+    let days = txn.table(PRODUCT_DAY)?;
+    let months = txn.table(PRODUCT_MONTH)?;
+    let mut d = from;
+    while d <= to {
+        let date = day_date(d);
+        let next_month = date
+            .first_of_month()
+            .checked_add(jiff::Span::new().months(1))
+            .map(day_number)
+            .unwrap_or(to + 1);
+        if date.day() == 1 && next_month - 1 <= to {
+            let m = crate::domain::rollup::month_of(d);
+            for row in months.range((org.id.0, m, "")..=(org.id.0, m, "\u{10ffff}"))? {
+                let (k, v) = row?;
+                add(k.value().2, v.value())?;
+            }
+            d = next_month;
+        } else {
+            for row in days.range((org.id.0, d, "")..=(org.id.0, d, "\u{10ffff}"))? {
+                let (k, v) = row?;
+                add(k.value().2, v.value())?;
+            }
+            d += 1;
+        }
+    }
+    if let Some(cat) = category {
+        let mut keep = std::collections::HashMap::new();
+        for (sku, f) in sums {
+            let p = crate::store::sales::product(txn, org.id, &sku)?;
+            if p.is_some_and(|p| p.category == cat) {
+                keep.insert(sku, f);
+            }
+        }
+        sums = keep;
+    }
+    let scale = 10f64.powi(i32::from(org.currency.minor_digits()));
+    let value = |f: &ProductFigures| -> f64 {
+        match metric {
+            "orders" => f.orders as f64,
+            "units" => f.units as f64,
+            "refunds" => f.refunds as f64 / scale,
+            "net_revenue" => (f.revenue - f.refunds) as f64 / scale,
+            "margin" => (f.revenue - f.refunds - f.cost) as f64 / scale,
+            _ => f.revenue as f64 / scale,
+        }
+    };
+    let mut rows: Vec<Share> = sums
+        .iter()
+        .map(|(sku, f)| Share {
+            key: sku.clone(),
+            value: value(f),
+            share: None,
+        })
+        .filter(|s| s.value != 0.0)
+        .collect();
+    let total: f64 = rows.iter().map(|r| r.value).sum();
+    for r in &mut rows {
+        r.share = Some(if total != 0.0 {
+            (r.value / total * 10000.0).round() / 10000.0
+        } else {
+            0.0
+        });
+    }
+    rows.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
+    rows.truncate(limit);
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod product_tests {
+    use super::*;
+    use crate::domain::events::{Event, Kind};
+    use crate::domain::org::NewOrg;
+    use crate::store::sales::{ProductFigures, refund_products, sale_products};
+    use crate::store::{Store, codec, orgs, sales, tables::EVENTS};
+    use std::collections::BTreeMap;
+
+    /// Product rankings from day and month rows equal sums straight from the raw events, for
+    /// ranges that start and end inside months and ranges that cover whole months.
+    #[test]
+    fn product_rankings_match_the_raw_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.redb")).unwrap();
+        let org = store
+            .write(|t| {
+                orgs::create(
+                    t,
+                    NewOrg::parse("P", "America/New_York", "USD").unwrap(),
+                    crate::domain::Ts(0),
+                )
+            })
+            .unwrap();
+        let spec = crate::ingest::demo::Spec {
+            events: 5000,
+            days: 80,
+            seed: 3,
+            last_day: jiff::civil::date(2026, 4, 10),
+        };
+        crate::ingest::demo::generate(&spec, &org.tz(), 700, |b| {
+            store.write(|t| sales::apply(t, &org, &b)).map(|_| ())
+        })
+        .unwrap();
+        let tz = org.tz();
+        // (day, sku) -> figures, from the raw events
+        let mut naive: Vec<(i32, String, ProductFigures)> = Vec::new();
+        store
+            .read(|t| {
+                for row in t.open_table(EVENTS)?.iter()? {
+                    let (_, v) = row?;
+                    match codec::decode::<Event>(v.value())? {
+                        Event::Sale(s) => {
+                            let day = crate::domain::rollup::buckets(s.at, &tz).1;
+                            for (k, f) in sale_products(&s) {
+                                naive.push((day, k.to_string(), f));
+                            }
+                        }
+                        Event::Refund(r) => {
+                            let order = sales::get_event(t, org.id, Kind::Sale, &r.order_id)?;
+                            if let Some(Event::Sale(o)) = order {
+                                let day = crate::domain::rollup::buckets(r.at, &tz).1;
+                                for (k, f) in refund_products(&r, &o) {
+                                    naive.push((day, k.to_string(), f));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(naive.iter().any(|(_, _, f)| f.refunds > 0));
+        for (from, to) in [
+            ("2026-01-25", "2026-04-10"),
+            ("2026-02-01", "2026-03-31"),
+            ("2026-02-14", "2026-02-20"),
+            ("2026-03-31", "2026-04-01"),
+        ] {
+            let range = parse_range(from, to).unwrap();
+            let (a, b) = range.as_days(&tz);
+            for metric in ["revenue", "refunds", "units", "margin"] {
+                let got = store
+                    .read(|t| product_breakdown(t, &org, range, None, metric, 10_000))
+                    .unwrap();
+                let mut want: BTreeMap<String, ProductFigures> = BTreeMap::new();
+                for (d, k, f) in &naive {
+                    if (a..=b).contains(d) {
+                        want.entry(k.clone()).or_default().add(f);
+                    }
+                }
+                let value = |f: &ProductFigures| match metric {
+                    "refunds" => f.refunds as f64 / 100.0,
+                    "units" => f.units as f64,
+                    "margin" => (f.revenue - f.refunds - f.cost) as f64 / 100.0,
+                    _ => f.revenue as f64 / 100.0,
+                };
+                let want: BTreeMap<String, f64> = want
+                    .iter()
+                    .map(|(k, f)| (k.clone(), value(f)))
+                    .filter(|(_, v)| *v != 0.0)
+                    .collect();
+                let got_map: BTreeMap<String, f64> =
+                    got.iter().map(|s| (s.key.clone(), s.value)).collect();
+                assert!(!want.is_empty(), "{from}..{to} {metric}");
+                assert_eq!(got_map, want, "{from}..{to} {metric}");
+                assert!(got.windows(2).all(|w| w[0].value >= w[1].value));
+            }
+        }
+    }
+}

@@ -237,6 +237,14 @@ pub fn traffic(t: &Traffic) -> Contribution {
 
 /// Start of the hour (in `tz`) containing `at`, as a UTC instant; and the civil day number
 /// (days since 1970-01-01 in `tz`).
+/// The month (`year * 12 + month - 1`) of a civil day number (days since 1970-01-01).
+pub fn month_of(day: i32) -> i32 {
+    let d = jiff::civil::date(1970, 1, 1)
+        .checked_add(jiff::Span::new().days(i64::from(day)))
+        .unwrap_or(jiff::civil::date(1970, 1, 1));
+    i32::from(d.year()) * 12 + i32::from(d.month()) - 1
+}
+
 pub fn buckets(at: Ts, tz: &jiff::tz::TimeZone) -> (Ts, i32) {
     let z = at.timestamp().to_zoned(tz.clone());
     let hour = z

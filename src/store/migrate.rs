@@ -70,15 +70,74 @@ fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
     Ok(())
 }
 
-/// Version 4 adds org API keys and import progress (new, empty tables).
+/// Version 4 adds org API keys and import progress (new, empty tables), and per-product day
+/// and month rows, filled from the raw events.
 fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
-    create_v4_tables(txn)
+    use super::sales::{ProductFigures, add_rows, product_periods, refund_products, sale_products};
+    use super::{codec, orgs};
+    use crate::domain::Ts;
+    use crate::domain::events::Event;
+    create_v4_tables(txn)?;
+    for org in orgs::list(txn)? {
+        let mut items: Vec<(Ts, String, ProductFigures)> = Vec::new();
+        let mut refunds = Vec::new();
+        for row in txn
+            .open_table(EVENTS)?
+            .range((org.id.0, 0u8, "")..=(org.id.0, u8::MAX, "\u{10ffff}"))?
+        {
+            let (_, v) = row?;
+            match codec::decode::<Event>(v.value())? {
+                Event::Sale(s) => items.extend(
+                    sale_products(&s)
+                        .into_iter()
+                        .map(|(k, f)| (s.at, k.to_string(), f)),
+                ),
+                Event::Refund(r) => refunds.push(r),
+                _ => {}
+            }
+        }
+        for r in refunds {
+            // A refund whose order has not arrived counts when the order does (as in ingest).
+            if let Some(Event::Sale(order)) = super::sales::get_event(
+                txn,
+                org.id,
+                crate::domain::events::Kind::Sale,
+                &r.order_id,
+            )? {
+                items.extend(
+                    refund_products(&r, &order)
+                        .into_iter()
+                        .map(|(k, f)| (r.at, k.to_string(), f)),
+                );
+            }
+        }
+        let (by_day, by_month) = product_periods(org.id.0, &org.tz(), items.into_iter());
+        add_rows!(
+            txn,
+            PRODUCT_DAY,
+            by_day
+                .iter()
+                .map(|((o, d, k), f)| ((*o, *d, k.as_str()), *f)),
+            ProductFigures
+        );
+        add_rows!(
+            txn,
+            PRODUCT_MONTH,
+            by_month
+                .iter()
+                .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
+            ProductFigures
+        );
+    }
+    Ok(())
 }
 
 fn create_v4_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(API_KEYS)?;
     txn.open_table(API_KEY_HASHES)?;
     txn.open_table(IMPORTS)?;
+    txn.open_table(PRODUCT_DAY)?;
+    txn.open_table(PRODUCT_MONTH)?;
     Ok(())
 }
 

@@ -13,12 +13,15 @@ use rustc_hash::FxHashMap as HashMap;
 
 /// Add each `(key, metrics)` of a map into a `key -> Metrics` table (read, add, write).
 macro_rules! add_rows {
-    ($txn:expr, $table:expr, $rows:expr) => {{
+    ($txn:expr, $table:expr, $rows:expr) => {
+        add_rows!($txn, $table, $rows, Metrics)
+    };
+    ($txn:expr, $table:expr, $rows:expr, $ty:ty) => {{
         let mut t = $txn.open_table($table)?;
         for (k, m) in $rows {
-            let mut cur: Metrics = match t.get(k)? {
+            let mut cur: $ty = match t.get(k)? {
                 Some(v) => codec::decode(v.value())?,
-                None => Metrics::default(),
+                None => <$ty>::default(),
             };
             cur.add(&m);
             t.insert(k, codec::encode(&cur)?.as_slice())?;
@@ -72,6 +75,76 @@ pub struct ProductAgg {
     pub refunded_units: i64,
 }
 
+/// One product's figures over a day or a month (for product rankings over a date range).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductFigures {
+    pub orders: i64,
+    pub units: i64,
+    /// Σ line value − allocated discounts
+    pub revenue: i64,
+    pub cost: i64,
+    pub refunds: i64,
+    pub refunded_units: i64,
+}
+
+impl ProductFigures {
+    pub fn add(&mut self, o: &ProductFigures) {
+        self.orders = self.orders.saturating_add(o.orders);
+        self.units = self.units.saturating_add(o.units);
+        self.revenue = self.revenue.saturating_add(o.revenue);
+        self.cost = self.cost.saturating_add(o.cost);
+        self.refunds = self.refunds.saturating_add(o.refunds);
+        self.refunded_units = self.refunded_units.saturating_add(o.refunded_units);
+    }
+}
+
+/// What a sale adds to each of its products (discounts spread over the lines).
+pub fn sale_products(s: &Sale) -> Vec<(&str, ProductFigures)> {
+    let discounts = rollup::allocate(
+        s.discount,
+        &s.lines.iter().map(|l| l.value()).collect::<Vec<_>>(),
+    );
+    s.lines
+        .iter()
+        .zip(discounts)
+        .map(|(l, d)| {
+            (
+                l.sku.as_str(),
+                ProductFigures {
+                    orders: 1,
+                    units: l.quantity,
+                    revenue: l.value() - d,
+                    cost: l
+                        .unit_cost
+                        .map(|c| c.saturating_mul(l.quantity))
+                        .unwrap_or(0),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect()
+}
+
+/// What a refund of `order` takes from each of its products.
+pub fn refund_products<'a>(r: &Refund, order: &'a Sale) -> Vec<(&'a str, ProductFigures)> {
+    order
+        .lines
+        .iter()
+        .zip(rollup::refund_lines(r, order))
+        .filter(|(_, (amount, units))| *amount != 0 || *units != 0)
+        .map(|(l, (amount, units))| {
+            (
+                l.sku.as_str(),
+                ProductFigures {
+                    refunds: amount,
+                    refunded_units: units,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect()
+}
+
 /// What happened to one event of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -120,6 +193,7 @@ pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult
         customers_t: txn.open_table(CUSTOMERS)?,
         products_t: txn.open_table(PRODUCTS)?,
         contributions: Vec::new(),
+        product_days: Vec::new(),
         customers: HashMap::default(),
         products: HashMap::default(),
     };
@@ -147,6 +221,8 @@ struct Batch<'t> {
     customers_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
     products_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
     contributions: Vec<Contribution>,
+    /// Per-product figures by time, bucketed into day and month rows at the end.
+    product_days: Vec<(Ts, String, ProductFigures)>,
     /// Aggregates touched by this batch, written once at the end.
     customers: HashMap<String, CustomerAgg>,
     products: HashMap<String, ProductAgg>,
@@ -237,22 +313,15 @@ impl Batch<'_> {
             }
         };
         let contributions = rollup::sale(s, is_new);
-        let discounts = rollup::allocate(
-            s.discount,
-            &s.lines.iter().map(|l| l.value()).collect::<Vec<_>>(),
-        );
-        for (l, d) in s.lines.iter().zip(discounts) {
-            let p = self.product_mut(&l.sku)?;
+        for (l, (sku, f)) in s.lines.iter().zip(sale_products(s)) {
+            let p = self.product_mut(sku)?;
             p.name = l.name.clone();
             p.category = l.category.clone();
-            p.orders = p.orders.saturating_add(1);
-            p.units = p.units.saturating_add(l.quantity);
-            p.revenue = p.revenue.saturating_add(l.value() - d);
-            p.cost = p.cost.saturating_add(
-                l.unit_cost
-                    .map(|c| c.saturating_mul(l.quantity))
-                    .unwrap_or(0),
-            );
+            p.orders = p.orders.saturating_add(f.orders);
+            p.units = p.units.saturating_add(f.units);
+            p.revenue = p.revenue.saturating_add(f.revenue);
+            p.cost = p.cost.saturating_add(f.cost);
+            self.product_days.push((s.at, sku.to_string(), f));
         }
         self.contributions.extend(contributions);
         // Refunds that arrived before this order.
@@ -280,12 +349,11 @@ impl Batch<'_> {
 
     fn refund(&mut self, r: &Refund, order: &Sale) -> StoreResult<()> {
         let contributions = rollup::refund(r, order);
-        for (l, (amount, units)) in order.lines.iter().zip(rollup::refund_lines(r, order)) {
-            if amount != 0 || units != 0 {
-                let p = self.product_mut(&l.sku)?;
-                p.refunds = p.refunds.saturating_add(amount);
-                p.refunded_units = p.refunded_units.saturating_add(units);
-            }
+        for (sku, f) in refund_products(r, order) {
+            let p = self.product_mut(sku)?;
+            p.refunds = p.refunds.saturating_add(f.refunds);
+            p.refunded_units = p.refunded_units.saturating_add(f.refunded_units);
+            self.product_days.push((r.at, sku.to_string(), f));
         }
         if let Some(cid) = &order.customer {
             let c = self.customer_mut(cid)?;
@@ -363,6 +431,23 @@ impl Batch<'_> {
         add_rows!(self.txn, TOTAL_HOUR, hour_totals);
         add_rows!(self.txn, PART_DAY, day_parts);
         add_rows!(self.txn, PART_HOUR, hour_parts);
+        let (by_day, by_month) = product_periods(org, tz, self.product_days.drain(..));
+        add_rows!(
+            self.txn,
+            PRODUCT_DAY,
+            by_day
+                .iter()
+                .map(|((o, d, k), f)| ((*o, *d, k.as_str()), *f)),
+            ProductFigures
+        );
+        add_rows!(
+            self.txn,
+            PRODUCT_MONTH,
+            by_month
+                .iter()
+                .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
+            ProductFigures
+        );
         for (id, c) in self.customers.drain() {
             self.customers_t
                 .insert((self.org.0, id.as_str()), codec::encode(&c)?.as_slice())?;
@@ -373,6 +458,27 @@ impl Batch<'_> {
         }
         Ok(())
     }
+}
+
+type ProductRows = HashMap<(u64, i32, String), ProductFigures>;
+
+/// Sum per-product figures into (org, local day, sku) and (org, month, sku) rows.
+pub(super) fn product_periods(
+    org: u64,
+    tz: &jiff::tz::TimeZone,
+    items: impl Iterator<Item = (Ts, String, ProductFigures)>,
+) -> (ProductRows, ProductRows) {
+    let mut by_day: ProductRows = HashMap::default();
+    let mut by_month: ProductRows = HashMap::default();
+    for (at, sku, f) in items {
+        let (_, day) = rollup::buckets(at, tz);
+        by_month
+            .entry((org, rollup::month_of(day), sku.clone()))
+            .or_default()
+            .add(&f);
+        by_day.entry((org, day, sku)).or_default().add(&f);
+    }
+    (by_day, by_month)
 }
 
 /// The single-dimension partials a rollup row feeds: (dimension, value). Order-level rows

@@ -442,6 +442,55 @@ async fn timeseries_and_breakdown() {
         )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    // Products ranked over a range, from per-product day and month rows.
+    let (st, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/breakdown?dimension=product&metric=revenue&from=2026-11-01&to=2026-11-07",
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let items: Vec<(String, f64)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap().to_string(),
+                i["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            ("sku-Software".to_string(), 500.0),
+            ("sku-Hardware".to_string(), 100.0)
+        ]
+    );
+    let (_, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/breakdown?dimension=product&metric=refunds&from=2026-11-01&to=2026-11-30&category=Software",
+        )
+        .await;
+    assert_eq!(v["items"][0]["key"], "sku-Software");
+    assert_eq!(v["items"][0]["value"], 30.0);
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    for (q, field) in [
+        ("dimension=product&metric=visits", "metric"),
+        ("dimension=product&channel=online", "channel"),
+        ("dimension=planet", "dimension"),
+    ] {
+        let (st, v) = s
+            .get_json(&owner, &format!("/api/v1/metrics/breakdown?{q}"))
+            .await;
+        assert_eq!(
+            (st, v["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{q}: {v}"
+        );
+    }
     s.stop().await;
 }
 

@@ -191,14 +191,25 @@ fn derived_rows(store: &Store) -> Vec<String> {
                     decode::<Metrics>(v.value())?
                 ));
             }
+            use salesboard::store::sales::ProductFigures;
+            for row in t.open_table(tables::PRODUCT_DAY)?.iter()? {
+                let (k, v) = row?;
+                let f: ProductFigures = decode(v.value())?;
+                out.push(format!("RD{:?} {f:?}", k.value()));
+            }
+            for row in t.open_table(tables::PRODUCT_MONTH)?.iter()? {
+                let (k, v) = row?;
+                let f: ProductFigures = decode(v.value())?;
+                out.push(format!("RM{:?} {f:?}", k.value()));
+            }
             Ok(out)
         })
         .unwrap()
 }
 
-/// Version 3 added per-bucket totals and single-dimension partials: a version-2 file (made
-/// here by removing them and setting the version back) gets them rebuilt from its rollups on
-/// open, equal to what ingest wrote.
+/// Version 3 added per-bucket totals and single-dimension partials, version 4 per-product day
+/// and month rows: a version-2 file (made here by removing them and setting the version back)
+/// gets them rebuilt from its rollups and raw events on open, equal to what ingest wrote.
 #[test]
 fn totals_are_backfilled_when_upgrading_from_v2() {
     use salesboard::domain::events::{Event, Sale, SaleLine, Traffic};
@@ -252,6 +263,15 @@ fn totals_are_backfilled_when_upgrading_from_v2() {
                 shipping: 0,
             })
         }));
+        events.extend((0..5).map(|i| {
+            Event::Refund(salesboard::domain::events::Refund {
+                id: format!("r{i}"),
+                order_id: format!("o{}", i * 3),
+                at: Ts((i * 3) * 3_600_000_000 * 5 + 86_400_000_000),
+                amount: 300,
+                lines: Vec::new(),
+            })
+        }));
         store.write(|t| sales::apply(t, &org, &events)).unwrap();
         let rows = derived_rows(&store);
         store
@@ -260,6 +280,8 @@ fn totals_are_backfilled_when_upgrading_from_v2() {
                 w.delete_table(tables::TOTAL_HOUR)?;
                 w.delete_table(tables::PART_DAY)?;
                 w.delete_table(tables::PART_HOUR)?;
+                w.delete_table(tables::PRODUCT_DAY)?;
+                w.delete_table(tables::PRODUCT_MONTH)?;
                 w.open_table(tables::META)?
                     .insert("schema_version", 2u32.to_le_bytes().as_slice())?;
                 Ok(())
@@ -268,6 +290,7 @@ fn totals_are_backfilled_when_upgrading_from_v2() {
         rows
     };
     assert!(expected.iter().any(|r| r.starts_with("PD")));
+    assert!(expected.iter().any(|r| r.starts_with("RM")));
     let store = Store::open(&p).unwrap();
     assert_eq!(
         store

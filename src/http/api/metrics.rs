@@ -250,13 +250,27 @@ pub async fn breakdown(
 ) -> AppResult<Response> {
     let metric = analytics::parse_metric(q.metric.as_deref())?;
     let dim_text = q.dimension.clone().ok_or_else(|| {
-        AppError::validation("dimension", "is required: channel, region or category")
+        AppError::validation(
+            "dimension",
+            "is required: channel, region, category or product",
+        )
     })?;
-    let dimension = Dimension::parse("dimension", &dim_text)?;
     let limit = q.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 100"));
     }
+    if dim_text.trim() == "product" {
+        return product_breakdown(&state, &a, &q, metric, limit).await;
+    }
+    let dimension = Dimension::parse("dimension", &dim_text).map_err(|_| {
+        AppError::validation(
+            "dimension",
+            format!(
+                "`{}` is not channel, region, category or product",
+                dim_text.trim()
+            ),
+        )
+    })?;
     let sc = scope(&state, a.user().org, &q).await?;
     let key = format!("breakdown|{metric}|{dimension:?}|{limit}|{}", sc.key());
     let (org, range, filters) = (sc.org, sc.range, sc.filters);
@@ -266,6 +280,50 @@ pub async fn breakdown(
         Ok(BreakdownResponse {
             metric,
             dimension: dim_text.trim().to_string(),
+            currency: org.currency.code().to_string(),
+            from,
+            to,
+            items,
+        })
+    })
+    .await
+}
+
+/// Products ranked over the range (per-product day and month rows).
+async fn product_breakdown(
+    state: &AppState,
+    a: &Authz<perm::SalesView>,
+    q: &KpiQuery,
+    metric: &'static str,
+    limit: usize,
+) -> AppResult<Response> {
+    if !analytics::PRODUCT_METRICS.contains(&metric) {
+        return Err(AppError::validation(
+            "metric",
+            format!(
+                "products can be ranked by {}",
+                analytics::PRODUCT_METRICS.join(", ")
+            ),
+        ));
+    }
+    for (field, v) in [("channel", &q.channel), ("region", &q.region)] {
+        if filter(v).is_some() {
+            return Err(AppError::validation(
+                field,
+                "product rankings can be filtered by category only",
+            ));
+        }
+    }
+    let sc = scope(state, a.user().org, q).await?;
+    let key = format!("breakdown-product|{metric}|{limit}|{}", sc.key());
+    let (org, range, category) = (sc.org, sc.range, sc.filters.category);
+    answer(state, org.id, key, move |t| {
+        let items =
+            analytics::product_breakdown(t, &org, range, category.as_deref(), metric, limit)?;
+        let (from, to) = range_text(range);
+        Ok(BreakdownResponse {
+            metric,
+            dimension: "product".into(),
             currency: org.currency.code().to_string(),
             from,
             to,
