@@ -144,6 +144,10 @@ fn main() {
                 .to_string(),
         ),
         (
+            "breakdown top 10 products by revenue, 2 years",
+            format!("/api/v1/metrics/breakdown?dimension=product&metric=revenue&{range}"),
+        ),
+        (
             "breakdown revenue by category, 2 years",
             format!("/api/v1/metrics/breakdown?dimension=category&metric=revenue&{range}"),
         ),
