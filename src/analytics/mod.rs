@@ -426,35 +426,45 @@ pub fn summary(org: &Org, now: &Metrics, prev: &Metrics) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Store, sales};
+
+    /// A store in a temp dir with one org (`tz`, `currency`) holding demo data.
+    pub(super) fn demo_store(
+        tz: &str,
+        currency: &str,
+        spec: crate::ingest::demo::Spec,
+        batch: usize,
+    ) -> (tempfile::TempDir, Store, Org) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let org = store
+            .write(|t| {
+                crate::store::orgs::create(
+                    t,
+                    crate::domain::org::NewOrg::parse("P", tz, currency).unwrap(),
+                    Ts(0),
+                )
+            })
+            .unwrap();
+        crate::ingest::demo::generate(&spec, &org.tz(), batch, |b| {
+            store.write(|t| sales::apply(t, &org, &b)).map(|_| ())
+        })
+        .unwrap();
+        (dir, store, org)
+    }
 
     /// Totals and single-dimension partials answer exactly what the full rows answer, for
     /// every combination of filters and grouping, by day and by hour.
     #[test]
     fn every_read_path_agrees_with_the_full_rows() {
-        use crate::domain::org::NewOrg;
-        use crate::store::{Store, orgs, sales};
         use std::collections::BTreeMap;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let org = store
-            .write(|t| {
-                orgs::create(
-                    t,
-                    NewOrg::parse("P", "Europe/Berlin", "EUR").unwrap(),
-                    Ts(0),
-                )
-            })
-            .unwrap();
         let spec = crate::ingest::demo::Spec {
             events: 4000,
             days: 40,
             seed: 7,
             last_day: jiff::civil::date(2026, 3, 31),
         };
-        crate::ingest::demo::generate(&spec, &org.tz(), 1000, |b| {
-            store.write(|t| sales::apply(t, &org, &b)).map(|_| ())
-        })
-        .unwrap();
+        let (_dir, store, org) = demo_store("Europe/Berlin", "EUR", spec, 1000);
         let mut rows = Vec::new();
         sales::day_rollups_into(&store, org.id, &mut rows);
         let pick = |i: usize| -> Vec<Option<String>> {
@@ -874,7 +884,7 @@ pub fn breakdown(
     })?;
     let per_category = f.category.is_some() || dimension == Dimension::Category;
     let digits = org.currency.minor_digits();
-    let mut rows: Vec<Share> = groups
+    let rows: Vec<Share> = groups
         .into_iter()
         .map(|(key, mut m)| {
             if per_category {
@@ -887,7 +897,12 @@ pub fn breakdown(
             }
         })
         .collect();
-    if additive(metric) {
+    Ok(rank(rows, additive(metric), limit))
+}
+
+/// Fill in each row's share of the total (when `shares`), sort largest first, keep `limit`.
+fn rank(mut rows: Vec<Share>, shares: bool, limit: usize) -> Vec<Share> {
+    if shares {
         let total: f64 = rows.iter().map(|r| r.value).sum();
         for r in &mut rows {
             r.share = Some(if total != 0.0 {
@@ -899,7 +914,7 @@ pub fn breakdown(
     }
     rows.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
     rows.truncate(limit);
-    Ok(rows)
+    rows
 }
 
 /// Metrics a product ranking can use.
@@ -983,7 +998,7 @@ pub fn product_breakdown(
             _ => f.revenue as f64 / scale,
         }
     };
-    let mut rows: Vec<Share> = sums
+    let rows: Vec<Share> = sums
         .iter()
         .map(|(sku, f)| Share {
             key: sku.clone(),
@@ -992,53 +1007,28 @@ pub fn product_breakdown(
         })
         .filter(|s| s.value != 0.0)
         .collect();
-    let total: f64 = rows.iter().map(|r| r.value).sum();
-    for r in &mut rows {
-        r.share = Some(if total != 0.0 {
-            (r.value / total * 10000.0).round() / 10000.0
-        } else {
-            0.0
-        });
-    }
-    rows.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
-    rows.truncate(limit);
-    Ok(rows)
+    Ok(rank(rows, true, limit))
 }
 
 #[cfg(test)]
 mod product_tests {
     use super::*;
     use crate::domain::events::{Event, Kind};
-    use crate::domain::org::NewOrg;
     use crate::store::sales::{ProductFigures, refund_products, sale_products};
-    use crate::store::{Store, codec, orgs, sales, tables::EVENTS};
+    use crate::store::{codec, sales, tables::EVENTS};
     use std::collections::BTreeMap;
 
     /// Product rankings from day and month rows equal sums straight from the raw events, for
     /// ranges that start and end inside months and ranges that cover whole months.
     #[test]
     fn product_rankings_match_the_raw_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("p.redb")).unwrap();
-        let org = store
-            .write(|t| {
-                orgs::create(
-                    t,
-                    NewOrg::parse("P", "America/New_York", "USD").unwrap(),
-                    crate::domain::Ts(0),
-                )
-            })
-            .unwrap();
         let spec = crate::ingest::demo::Spec {
             events: 5000,
             days: 80,
             seed: 3,
             last_day: jiff::civil::date(2026, 4, 10),
         };
-        crate::ingest::demo::generate(&spec, &org.tz(), 700, |b| {
-            store.write(|t| sales::apply(t, &org, &b)).map(|_| ())
-        })
-        .unwrap();
+        let (_dir, store, org) = super::tests::demo_store("America/New_York", "USD", spec, 700);
         let tz = org.tz();
         // (day, sku) -> figures, from the raw events
         let mut naive: Vec<(i32, String, ProductFigures)> = Vec::new();

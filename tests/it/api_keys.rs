@@ -9,6 +9,17 @@ fn traffic(id: &str) -> Value {
     json!({"type":"traffic_recorded","id":id,"occurred_at":"2026-11-20T10:00:00Z","channel":"web","region":"EU","visits":3})
 }
 
+/// POST one traffic event with `credential` as the bearer.
+async fn send_with(s: &TestServer, credential: &str, id: &str) -> reqwest::Response {
+    client()
+        .post(s.url("/api/v1/events"))
+        .bearer_auth(credential)
+        .json(&traffic(id))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn api_keys_send_events_until_revoked() {
     let s = TestServer::start().await;
@@ -18,13 +29,7 @@ async fn api_keys_send_events_until_revoked() {
     let c = client();
 
     // Bearer and X-Api-Key both work.
-    let r = c
-        .post(s.url("/api/v1/events"))
-        .bearer_auth(&secret)
-        .json(&traffic("t1"))
-        .send()
-        .await
-        .unwrap();
+    let r = send_with(&s, &secret, "t1").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 1);
     let r = c
@@ -76,13 +81,7 @@ async fn api_keys_send_events_until_revoked() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "name");
-    let r = c
-        .post(s.url("/api/v1/events"))
-        .bearer_auth("sbk_not-a-real-key")
-        .json(&traffic("t3"))
-        .send()
-        .await
-        .unwrap();
+    let r = send_with(&s, "sbk_not-a-real-key", "t3").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // Revoked: refused at once.
@@ -94,13 +93,7 @@ async fn api_keys_send_events_until_revoked() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(!r.json::<Value>().await.unwrap()["revoked_at"].is_null());
-    let r = c
-        .post(s.url("/api/v1/events"))
-        .bearer_auth(&secret)
-        .json(&traffic("t4"))
-        .send()
-        .await
-        .unwrap();
+    let r = send_with(&s, &secret, "t4").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // Audited.
@@ -122,13 +115,7 @@ async fn a_key_only_reaches_its_own_org() {
     let other = s.second_org("B", "b@example.com", "owner").await;
     let (b_id, b_secret) = s.api_key(&other, "B feed").await;
     let c = client();
-    let r = c
-        .post(s.url("/api/v1/events"))
-        .bearer_auth(&b_secret)
-        .json(&traffic("t1"))
-        .send()
-        .await
-        .unwrap();
+    let r = send_with(&s, &b_secret, "t1").await;
     assert_eq!(r.status(), StatusCode::OK);
     let (_, v) = s
         .get_json(
