@@ -490,14 +490,7 @@ fn job_id(r: &reqwest::Response) -> String {
 
 async fn finished_panel(s: &TestServer, c: &reqwest::Client, job: &str) -> String {
     eventually(Duration::from_secs(30), || async {
-        let panel = c
-            .get(s.url(&format!("/import/jobs/{job}/progress")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let panel = text_of(c, &s.url(&format!("/import/jobs/{job}/progress"))).await;
         (!panel.contains("hx-trigger")).then_some(panel)
     })
     .await
@@ -530,28 +523,14 @@ async fn import_page_uploads_a_file_shows_progress_and_the_refused_rows() {
     let r = upload(&csrf).await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let job = job_id(&r);
-    let page = c
-        .get(s.url(&format!("/import/jobs/{job}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&c, &s.url(&format!("/import/jobs/{job}"))).await;
     assert!(page.contains("orders.csv (orders-csv)"), "{page}");
     let panel = finished_panel(&s, &c, &job).await;
     assert!(panel.contains("Finished"), "{panel}");
     assert!(panel.contains("<dd id=\"job-accepted\">2</dd>"), "{panel}");
     assert!(panel.contains("<dd id=\"job-errors\">1</dd>"), "{panel}");
     assert!(panel.contains("<code>unit_price</code>"), "{panel}");
-    let report = c
-        .get(s.url(&format!("/import/jobs/{job}/errors.csv")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = text_of(&c, &s.url(&format!("/import/jobs/{job}/errors.csv"))).await;
     assert!(
         report.starts_with("line,column,code,message\n3,unit_price,"),
         "{report}"
