@@ -8,12 +8,9 @@
 use axum::body::Body;
 use axum::http::Request;
 use salesboard::app::{AppState, router};
-use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
-use salesboard::auth::jwt::JwtKeys;
-use salesboard::clock::{Clock, SystemClock};
-use salesboard::config::Config;
+use salesboard::clock::SystemClock;
 use salesboard::ingest::demo;
-use salesboard::store::{Store, orgs, sales};
+use salesboard::store::sales;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
@@ -31,17 +28,8 @@ fn rss_mb() -> f64 {
         / 1024.0
 }
 
-fn percentiles(name: &str, mut s: Vec<Duration>) {
-    s.sort();
-    let at = |q: f64| s[((s.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
-    println!(
-        "{name}: n={} p50={:.2} ms p95={:.2} ms p99={:.2} ms",
-        s.len(),
-        at(0.5),
-        at(0.95),
-        at(0.99)
-    );
-}
+mod support;
+use support::percentiles;
 
 fn main() {
     let events: u64 = std::env::var("SB_BENCH_EVENTS")
@@ -52,21 +40,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.data.dir = dir.path().to_path_buf();
-    let store = Arc::new(Store::open(&cfg.db_path()).unwrap());
-    let now = SystemClock.now();
-    accounts::bootstrap_if_empty(&store, &cfg.bootstrap, now).unwrap();
-    let org = store.read(orgs::list).unwrap().remove(0);
-    let input = NewUserInput {
-        email: "bench@example.com".into(),
-        name: "Bench".into(),
-        role: "admin".into(),
-        team: None,
-        password: Some("benchmark password".into()),
-    };
-    accounts::create_user(&store, &ActingAs::cli(), org.id, input, now).unwrap();
+    // Long-lived token: loading ten million events takes minutes.
+    let bench = support::setup(|cfg| cfg.auth.access_token_ttl = Duration::from_secs(86_400));
+    let (cfg, store, org) = (bench.cfg.clone(), bench.store.clone(), bench.org.clone());
 
     let spec = demo::Spec {
         events,
@@ -92,17 +68,7 @@ fn main() {
     );
     println!("RSS after load: {:.0} MB", rss_mb());
 
-    let keys = Arc::new(JwtKeys::load_or_create(dir.path()).unwrap());
-    let token = salesboard::auth::sessions::login(
-        &store,
-        &keys,
-        &cfg.auth,
-        now,
-        "bench@example.com",
-        "benchmark password",
-    )
-    .unwrap()
-    .access;
+    let (keys, token) = (bench.keys.clone(), bench.token.clone());
     let auth: &'static str = Box::leak(format!("Bearer {token}").into_boxed_str());
     let mut uncached_cfg = cfg.clone();
     uncached_cfg.analytics.cache_mb = 0;

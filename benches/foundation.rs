@@ -7,69 +7,35 @@ use axum::body::Body;
 use axum::http::Request;
 use criterion::Criterion;
 use salesboard::app::{AppState, router};
-use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
-use salesboard::auth::jwt::JwtKeys;
-use salesboard::clock::{Clock, SystemClock};
-use salesboard::config::Config;
-use salesboard::store::Store;
+use salesboard::clock::SystemClock;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
-const PASSWORD: &str = "benchmark password";
-
-fn percentiles(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    println!(
-        "{name}: n={} p50={:.3} ms p95={:.3} ms p99={:.3} ms max={:.3} ms",
-        samples.len(),
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.95).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-        samples[samples.len() - 1].as_secs_f64() * 1e3
-    );
-}
+mod support;
+use support::{PASSWORD, percentiles};
 
 struct Fixture {
     app: axum::Router,
     token: String,
-    _dir: tempfile::TempDir,
+    _bench: support::Bench,
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.data.dir = dir.path().to_path_buf();
-    cfg.rate_limit.login_per_account_per_minute = u32::MAX;
-    cfg.rate_limit.login_per_ip_per_minute = u32::MAX;
-    let store = Arc::new(Store::open(&cfg.db_path()).unwrap());
-    let now = SystemClock.now();
-    accounts::bootstrap_if_empty(&store, &cfg.bootstrap, now).unwrap();
-    let org = store.read(salesboard::store::orgs::list).unwrap()[0].id;
-    let input = NewUserInput {
-        email: "bench@example.com".into(),
-        name: "Bench".into(),
-        role: "admin".into(),
-        team: None,
-        password: Some(PASSWORD.into()),
-    };
-    accounts::create_user(&store, &ActingAs::cli(), org, input, now).unwrap();
-    let keys = Arc::new(JwtKeys::load_or_create(dir.path()).unwrap());
-    let issued = salesboard::auth::sessions::login(
-        &store,
-        &keys,
-        &cfg.auth,
-        now,
-        "bench@example.com",
-        PASSWORD,
-    )
-    .unwrap();
-    let state = AppState::new(store, Arc::new(cfg), Arc::new(SystemClock), keys);
+    let bench = support::setup(|cfg| {
+        cfg.rate_limit.login_per_account_per_minute = u32::MAX;
+        cfg.rate_limit.login_per_ip_per_minute = u32::MAX;
+    });
+    let state = AppState::new(
+        bench.store.clone(),
+        Arc::new(bench.cfg.clone()),
+        Arc::new(SystemClock),
+        bench.keys.clone(),
+    );
     Fixture {
         app: router(state),
-        token: issued.access,
-        _dir: dir,
+        token: bench.token.clone(),
+        _bench: bench,
     }
 }
 

@@ -6,13 +6,9 @@
 use axum::body::Body;
 use axum::http::Request;
 use salesboard::app::{AppState, router};
-use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
-use salesboard::auth::jwt::JwtKeys;
-use salesboard::clock::{Clock, SystemClock};
-use salesboard::config::Config;
-use salesboard::store::Store;
+use salesboard::clock::SystemClock;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower::ServiceExt;
 
 fn event(n: u64) -> String {
@@ -34,58 +30,19 @@ fn batch(start: u64, n: u64) -> String {
     format!("[{}]", items.join(","))
 }
 
-fn percentiles(name: &str, mut s: Vec<Duration>) {
-    s.sort();
-    let at = |q: f64| s[((s.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
-    println!(
-        "{name}: n={} p50={:.2} ms p95={:.2} ms p99={:.2} ms",
-        s.len(),
-        at(0.5),
-        at(0.95),
-        at(0.99)
-    );
-}
+mod support;
+use support::percentiles;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.data.dir = dir.path().to_path_buf();
-    let store = Arc::new(Store::open(&cfg.db_path()).unwrap());
-    let now = SystemClock.now();
-    accounts::bootstrap_if_empty(&store, &cfg.bootstrap, now).unwrap();
-    let input = NewUserInput {
-        email: "bench@example.com".into(),
-        name: "Bench".into(),
-        role: "admin".into(),
-        team: None,
-        password: Some("benchmark password".into()),
-    };
-    accounts::create_user(
-        &store,
-        &ActingAs::cli(),
-        salesboard::domain::OrgId(1),
-        input,
-        now,
-    )
-    .unwrap();
-    let keys = Arc::new(JwtKeys::load_or_create(dir.path()).unwrap());
-    let token = salesboard::auth::sessions::login(
-        &store,
-        &keys,
-        &cfg.auth,
-        now,
-        "bench@example.com",
-        "benchmark password",
-    )
-    .unwrap()
-    .access;
+    let bench = support::setup(|_| {});
+    let (store, keys, token) = (bench.store.clone(), bench.keys.clone(), bench.token.clone());
     let app = router(AppState::new(
         store,
-        Arc::new(cfg),
+        Arc::new(bench.cfg.clone()),
         Arc::new(SystemClock),
         keys,
     ));
@@ -164,9 +121,7 @@ fn main() {
         (n_clients * per_client) as f64 / secs
     );
     percentiles("single-event ack latency", lat);
-    let size = std::fs::metadata(dir.path().join("salesboard.redb"))
-        .unwrap()
-        .len();
+    let size = std::fs::metadata(bench.cfg.db_path()).unwrap().len();
     println!(
         "data file: {:.1} MB after {} events ({:.0} bytes/event incl. rollups)",
         size as f64 / 1e6,

@@ -1,0 +1,69 @@
+//! Shared by the benchmarks: a store with an org and a signed-in admin, and percentiles.
+// Each benchmark includes this module and uses a different part of it.
+#![allow(dead_code)]
+
+use salesboard::auth::accounts::{self, ActingAs, NewUserInput};
+use salesboard::auth::jwt::JwtKeys;
+use salesboard::clock::{Clock, SystemClock};
+use salesboard::config::Config;
+use salesboard::domain::org::Org;
+use salesboard::store::{Store, orgs};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const EMAIL: &str = "bench@example.com";
+pub const PASSWORD: &str = "benchmark password";
+
+/// A fresh data dir with the first-run org, an admin `EMAIL` / `PASSWORD`, and an access token.
+pub struct Bench {
+    pub cfg: Config,
+    pub store: Arc<Store>,
+    pub keys: Arc<JwtKeys>,
+    pub org: Org,
+    pub token: String,
+    pub _dir: tempfile::TempDir,
+}
+
+pub fn setup(edit: impl FnOnce(&mut Config)) -> Bench {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.data.dir = dir.path().to_path_buf();
+    edit(&mut cfg);
+    let store = Arc::new(Store::open(&cfg.db_path()).unwrap());
+    let now = SystemClock.now();
+    accounts::bootstrap_if_empty(&store, &cfg.bootstrap, now).unwrap();
+    let org = store.read(orgs::list).unwrap().remove(0);
+    let input = NewUserInput {
+        email: EMAIL.into(),
+        name: "Bench".into(),
+        role: "admin".into(),
+        team: None,
+        password: Some(PASSWORD.into()),
+    };
+    accounts::create_user(&store, &ActingAs::cli(), org.id, input, now).unwrap();
+    let keys = Arc::new(JwtKeys::load_or_create(dir.path()).unwrap());
+    let token = salesboard::auth::sessions::login(&store, &keys, &cfg.auth, now, EMAIL, PASSWORD)
+        .unwrap()
+        .access;
+    Bench {
+        cfg,
+        store,
+        keys,
+        org,
+        token,
+        _dir: dir,
+    }
+}
+
+pub fn percentiles(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{name}: n={} p50={:.3} ms p95={:.3} ms p99={:.3} ms max={:.3} ms",
+        samples.len(),
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.95).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        samples[samples.len() - 1].as_secs_f64() * 1e3
+    );
+}
