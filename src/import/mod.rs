@@ -14,7 +14,7 @@ use crate::domain::events::{
 use crate::domain::money::MoneyInput;
 use anyhow::Context;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -639,10 +639,11 @@ fn shopify_time(v: &str) -> Option<String> {
 
 // ---- the row error report ----
 
-/// Appends row errors to the report file, creating it (with a header) on the first one.
+/// Appends row errors to the report file as CSV (`line,column,code,message`), creating it
+/// with its header on the first one (or appending to an earlier run's report).
 pub(crate) struct ErrorFile {
     path: PathBuf,
-    out: Option<std::io::BufWriter<std::fs::File>>,
+    out: Option<csv::Writer<std::fs::File>>,
     append: bool,
 }
 
@@ -663,45 +664,32 @@ impl ErrorFile {
         if errors.is_empty() {
             return Ok(());
         }
-        if self.out.is_none() {
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+        let w = match &mut self.out {
+            Some(w) => w,
+            None => {
+                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let exists = self.append && self.path.exists();
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(exists)
+                    .write(true)
+                    .truncate(!exists)
+                    .open(&self.path)
+                    .with_context(|| {
+                        format!("writing the error report {}", self.path.display())
+                    })?;
+                // The header comes from RowError's fields, written only into a new file.
+                self.out
+                    .insert(csv::WriterBuilder::new().has_headers(!exists).from_writer(f))
             }
-            let exists = self.append && self.path.exists();
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(exists)
-                .write(true)
-                .truncate(!exists)
-                .open(&self.path)
-                .with_context(|| format!("writing the error report {}", self.path.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            if !exists {
-                writeln!(w, "line,column,code,message")?;
-            }
-            self.out = Some(w);
-        }
-        let w = self.out.as_mut().expect("opened above");
+        };
         for e in errors {
-            writeln!(
-                w,
-                "{},{},{},{}",
-                e.line,
-                csv_field(&e.column),
-                e.code,
-                csv_field(&e.message)
-            )?;
+            w.serialize(e)?;
         }
         w.flush()?;
         Ok(())
-    }
-}
-
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
     }
 }
 
