@@ -53,6 +53,42 @@ async fn org_of(state: &AppState, a: &Editor) -> AppResult<crate::domain::org::O
         .ok_or_else(|| AppError::not_found("Organization"))
 }
 
+/// The form's fields: format (`None`: guess), dry run, file name and bytes saved to `path`.
+async fn receive(
+    form: &mut Multipart,
+    path: &std::path::Path,
+) -> AppResult<(Option<Format>, bool, Option<String>, u64)> {
+    let (mut format, mut dry_run, mut name, mut size) = (None, false, None, 0u64);
+    let cut_off = |e: axum::extract::multipart::MultipartError| {
+        AppError::bad_request(format!("The upload was cut off: {e}"))
+    };
+    let save = |e: std::io::Error| AppError::internal(format!("saving the upload: {e}"));
+    while let Some(mut field) = form.next_field().await.map_err(cut_off)? {
+        match field.name().unwrap_or("") {
+            "format" => {
+                let v = field.text().await.map_err(cut_off)?;
+                if v != "auto" {
+                    format = Some(Format::parse(&v).ok_or_else(|| {
+                        AppError::validation("format", format!("must be {}", Format::NAMES))
+                    })?);
+                }
+            }
+            "dry_run" => dry_run = true,
+            "file" => {
+                name = field.file_name().map(str::to_string);
+                let mut out = tokio::fs::File::create(path).await.map_err(save)?;
+                while let Some(chunk) = field.chunk().await.map_err(cut_off)? {
+                    size += chunk.len() as u64;
+                    out.write_all(&chunk).await.map_err(save)?;
+                }
+                out.flush().await.map_err(save)?;
+            }
+            _ => {}
+        }
+    }
+    Ok((format, dry_run, name, size))
+}
+
 /// Receive the upload into a file next to the data, then start the job.
 pub async fn upload(
     State(state): State<AppState>,
@@ -65,45 +101,14 @@ pub async fn upload(
         .map_err(|e| AppError::internal(format!("creating {}: {e}", dir.display())))?;
     let id = ulid::Ulid::generate().to_string();
     let path = dir.join(format!("{id}.upload"));
-    let (mut format, mut dry_run, mut name, mut size) = (None, false, None, 0u64);
-    let bad = |m: String| AppError::bad_request(m);
-    while let Some(mut field) = form
-        .next_field()
-        .await
-        .map_err(|e| bad(format!("The upload was cut off: {e}")))?
-    {
-        match field.name().unwrap_or("") {
-            "format" => {
-                let v = field.text().await.map_err(|e| bad(e.to_string()))?;
-                if v != "auto" {
-                    format = Some(Format::parse(&v).ok_or_else(|| {
-                        AppError::validation("format", format!("must be {}", Format::NAMES))
-                    })?);
-                }
-            }
-            "dry_run" => dry_run = true,
-            "file" => {
-                name = field.file_name().map(str::to_string);
-                let mut out = tokio::fs::File::create(&path)
-                    .await
-                    .map_err(|e| AppError::internal(format!("saving the upload: {e}")))?;
-                while let Some(chunk) = field
-                    .chunk()
-                    .await
-                    .map_err(|e| bad(format!("The upload was cut off: {e}")))?
-                {
-                    size += chunk.len() as u64;
-                    out.write_all(&chunk)
-                        .await
-                        .map_err(|e| AppError::internal(format!("saving the upload: {e}")))?;
-                }
-                out.flush()
-                    .await
-                    .map_err(|e| AppError::internal(format!("saving the upload: {e}")))?;
-            }
-            _ => {}
+    let (format, dry_run, name, size) = match receive(&mut form, &path).await {
+        Ok(r) => r,
+        Err(e) => {
+            // A cut-off or refused upload leaves nothing behind.
+            tokio::fs::remove_file(&path).await.ok();
+            return Err(e);
         }
-    }
+    };
     let name = name.filter(|_| size > 0);
     let Some(name) = name else {
         tokio::fs::remove_file(&path).await.ok();
