@@ -462,7 +462,7 @@ fn user_cmd(cfg: &Config, c: &UserCmd) -> anyhow::Result<()> {
 
 fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
     use crate::ingest::demo;
-    use crate::store::sales::{self, Applied};
+    use crate::store::sales;
     anyhow::ensure!(
         (1..=100_000_000).contains(&a.events),
         "--events must be between 1 and 100000000"
@@ -493,8 +493,9 @@ fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
     demo::generate(&spec, &tz, 20_000, |batch| {
         let n = batch.len() as u64;
         let r = store.write(|txn| sales::apply(txn, &org, &batch))?;
-        new += r.iter().filter(|x| **x == Applied::Accepted).count() as u64;
-        dup += r.iter().filter(|x| **x == Applied::Duplicate).count() as u64;
+        let accepted = sales::accepted(&r) as u64;
+        new += accepted;
+        dup += r.len() as u64 - accepted;
         bar.inc(n);
         anyhow::Ok(())
     })?;

@@ -465,8 +465,7 @@ mod tests {
             last_day: jiff::civil::date(2026, 3, 31),
         };
         let (_dir, store, org) = demo_store("Europe/Berlin", "EUR", spec, 1000);
-        let mut rows = Vec::new();
-        sales::day_rollups_into(&store, org.id, &mut rows);
+        let rows = store.read(|t| sales::day_rollups(t, org.id)).unwrap();
         let pick = |i: usize| -> Vec<Option<String>> {
             let mut v: Vec<Option<String>> = rows
                 .iter()

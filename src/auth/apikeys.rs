@@ -48,14 +48,14 @@ pub fn create(
     };
     store.try_write(|txn| {
         orgs::get(txn, org)?.ok_or_else(|| AppError::not_found("Organization"))?;
-        let active = apikeys::list(txn, org)?;
-        if active.iter().filter(|k| k.active()).count() >= MAX_ACTIVE {
+        let existing = apikeys::list(txn, org)?;
+        if existing.iter().filter(|k| k.active()).count() >= MAX_ACTIVE {
             return Err(AppError::validation(
                 "name",
                 format!("an organization may hold at most {MAX_ACTIVE} active keys; revoke unused ones first"),
             ));
         }
-        if active
+        if existing
             .iter()
             .any(|k| k.active() && k.name.eq_ignore_ascii_case(&key.name))
         {

@@ -339,13 +339,6 @@ impl<'a> Intake<'a> {
     }
 }
 
-/// Validate one JSON value as an event for an org (amounts in its currency, or converted at a
-/// configured rate).
-pub fn validate(value: serde_json::Value, cur: &Intake) -> Result<Event, ItemError> {
-    let raw: RawEvent = serde_json::from_value(value).map_err(bad_event)?;
-    validate_raw(raw, cur)
-}
-
 fn bad_event(e: serde_json::Error) -> ItemError {
     ItemError {
         code: "bad_event",
@@ -499,6 +492,11 @@ fn validate_shape(raw: RawEvent, p: &Intake) -> Result<Event, ItemError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Validate a JSON value through the same path the API and JSON-lines imports use.
+    fn validate(value: serde_json::Value, p: &Intake) -> Result<Event, ItemError> {
+        parse(&value.to_string(), p)
+    }
 
     fn usd() -> Intake<'static> {
         Intake {

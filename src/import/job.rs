@@ -158,10 +158,7 @@ impl Jobs {
                         let outcome = writer
                             .submit_blocking(org, c.events)
                             .map_err(|e| anyhow::anyhow!("storing events failed: {e}"))?;
-                        let accepted = outcome
-                            .iter()
-                            .filter(|a| **a == crate::store::sales::Applied::Accepted)
-                            .count() as u64;
+                        let accepted = crate::store::sales::accepted(&outcome) as u64;
                         (accepted, n - accepted)
                     };
                     report.write(&c.errors)?;

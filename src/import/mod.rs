@@ -677,12 +677,13 @@ impl ErrorFile {
                     .write(true)
                     .truncate(!exists)
                     .open(&self.path)
-                    .with_context(|| {
-                        format!("writing the error report {}", self.path.display())
-                    })?;
+                    .with_context(|| format!("writing the error report {}", self.path.display()))?;
                 // The header comes from RowError's fields, written only into a new file.
-                self.out
-                    .insert(csv::WriterBuilder::new().has_headers(!exists).from_writer(f))
+                self.out.insert(
+                    csv::WriterBuilder::new()
+                        .has_headers(!exists)
+                        .from_writer(f),
+                )
             }
         };
         for e in errors {

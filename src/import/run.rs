@@ -137,10 +137,7 @@ pub fn import_file(
             } else {
                 let applied = store.write(|txn| {
                     let applied = sales::apply(txn, org, &c.events)?;
-                    let accepted = applied
-                        .iter()
-                        .filter(|a| **a == sales::Applied::Accepted)
-                        .count() as u64;
+                    let accepted = sales::accepted(&applied) as u64;
                     let mut saved = next.clone();
                     saved.accepted += accepted;
                     saved.duplicates += applied.len() as u64 - accepted;

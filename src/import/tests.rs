@@ -13,6 +13,14 @@ fn usd() -> Intake<'static> {
     }
 }
 
+/// (line, column, code) of each row error.
+fn spots(c: &Chunk) -> Vec<(u64, &str, &str)> {
+    c.errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str(), e.code))
+        .collect()
+}
+
 /// Everything read from `text`, in one list (chunks of `chunk` events), plus the chunks'
 /// resume points.
 fn read_all(format: Format, text: &str, skip: u64, chunk: usize) -> (Chunk, Vec<u64>) {
@@ -75,11 +83,7 @@ B-1,2026-11-02T10:00:00Z,S9,1,5.00
 B-5,2026-11-02T10:00:00Z,S1,1,5.00
 ";
     let (c, _) = read_all(Format::OrdersCsv, text, 0, 100);
-    let got: Vec<(u64, &str, &str)> = c
-        .errors
-        .iter()
-        .map(|e| (e.line, e.column.as_str(), e.code))
-        .collect();
+    let got = spots(&c);
     assert_eq!(
         got,
         vec![
@@ -171,11 +175,7 @@ fn json_lines_report_the_line_and_field() {
         Format::EventsJsonl
     );
     let (c, _) = read_all(Format::EventsJsonl, text, 0, 100);
-    let got: Vec<(u64, &str, &str)> = c
-        .errors
-        .iter()
-        .map(|e| (e.line, e.column.as_str(), e.code))
-        .collect();
+    let got = spots(&c);
     assert_eq!(
         got,
         vec![

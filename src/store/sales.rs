@@ -153,6 +153,11 @@ pub enum Applied {
     Duplicate,
 }
 
+/// How many outcomes of a batch are newly stored events (the rest are duplicates).
+pub fn accepted(outcome: &[Applied]) -> usize {
+    outcome.iter().filter(|a| **a == Applied::Accepted).count()
+}
+
 fn kind_byte(k: Kind) -> u8 {
     k as u8
 }
@@ -556,14 +561,6 @@ pub fn day_rollups(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(i32, Strin
         out.push((day, dim.to_string(), codec::decode(v.value())?));
     }
     Ok(out)
-}
-
-/// `day_rollups` for tests that hold a `Store`.
-#[cfg(test)]
-pub fn day_rollups_into(store: &super::Store, org: OrgId, out: &mut Vec<(i32, String, Metrics)>) {
-    *out = store
-        .read(|t| day_rollups(t, org))
-        .expect("read the day rollups");
 }
 
 /// Every rollup row of an org at hour granularity.

@@ -355,20 +355,24 @@ async fn demo_data_loads_once_and_shows_in_the_kpis() {
     let email = value_of(&s.lines, "email");
     let otp = value_of(&s.lines, "password");
     assert!(stop(s).success());
-    let out = bin()
-        .args([
-            "demo",
-            "--events",
-            "3000",
-            "--days",
-            "30",
-            "--seed",
-            "9",
-            "--data-dir",
-            d,
-        ])
-        .output()
-        .unwrap();
+    // The same seed twice: the second run adds nothing.
+    let demo = || {
+        bin()
+            .args([
+                "demo",
+                "--events",
+                "3000",
+                "--days",
+                "30",
+                "--seed",
+                "9",
+                "--data-dir",
+                d,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = demo();
     assert!(
         out.status.success(),
         "{}",
@@ -376,20 +380,7 @@ async fn demo_data_loads_once_and_shows_in_the_kpis() {
     );
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(text.contains("new events, 0 already there"), "{text}");
-    let again = bin()
-        .args([
-            "demo",
-            "--events",
-            "3000",
-            "--days",
-            "30",
-            "--seed",
-            "9",
-            "--data-dir",
-            d,
-        ])
-        .output()
-        .unwrap();
+    let again = demo();
     assert!(
         String::from_utf8_lossy(&again.stdout).contains(": 0 new events"),
         "same seed adds nothing"

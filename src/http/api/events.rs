@@ -114,7 +114,7 @@ pub async fn ingest(
             Err(SubmitError::Storage(e)) => return Err(AppError::internal(e)),
         }
     };
-    let accepted = outcome.iter().filter(|o| **o == Applied::Accepted).count();
+    let accepted = crate::store::sales::accepted(&outcome);
     let duplicates: Vec<usize> = outcome
         .iter()
         .zip(&valid_index)

@@ -3,7 +3,7 @@ use crate::analytics::{self, Filters, Kpi, Range};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::Permission;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::store::{orgs, sales, users};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -54,11 +54,10 @@ pub async fn home(State(state): State<AppState>, p: Principal) -> AppResult<Home
     let (user_count, tiles) = state
         .db(move |s| {
             Ok(s.read(|t| {
-                let org = orgs::get(t, org_id)?;
                 let count = users::list(t, org_id)?.len();
-                let Some(org) = org.filter(|_| sales::data_version(t, org_id).is_ok_and(|v| v > 0))
-                else {
-                    return Ok((count, Vec::new()));
+                let org = match orgs::get(t, org_id)? {
+                    Some(org) if sales::data_version(t, org_id)? > 0 => org,
+                    _ => return Ok((count, Vec::new())),
                 };
                 let day = analytics::day_number(today.timestamp().to_zoned(org.tz()).date());
                 let range = Range::Days {
@@ -87,8 +86,7 @@ pub async fn home(State(state): State<AppState>, p: Principal) -> AppResult<Home
                 ))
             })?)
         })
-        .await
-        .map_err(|e: AppError| e)?;
+        .await?;
     let role = p.user().role;
     Ok(HomePage {
         shell: shell(&state, &p, "Home", "/").await?,
