@@ -936,13 +936,13 @@ pub fn product_breakdown(
     metric: &str,
     limit: usize,
 ) -> StoreResult<Vec<Share>> {
-    use crate::store::sales::ProductFigures;
+    use crate::store::sales::Figures;
     use crate::store::tables::{PRODUCT_DAY, PRODUCT_MONTH};
     let tz = org.tz();
     let (from, to) = range.as_days(&tz);
-    let mut sums: std::collections::HashMap<String, ProductFigures> = Default::default();
+    let mut sums: std::collections::HashMap<String, Figures> = Default::default();
     let mut add = |sku: &str, bytes: &[u8]| -> StoreResult<()> {
-        let f: ProductFigures = crate::store::codec::decode(bytes)?;
+        let f: Figures = crate::store::codec::decode(bytes)?;
         match sums.get_mut(sku) {
             Some(s) => s.add(&f),
             None => {
@@ -987,7 +987,7 @@ pub fn product_breakdown(
         sums = keep;
     }
     let scale = 10f64.powi(i32::from(org.currency.minor_digits()));
-    let value = |f: &ProductFigures| -> f64 {
+    let value = |f: &Figures| -> f64 {
         match metric {
             "orders" => f.orders as f64,
             "units" => f.units as f64,
@@ -1013,7 +1013,7 @@ pub fn product_breakdown(
 mod product_tests {
     use super::*;
     use crate::domain::events::{Event, Kind};
-    use crate::store::sales::{ProductFigures, refund_products, sale_products};
+    use crate::store::sales::{Figures, refund_products, sale_products};
     use crate::store::{codec, sales, tables::EVENTS};
     use std::collections::BTreeMap;
 
@@ -1030,7 +1030,7 @@ mod product_tests {
         let (_dir, store, org) = super::tests::demo_store("America/New_York", "USD", spec, 700);
         let tz = org.tz();
         // (day, sku) -> figures, from the raw events
-        let mut naive: Vec<(i32, String, ProductFigures)> = Vec::new();
+        let mut naive: Vec<(i32, String, Figures)> = Vec::new();
         store
             .read(|t| {
                 for row in t.open_table(EVENTS)?.iter()? {
@@ -1070,13 +1070,13 @@ mod product_tests {
                 let got = store
                     .read(|t| product_breakdown(t, &org, range, None, metric, 10_000))
                     .unwrap();
-                let mut want: BTreeMap<String, ProductFigures> = BTreeMap::new();
+                let mut want: BTreeMap<String, Figures> = BTreeMap::new();
                 for (d, k, f) in &naive {
                     if (a..=b).contains(d) {
                         want.entry(k.clone()).or_default().add(f);
                     }
                 }
-                let value = |f: &ProductFigures| match metric {
+                let value = |f: &Figures| match metric {
                     "refunds" => f.refunds as f64 / 100.0,
                     "units" => f.units as f64,
                     "margin" => (f.revenue - f.refunds - f.cost) as f64 / 100.0,

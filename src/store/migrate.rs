@@ -73,13 +73,13 @@ fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
 /// Version 4 adds org API keys and import progress (new, empty tables), and per-product day
 /// and month rows, filled from the raw events.
 fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
-    use super::sales::{ProductFigures, add_rows, product_periods, refund_products, sale_products};
+    use super::sales::{Figures, add_rows, product_periods, refund_products, sale_products};
     use super::{codec, orgs};
     use crate::domain::Ts;
     use crate::domain::events::Event;
     create_v4_tables(txn)?;
     for org in orgs::list(txn)? {
-        let mut items: Vec<(Ts, String, ProductFigures)> = Vec::new();
+        let mut items: Vec<(Ts, String, Figures)> = Vec::new();
         let mut refunds = Vec::new();
         for row in txn
             .open_table(EVENTS)?
@@ -118,7 +118,7 @@ fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
             by_day
                 .iter()
                 .map(|((o, d, k), f)| ((*o, *d, k.as_str()), *f)),
-            ProductFigures
+            Figures
         );
         add_rows!(
             txn,
@@ -126,7 +126,7 @@ fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
             by_month
                 .iter()
                 .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
-            ProductFigures
+            Figures
         );
     }
     Ok(())

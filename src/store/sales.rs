@@ -77,7 +77,7 @@ pub struct ProductAgg {
 
 /// One product's figures over a day or a month (for product rankings over a date range).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductFigures {
+pub struct Figures {
     pub orders: i64,
     pub units: i64,
     /// Σ line value − allocated discounts
@@ -87,8 +87,8 @@ pub struct ProductFigures {
     pub refunded_units: i64,
 }
 
-impl ProductFigures {
-    pub fn add(&mut self, o: &ProductFigures) {
+impl Figures {
+    pub fn add(&mut self, o: &Figures) {
         self.orders = self.orders.saturating_add(o.orders);
         self.units = self.units.saturating_add(o.units);
         self.revenue = self.revenue.saturating_add(o.revenue);
@@ -99,7 +99,7 @@ impl ProductFigures {
 }
 
 /// What a sale adds to each of its products (discounts spread over the lines).
-pub fn sale_products(s: &Sale) -> Vec<(&str, ProductFigures)> {
+pub fn sale_products(s: &Sale) -> Vec<(&str, Figures)> {
     let discounts = rollup::allocate(
         s.discount,
         &s.lines.iter().map(|l| l.value()).collect::<Vec<_>>(),
@@ -110,7 +110,7 @@ pub fn sale_products(s: &Sale) -> Vec<(&str, ProductFigures)> {
         .map(|(l, d)| {
             (
                 l.sku.as_str(),
-                ProductFigures {
+                Figures {
                     orders: 1,
                     units: l.quantity,
                     revenue: l.value() - d,
@@ -126,7 +126,7 @@ pub fn sale_products(s: &Sale) -> Vec<(&str, ProductFigures)> {
 }
 
 /// What a refund of `order` takes from each of its products.
-pub fn refund_products<'a>(r: &Refund, order: &'a Sale) -> Vec<(&'a str, ProductFigures)> {
+pub fn refund_products<'a>(r: &Refund, order: &'a Sale) -> Vec<(&'a str, Figures)> {
     order
         .lines
         .iter()
@@ -135,7 +135,7 @@ pub fn refund_products<'a>(r: &Refund, order: &'a Sale) -> Vec<(&'a str, Product
         .map(|(l, (amount, units))| {
             (
                 l.sku.as_str(),
-                ProductFigures {
+                Figures {
                     refunds: amount,
                     refunded_units: units,
                     ..Default::default()
@@ -227,7 +227,7 @@ struct Batch<'t> {
     products_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
     contributions: Vec<Contribution>,
     /// Per-product figures by time, bucketed into day and month rows at the end.
-    product_days: Vec<(Ts, String, ProductFigures)>,
+    product_days: Vec<(Ts, String, Figures)>,
     /// Aggregates touched by this batch, written once at the end.
     customers: HashMap<String, CustomerAgg>,
     products: HashMap<String, ProductAgg>,
@@ -443,7 +443,7 @@ impl Batch<'_> {
             by_day
                 .iter()
                 .map(|((o, d, k), f)| ((*o, *d, k.as_str()), *f)),
-            ProductFigures
+            Figures
         );
         add_rows!(
             self.txn,
@@ -451,7 +451,7 @@ impl Batch<'_> {
             by_month
                 .iter()
                 .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
-            ProductFigures
+            Figures
         );
         for (id, c) in self.customers.drain() {
             self.customers_t
@@ -465,13 +465,13 @@ impl Batch<'_> {
     }
 }
 
-type ProductRows = HashMap<(u64, i32, String), ProductFigures>;
+type ProductRows = HashMap<(u64, i32, String), Figures>;
 
 /// Sum per-product figures into (org, local day, sku) and (org, month, sku) rows.
 pub(super) fn product_periods(
     org: u64,
     tz: &jiff::tz::TimeZone,
-    items: impl Iterator<Item = (Ts, String, ProductFigures)>,
+    items: impl Iterator<Item = (Ts, String, Figures)>,
 ) -> (ProductRows, ProductRows) {
     let mut by_day: ProductRows = HashMap::default();
     let mut by_month: ProductRows = HashMap::default();

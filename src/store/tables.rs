@@ -66,9 +66,9 @@ pub const API_KEY_HASHES: TableDefinition<&[u8], (u64, u128)> =
     TableDefinition::new("api_key_hashes");
 /// (org, SHA-256 of an import file, hex) -> ImportProgress: how far an import has committed
 pub const IMPORTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("imports");
-/// (org, local civil day number, sku) -> ProductFigures of that day
+/// (org, local civil day number, sku) -> Figures of that day
 pub const PRODUCT_DAY: TableDefinition<(u64, i32, &str), &[u8]> =
     TableDefinition::new("product_day");
-/// (org, year * 12 + month - 1, sku) -> ProductFigures of that local month
+/// (org, year * 12 + month - 1, sku) -> Figures of that local month
 pub const PRODUCT_MONTH: TableDefinition<(u64, i32, &str), &[u8]> =
     TableDefinition::new("product_month");

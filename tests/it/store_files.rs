@@ -44,6 +44,23 @@ fn generate_fixture() {
     };
     accounts::create_user(&store, &ActingAs::cli(), org.id, input, now).unwrap();
     accounts::create_team(&store, &ActingAs::cli(), org.id, "East", None, now).unwrap();
+    // Sales data (from version 4 on), so later versions prove their migrations over events.
+    let spec = salesboard::ingest::demo::Spec {
+        events: 800,
+        days: 30,
+        seed: 11,
+        last_day: jiff::civil::date(2026, 11, 1),
+    };
+    salesboard::ingest::demo::generate(&spec, &org.tz(), 500, |b| {
+        store
+            .write(|t| salesboard::store::sales::apply(t, &org, &b))
+            .map(|_| ())
+    })
+    .unwrap();
+    drop(store);
+    // Kept small in the repository.
+    let mut db = redb::Database::open(&path).unwrap();
+    while db.compact().unwrap() {}
 }
 
 #[test]
@@ -191,15 +208,15 @@ fn derived_rows(store: &Store) -> Vec<String> {
                     decode::<Metrics>(v.value())?
                 ));
             }
-            use salesboard::store::sales::ProductFigures;
+            use salesboard::store::sales::Figures;
             for row in t.open_table(tables::PRODUCT_DAY)?.iter()? {
                 let (k, v) = row?;
-                let f: ProductFigures = decode(v.value())?;
+                let f: Figures = decode(v.value())?;
                 out.push(format!("RD{:?} {f:?}", k.value()));
             }
             for row in t.open_table(tables::PRODUCT_MONTH)?.iter()? {
                 let (k, v) = row?;
-                let f: ProductFigures = decode(v.value())?;
+                let f: Figures = decode(v.value())?;
                 out.push(format!("RM{:?} {f:?}", k.value()));
             }
             Ok(out)
