@@ -114,6 +114,15 @@ fn main() {
             format!("/api/v1/metrics/breakdown?dimension=product&metric=revenue&{range}"),
         ),
         (
+            "breakdown top 10 customers by revenue, 30 days",
+            "/api/v1/metrics/breakdown?dimension=customer&metric=revenue&from=2026-10-22&to=2026-11-20"
+                .to_string(),
+        ),
+        (
+            "breakdown top 10 customers by revenue, 2 years",
+            format!("/api/v1/metrics/breakdown?dimension=customer&metric=revenue&{range}"),
+        ),
+        (
             "breakdown revenue by category, 2 years",
             format!("/api/v1/metrics/breakdown?dimension=category&metric=revenue&{range}"),
         ),

@@ -5,10 +5,12 @@ pub mod cache;
 use crate::domain::org::Org;
 use crate::domain::rollup::Metrics;
 use crate::domain::{Invalid, Ts};
-use crate::store::sales::{PART_CATEGORY, PART_CHANNEL, PART_REGION, split_dim};
+use crate::store::sales::{Figures, PART_CATEGORY, PART_CHANNEL, PART_REGION, split_dim};
 use crate::store::tables::{PART_DAY, PART_HOUR, ROLLUP_DAY, ROLLUP_HOUR, TOTAL_DAY, TOTAL_HOUR};
 use crate::store::{ReadTx, StoreResult};
 use redb::ReadableTable;
+// Fast non-keyed hashing for per-query groupings (keys come from our own tables).
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 /// Optional dimension filters; `None` means all.
@@ -854,6 +856,9 @@ pub fn timeseries(
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Share {
     pub key: String,
+    /// What people call it (product name, customer name or email), where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub value: f64,
     /// Part of the total (0–1) for additive metrics; `None` for ratios.
     pub share: Option<f64>,
@@ -891,6 +896,7 @@ pub fn breakdown(
             }
             Share {
                 key,
+                name: None,
                 value: metric_value(metric, &m, digits),
                 share: None,
             }
@@ -936,11 +942,10 @@ pub fn product_breakdown(
     metric: &str,
     limit: usize,
 ) -> StoreResult<Vec<Share>> {
-    use crate::store::sales::Figures;
     use crate::store::tables::{PRODUCT_DAY, PRODUCT_MONTH};
     let tz = org.tz();
     let (from, to) = range.as_days(&tz);
-    let mut sums: std::collections::HashMap<String, Figures> = Default::default();
+    let mut sums: HashMap<String, Figures> = HashMap::default();
     let mut add = |sku: &str, bytes: &[u8]| -> StoreResult<()> {
         let f: Figures = crate::store::codec::decode(bytes)?;
         match sums.get_mut(sku) {
@@ -977,7 +982,7 @@ pub fn product_breakdown(
         }
     }
     if let Some(cat) = category {
-        let mut keep = std::collections::HashMap::new();
+        let mut keep = HashMap::default();
         for (sku, f) in sums {
             let p = crate::store::sales::product(txn, org.id, &sku)?;
             if p.is_some_and(|p| p.category == cat) {
@@ -986,27 +991,90 @@ pub fn product_breakdown(
         }
         sums = keep;
     }
-    let scale = 10f64.powi(i32::from(org.currency.minor_digits()));
-    let value = |f: &Figures| -> f64 {
-        match metric {
-            "orders" => f.orders as f64,
-            "units" => f.units as f64,
-            "refunds" => f.refunds as f64 / scale,
-            "net_revenue" => (f.revenue - f.refunds) as f64 / scale,
-            "margin" => (f.revenue - f.refunds - f.cost) as f64 / scale,
-            _ => f.revenue as f64 / scale,
-        }
-    };
+    let mut top = rank_figures(sums, metric, org.currency.minor_digits(), limit);
+    for s in &mut top {
+        s.name = crate::store::sales::product(txn, org.id, &s.key)?
+            .map(|p| p.name)
+            .filter(|n| !n.is_empty());
+    }
+    Ok(top)
+}
+
+/// A product ranking metric of some figures, in currency units for money.
+fn figure_value(metric: &str, f: &Figures, minor_digits: u8) -> f64 {
+    let scale = 10f64.powi(i32::from(minor_digits));
+    match metric {
+        "orders" => f.orders as f64,
+        "units" => f.units as f64,
+        "refunds" => f.refunds as f64 / scale,
+        "net_revenue" => (f.revenue - f.refunds) as f64 / scale,
+        "margin" => (f.revenue - f.refunds - f.cost) as f64 / scale,
+        _ => f.revenue as f64 / scale,
+    }
+}
+
+/// Rank summed figures by `metric`, leaving out zeros, largest first, with shares.
+fn rank_figures(
+    sums: HashMap<String, Figures>,
+    metric: &str,
+    minor_digits: u8,
+    limit: usize,
+) -> Vec<Share> {
     let rows: Vec<Share> = sums
-        .iter()
-        .map(|(sku, f)| Share {
-            key: sku.clone(),
-            value: value(f),
+        .into_iter()
+        .map(|(key, f)| Share {
+            key,
+            name: None,
+            value: figure_value(metric, &f, minor_digits),
             share: None,
         })
         .filter(|s| s.value != 0.0)
         .collect();
-    Ok(rank(rows, true, limit))
+    rank(rows, true, limit)
+}
+
+/// Customers ranked by `metric` (one of [`PRODUCT_METRICS`]) over the whole local days of
+/// `range`, from the per-customer day rows, optionally through one channel and/or region.
+/// Revenue is after discounts; refunds count on the refund's day, against the order's channel
+/// and region.
+pub fn customer_breakdown(
+    txn: &impl ReadTx,
+    org: &Org,
+    range: Range,
+    channel: Option<&str>,
+    region: Option<&str>,
+    metric: &str,
+    limit: usize,
+) -> StoreResult<Vec<Share>> {
+    use crate::store::tables::CUSTOMER_DAY;
+    let (from, to) = range.as_days(&org.tz());
+    let mut sums: HashMap<String, Figures> = HashMap::default();
+    let table = txn.table(CUSTOMER_DAY)?;
+    let rows =
+        table.range((org.id.0, from, "", "")..=(org.id.0, to, "\u{10ffff}", "\u{10ffff}"))?;
+    for row in rows {
+        let (k, v) = row?;
+        let (_, _, customer, cr) = k.value();
+        if channel.is_some() || region.is_some() {
+            let (c, r) = cr.split_once(crate::store::sales::SEP).unwrap_or((cr, ""));
+            if channel.is_some_and(|x| x != c) || region.is_some_and(|x| x != r) {
+                continue;
+            }
+        }
+        let f: Figures = crate::store::codec::decode(v.value())?;
+        match sums.get_mut(customer) {
+            Some(s) => s.add(&f),
+            None => {
+                sums.insert(customer.to_string(), f);
+            }
+        }
+    }
+    let mut top = rank_figures(sums, metric, org.currency.minor_digits(), limit);
+    for s in &mut top {
+        s.name =
+            crate::store::sales::customer(txn, org.id, &s.key)?.and_then(|c| c.name.or(c.email));
+    }
+    Ok(top)
 }
 
 #[cfg(test)]
@@ -1094,5 +1162,124 @@ mod product_tests {
                 assert!(got.windows(2).all(|w| w[0].value >= w[1].value));
             }
         }
+    }
+
+    /// Customer rankings from the day rows equal sums straight from the raw events, with and
+    /// without channel and region filters, over ranges that cross a DST change.
+    #[test]
+    fn customer_rankings_match_the_raw_events() {
+        use crate::store::sales::{refund_customer, sale_customer};
+        let spec = crate::ingest::demo::Spec {
+            events: 5000,
+            days: 80,
+            seed: 5,
+            last_day: jiff::civil::date(2026, 4, 10),
+        };
+        let (_dir, store, org) = super::tests::demo_store("America/New_York", "USD", spec, 700);
+        let tz = org.tz();
+        // (day, customer, channel, region, figures) from the raw events
+        let mut naive: Vec<(i32, String, String, String, Figures)> = Vec::new();
+        store
+            .read(|t| {
+                for row in t.open_table(EVENTS)?.iter()? {
+                    let (_, v) = row?;
+                    let (at, item, order) = match codec::decode::<Event>(v.value())? {
+                        Event::Sale(s) => (
+                            s.at,
+                            sale_customer(&s).map(|(c, _, f)| (c.to_string(), f)),
+                            s,
+                        ),
+                        Event::Refund(r) => {
+                            match sales::get_event(t, org.id, Kind::Sale, &r.order_id)? {
+                                Some(Event::Sale(o)) => (
+                                    r.at,
+                                    refund_customer(&r, &o).map(|(c, _, f)| (c.to_string(), f)),
+                                    o,
+                                ),
+                                _ => continue,
+                            }
+                        }
+                        _ => continue,
+                    };
+                    if let Some((c, f)) = item {
+                        let day = crate::domain::rollup::buckets(at, &tz).1;
+                        naive.push((day, c, order.channel.clone(), order.region.clone(), f));
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(naive.iter().any(|n| n.4.refunds > 0));
+        // The busiest channel and region, so every range has some of them.
+        let mut pairs: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for n in &naive {
+            *pairs.entry((n.2.as_str(), n.3.as_str())).or_default() += 1;
+        }
+        let ((channel, region), _) = pairs.iter().max_by_key(|(_, n)| **n).unwrap();
+        let (channel, region) = (channel.to_string(), region.to_string());
+        for (from, to) in [
+            ("2026-01-25", "2026-04-10"),
+            ("2026-03-07", "2026-03-09"),
+            ("2026-02-14", "2026-02-20"),
+        ] {
+            let range = parse_range(from, to).unwrap();
+            let (a, b) = range.as_days(&tz);
+            for (ch, rg) in [
+                (None, None),
+                (Some(&channel), None),
+                (Some(&channel), Some(&region)),
+            ] {
+                for metric in ["revenue", "net_revenue", "orders"] {
+                    let got = store
+                        .read(|t| {
+                            customer_breakdown(
+                                t,
+                                &org,
+                                range,
+                                ch.map(|s| s.as_str()),
+                                rg.map(|s| s.as_str()),
+                                metric,
+                                100_000,
+                            )
+                        })
+                        .unwrap();
+                    let mut want: BTreeMap<String, Figures> = BTreeMap::new();
+                    for (d, c, nch, nrg, f) in &naive {
+                        if (a..=b).contains(d)
+                            && ch.is_none_or(|x| x == nch)
+                            && rg.is_none_or(|x| x == nrg)
+                        {
+                            want.entry(c.clone()).or_default().add(f);
+                        }
+                    }
+                    let want: BTreeMap<String, f64> = want
+                        .iter()
+                        .map(|(k, f)| (k.clone(), figure_value(metric, f, 2)))
+                        .filter(|(_, v)| *v != 0.0)
+                        .collect();
+                    let got_map: BTreeMap<String, f64> =
+                        got.iter().map(|s| (s.key.clone(), s.value)).collect();
+                    assert!(!want.is_empty(), "{from}..{to} {metric} {ch:?} {rg:?}");
+                    assert_eq!(got_map, want, "{from}..{to} {metric} {ch:?} {rg:?}");
+                    assert!(got.windows(2).all(|w| w[0].value >= w[1].value));
+                }
+            }
+        }
+        // The top rows carry the customer's name where one is known.
+        let top = store
+            .read(|t| {
+                customer_breakdown(
+                    t,
+                    &org,
+                    parse_range("2026-01-25", "2026-04-10").unwrap(),
+                    None,
+                    None,
+                    "revenue",
+                    5,
+                )
+            })
+            .unwrap();
+        assert_eq!(top.len(), 5);
+        assert!(top.iter().any(|s| s.name.is_some()), "{top:?}");
     }
 }

@@ -1,11 +1,12 @@
 //! A deterministic generator of realistic sales data: growth, weekly and yearly seasonality,
-//! a few hundred products in several categories, repeat customers, refunds, daily traffic
+//! a few hundred products in several categories, repeat customers (each signed up with a name
+//! and email just before their first order), refunds, daily traffic
 //! per channel and region, and two anomalies (a promotion spike and an outage dip). The same
 //! seed gives the same events on every machine; event ids carry the seed, so loading the same
 //! data twice adds nothing.
 
 use crate::domain::Ts;
-use crate::domain::events::{Event, Refund, Sale, SaleLine, Traffic};
+use crate::domain::events::{CustomerCreated, Event, Refund, Sale, SaleLine, Traffic};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -32,11 +33,37 @@ pub const CATEGORIES: [&str; 8] = [
     "Licenses",
 ];
 const PRODUCTS: usize = 300;
+const FIRST_NAMES: [&str; 24] = [
+    "Ada", "Ben", "Chloe", "Dev", "Elena", "Farah", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lena",
+    "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara", "Uma", "Viktor", "Wen",
+    "Yusuf",
+];
+const LAST_NAMES: [&str; 20] = [
+    "Adams", "Berg", "Costa", "Diallo", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
+    "Kim", "Lopez", "Moreau", "Novak", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Weber",
+];
+
+/// A sign-up for a customer number: a made-up name and an example.com address.
+fn sign_up(seed: u64, n: u64, at: Ts, region: &str) -> CustomerCreated {
+    let first = FIRST_NAMES[(n % FIRST_NAMES.len() as u64) as usize];
+    let last = LAST_NAMES[((n / FIRST_NAMES.len() as u64) % LAST_NAMES.len() as u64) as usize];
+    CustomerCreated {
+        id: format!("demo-{seed}-c{n}"),
+        at,
+        email: Some(format!(
+            "{}.{}{n}@example.com",
+            first.to_lowercase(),
+            last.to_lowercase()
+        )),
+        name: Some(format!("{first} {last}")),
+        region: region.to_string(),
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Spec {
-    /// About this many sales and refunds (traffic comes on top: one record per channel, region
-    /// and day).
+    /// About this many sales, refunds and customer sign-ups (traffic comes on top: one record
+    /// per channel, region and day).
     pub events: u64,
     pub days: u32,
     pub seed: u64,
@@ -104,6 +131,7 @@ pub fn generate<E>(
         })
         .collect();
     let customers = (spec.events / 6).max(100);
+    let mut signed_up: rustc_hash::FxHashSet<u64> = Default::default();
     let first_day = spec
         .last_day
         .checked_sub(jiff::Span::new().days(i64::from(spec.days.max(1) - 1)))
@@ -135,7 +163,8 @@ pub fn generate<E>(
             .to_zoned(tz.clone())
             .map(|z| z.timestamp().as_microsecond())
             .unwrap_or(0);
-        let n = (spec.events as f64 * 0.96 * w / total_w).round() as u64;
+        // Sales take about 86% of the events, sign-ups about 10%, refunds the rest.
+        let n = (spec.events as f64 * 0.86 * w / total_w).round() as u64;
         let mut cell_orders = [[0u64; 4]; 4];
         for _ in 0..n {
             order_no += 1;
@@ -150,7 +179,16 @@ pub fn generate<E>(
             cell_orders[ci][ri] += 1;
             let customer = (rng.random::<f64>() > 0.12).then(|| {
                 let u: f64 = rng.random();
-                format!("demo-{seed}-c{}", (u * u * customers as f64) as u64 + 1)
+                let n = (u * u * customers as f64) as u64 + 1;
+                if signed_up.insert(n) {
+                    out.push(Event::Customer(sign_up(
+                        seed,
+                        n,
+                        Ts(at.0 - 60_000_000),
+                        region,
+                    )));
+                }
+                format!("demo-{seed}-c{n}")
             });
             let nlines = 1 + (rng.random::<f64>().powi(2) * 4.0) as usize;
             let lines: Vec<SaleLine> = (0..nlines)
@@ -261,8 +299,28 @@ mod tests {
         let a = run(7);
         assert_eq!(a, run(7), "same seed, same data");
         assert_ne!(a, run(8));
-        let sales = a.iter().filter(|e| matches!(e, Event::Sale(_))).count();
-        assert!((2700..=3100).contains(&sales), "{sales}");
+        let count = |f: fn(&Event) -> bool| a.iter().filter(|e| f(e)).count();
+        let sales = count(|e| matches!(e, Event::Sale(_)));
+        let sign_ups = count(|e| matches!(e, Event::Customer(_)));
+        let refunds = count(|e| matches!(e, Event::Refund(_)));
+        assert!((2400..=2700).contains(&sales), "{sales}");
+        assert!(
+            (2800..=3200).contains(&(sales + sign_ups + refunds)),
+            "{sales} {sign_ups} {refunds}"
+        );
+        // every customer with an order signed up first, once
+        let mut seen = std::collections::HashSet::new();
+        for e in &a {
+            match e {
+                Event::Customer(c) => assert!(seen.insert(c.id.clone()), "{} twice", c.id),
+                Event::Sale(s) => {
+                    if let Some(c) = &s.customer {
+                        assert!(seen.contains(c), "{c} ordered before signing up");
+                    }
+                }
+                _ => {}
+            }
+        }
         assert!(a.iter().any(|e| matches!(e, Event::Refund(_))));
         let ids: std::collections::HashSet<(crate::domain::events::Kind, &str)> =
             a.iter().map(|e| (e.kind(), e.id())).collect();

@@ -4,12 +4,12 @@
 use super::{ReadTx, Store, StoreError, StoreResult, tables::*};
 use redb::{ReadableTable, TableHandle, WriteTransaction};
 
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 pub const SCHEMA_KEY: &str = "schema_version";
 
 /// Upgrade steps: `STEPS[i]` takes a file from version `i + 1` to `i + 2`.
 type Step = fn(&WriteTransaction) -> StoreResult<()>;
-const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5];
 
 /// Version 2 adds the sales analytics tables (all empty in a version-1 file).
 fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
@@ -70,47 +70,59 @@ fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
     Ok(())
 }
 
+/// Every stored sale of an org, and every refund whose order is stored (a refund whose order
+/// has not arrived counts when the order does, as in ingest): `each(sale, None)` for a sale,
+/// `each(order, Some(refund))` for a refund.
+fn sales_and_refunds(
+    txn: &WriteTransaction,
+    org: crate::domain::OrgId,
+    mut each: impl FnMut(&crate::domain::events::Sale, Option<&crate::domain::events::Refund>),
+) -> StoreResult<()> {
+    use super::codec;
+    use crate::domain::events::{Event, Kind};
+    let mut refunds = Vec::new();
+    for row in txn
+        .open_table(EVENTS)?
+        .range((org.0, 0u8, "")..=(org.0, u8::MAX, "\u{10ffff}"))?
+    {
+        let (_, v) = row?;
+        match codec::decode::<Event>(v.value())? {
+            Event::Sale(s) => each(&s, None),
+            Event::Refund(r) => refunds.push(r),
+            _ => {}
+        }
+    }
+    for r in refunds {
+        if let Some(Event::Sale(order)) =
+            super::sales::get_event(txn, org, Kind::Sale, &r.order_id)?
+        {
+            each(&order, Some(&r));
+        }
+    }
+    Ok(())
+}
+
 /// Version 4 adds org API keys and import progress (new, empty tables), and per-product day
 /// and month rows, filled from the raw events.
 fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
+    use super::orgs;
     use super::sales::{Figures, add_rows, product_periods, refund_products, sale_products};
-    use super::{codec, orgs};
     use crate::domain::Ts;
-    use crate::domain::events::Event;
     create_v4_tables(txn)?;
     for org in orgs::list(txn)? {
         let mut items: Vec<(Ts, String, Figures)> = Vec::new();
-        let mut refunds = Vec::new();
-        for row in txn
-            .open_table(EVENTS)?
-            .range((org.id.0, 0u8, "")..=(org.id.0, u8::MAX, "\u{10ffff}"))?
-        {
-            let (_, v) = row?;
-            match codec::decode::<Event>(v.value())? {
-                Event::Sale(s) => items.extend(
-                    sale_products(&s)
-                        .into_iter()
-                        .map(|(k, f)| (s.at, k.to_string(), f)),
-                ),
-                Event::Refund(r) => refunds.push(r),
-                _ => {}
-            }
-        }
-        for r in refunds {
-            // A refund whose order has not arrived counts when the order does (as in ingest).
-            if let Some(Event::Sale(order)) = super::sales::get_event(
-                txn,
-                org.id,
-                crate::domain::events::Kind::Sale,
-                &r.order_id,
-            )? {
-                items.extend(
-                    refund_products(&r, &order)
-                        .into_iter()
-                        .map(|(k, f)| (r.at, k.to_string(), f)),
-                );
-            }
-        }
+        sales_and_refunds(txn, org.id, |s, refund| match refund {
+            None => items.extend(
+                sale_products(s)
+                    .into_iter()
+                    .map(|(k, f)| (s.at, k.to_string(), f)),
+            ),
+            Some(r) => items.extend(
+                refund_products(r, s)
+                    .into_iter()
+                    .map(|(k, f)| (r.at, k.to_string(), f)),
+            ),
+        })?;
         let (by_day, by_month) = product_periods(org.id.0, &org.tz(), items.into_iter());
         add_rows!(
             txn,
@@ -129,6 +141,41 @@ fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
             Figures
         );
     }
+    Ok(())
+}
+
+/// Version 5 adds per-customer day rows (by channel and region), filled from the raw events.
+fn v4_to_v5(txn: &WriteTransaction) -> StoreResult<()> {
+    use super::orgs;
+    use super::sales::{
+        CustomerItem, Figures, add_rows, customer_periods, refund_customer, sale_customer,
+    };
+    create_v5_tables(txn)?;
+    for org in orgs::list(txn)? {
+        let mut items: Vec<CustomerItem> = Vec::new();
+        sales_and_refunds(txn, org.id, |s, refund| {
+            let (at, row) = match refund {
+                None => (s.at, sale_customer(s)),
+                Some(r) => (r.at, refund_customer(r, s)),
+            };
+            if let Some((c, cr, f)) = row {
+                items.push((at, c.to_string(), cr, f));
+            }
+        })?;
+        let rows = customer_periods(org.id.0, &org.tz(), items.into_iter());
+        add_rows!(
+            txn,
+            CUSTOMER_DAY,
+            rows.iter()
+                .map(|((o, d, c, cr), f)| ((*o, *d, c.as_str(), cr.as_str()), *f)),
+            Figures
+        );
+    }
+    Ok(())
+}
+
+fn create_v5_tables(txn: &WriteTransaction) -> StoreResult<()> {
+    txn.open_table(CUSTOMER_DAY)?;
     Ok(())
 }
 
@@ -168,7 +215,8 @@ fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(REFRESH_TOKENS)?;
     txn.open_table(AUDIT)?;
     create_sales_tables(txn)?;
-    create_v4_tables(txn)
+    create_v4_tables(txn)?;
+    create_v5_tables(txn)
 }
 
 pub fn schema_version(txn: &impl ReadTx) -> StoreResult<Option<u32>> {

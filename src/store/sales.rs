@@ -20,11 +20,11 @@ macro_rules! add_rows {
         let mut t = $txn.open_table($table)?;
         for (k, m) in $rows {
             let mut cur: $ty = match t.get(k)? {
-                Some(v) => codec::decode(v.value())?,
+                Some(v) => $crate::store::codec::decode(v.value())?,
                 None => <$ty>::default(),
             };
             cur.add(&m);
-            t.insert(k, codec::encode(&cur)?.as_slice())?;
+            t.insert(k, $crate::store::codec::encode(&cur)?.as_slice())?;
         }
     }};
 }
@@ -145,6 +145,36 @@ pub fn refund_products<'a>(r: &Refund, order: &'a Sale) -> Vec<(&'a str, Figures
         .collect()
 }
 
+/// The key part of a customer day row naming where the orders came from.
+pub fn channel_region(channel: &str, region: &str) -> String {
+    format!("{channel}{SEP}{region}")
+}
+
+/// What a sale adds to its customer's day row: (customer, channel SEP region, figures).
+/// Revenue is after discounts, as in the customer's lifetime figures.
+pub fn sale_customer(s: &Sale) -> Option<(&str, String, Figures)> {
+    let customer = s.customer.as_deref()?;
+    let mut f = Figures::default();
+    for (_, p) in sale_products(s) {
+        f.add(&p);
+    }
+    f.orders = 1;
+    Some((customer, channel_region(&s.channel, &s.region), f))
+}
+
+/// What a refund of `order` takes from the order's customer, on the refund's day.
+pub fn refund_customer<'a>(r: &Refund, order: &'a Sale) -> Option<(&'a str, String, Figures)> {
+    let customer = order.customer.as_deref()?;
+    let mut f = Figures {
+        refunds: r.amount,
+        ..Default::default()
+    };
+    for (_, p) in refund_products(r, order) {
+        f.refunded_units = f.refunded_units.saturating_add(p.refunded_units);
+    }
+    Some((customer, channel_region(&order.channel, &order.region), f))
+}
+
 /// What happened to one event of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -199,6 +229,7 @@ pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult
         products_t: txn.open_table(PRODUCTS)?,
         contributions: Vec::new(),
         product_days: Vec::new(),
+        customer_days: Vec::new(),
         customers: HashMap::default(),
         products: HashMap::default(),
     };
@@ -228,6 +259,8 @@ struct Batch<'t> {
     contributions: Vec<Contribution>,
     /// Per-product figures by time, bucketed into day and month rows at the end.
     product_days: Vec<(Ts, String, Figures)>,
+    /// Per-customer figures by time and channel/region, bucketed into day rows at the end.
+    customer_days: Vec<CustomerItem>,
     /// Aggregates touched by this batch, written once at the end.
     customers: HashMap<String, CustomerAgg>,
     products: HashMap<String, ProductAgg>,
@@ -328,6 +361,9 @@ impl Batch<'_> {
             p.cost = p.cost.saturating_add(f.cost);
             self.product_days.push((s.at, sku.to_string(), f));
         }
+        if let Some((c, cr, f)) = sale_customer(s) {
+            self.customer_days.push((s.at, c.to_string(), cr, f));
+        }
         self.contributions.extend(contributions);
         // Refunds that arrived before this order.
         let pending: Vec<(String, Vec<u8>)> = {
@@ -363,6 +399,9 @@ impl Batch<'_> {
         if let Some(cid) = &order.customer {
             let c = self.customer_mut(cid)?;
             c.refunds = c.refunds.saturating_add(r.amount);
+        }
+        if let Some((c, cr, f)) = refund_customer(r, order) {
+            self.customer_days.push((r.at, c.to_string(), cr, f));
         }
         self.contributions.extend(contributions);
         Ok(())
@@ -453,6 +492,15 @@ impl Batch<'_> {
                 .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
             Figures
         );
+        let by_customer = customer_periods(org, tz, self.customer_days.drain(..));
+        add_rows!(
+            self.txn,
+            CUSTOMER_DAY,
+            by_customer
+                .iter()
+                .map(|((o, d, c, cr), f)| ((*o, *d, c.as_str(), cr.as_str()), *f)),
+            Figures
+        );
         for (id, c) in self.customers.drain() {
             self.customers_t
                 .insert((self.org.0, id.as_str()), codec::encode(&c)?.as_slice())?;
@@ -484,6 +532,24 @@ pub(super) fn product_periods(
         by_day.entry((org, day, sku)).or_default().add(&f);
     }
     (by_day, by_month)
+}
+
+/// A customer's figures at a time through a channel and region: (time, customer,
+/// channel SEP region, figures).
+pub type CustomerItem = (Ts, String, String, Figures);
+
+/// Sum per-customer figures into (org, local day, customer, channel SEP region) rows.
+pub(super) fn customer_periods(
+    org: u64,
+    tz: &jiff::tz::TimeZone,
+    items: impl Iterator<Item = CustomerItem>,
+) -> HashMap<(u64, i32, String, String), Figures> {
+    let mut rows: HashMap<(u64, i32, String, String), Figures> = HashMap::default();
+    for (at, customer, cr, f) in items {
+        let (_, day) = rollup::buckets(at, tz);
+        rows.entry((org, day, customer, cr)).or_default().add(&f);
+    }
+    rows
 }
 
 /// The single-dimension partials a rollup row feeds: (dimension, value). Order-level rows

@@ -72,3 +72,11 @@ pub const PRODUCT_DAY: TableDefinition<(u64, i32, &str), &[u8]> =
 /// (org, year * 12 + month - 1, sku) -> Figures of that local month
 pub const PRODUCT_MONTH: TableDefinition<(u64, i32, &str), &[u8]> =
     TableDefinition::new("product_month");
+
+// ---- schema version 5 ----
+
+/// (org, local civil day number, customer id, channel SEP region) -> Figures of that customer's
+/// orders and refunds that day through that channel and region (for customer rankings over a
+/// date range). Kept when raw events expire, like the other rollups.
+pub const CUSTOMER_DAY: TableDefinition<(u64, i32, &str, &str), &[u8]> =
+    TableDefinition::new("customer_day");

@@ -477,9 +477,53 @@ async fn timeseries_and_breakdown() {
     assert_eq!(v["items"][0]["key"], "sku-Software");
     assert_eq!(v["items"][0]["value"], 30.0);
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    // Customers over the range, by channel, with the name they signed up with.
+    let sign_up = json!({"type":"customer_created","id":"c2","occurred_at":"2026-10-01T00:00:00Z",
+                         "name":"Cleo Park","email":"cleo@example.com","region":"EMEA"});
+    assert_eq!(post(&s, &owner, &sign_up).await.1["accepted"], 1);
+    let ranked = |v: &Value| -> Vec<(String, Option<String>, f64)> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["key"].as_str().unwrap().to_string(),
+                    i["name"].as_str().map(str::to_string),
+                    i["value"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (st, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/breakdown?dimension=customer&metric=net_revenue&from=2026-11-01&to=2026-11-07",
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        ranked(&v),
+        vec![
+            ("c2".into(), Some("Cleo Park".into()), 470.0),
+            ("c1".into(), None, 100.0)
+        ]
+    );
+    let (_, v) = s
+        .get_json(
+            &owner,
+            "/api/v1/metrics/breakdown?dimension=customer&metric=revenue&from=2026-10-20&to=2026-11-30&channel=online&limit=1",
+        )
+        .await;
+    assert_eq!(
+        ranked(&v),
+        vec![("c2".into(), Some("Cleo Park".into()), 200.0)]
+    );
     for (q, field) in [
         ("dimension=product&metric=visits", "metric"),
         ("dimension=product&channel=online", "channel"),
+        ("dimension=customer&category=Software", "category"),
+        ("dimension=customer&metric=aov", "metric"),
         ("dimension=planet", "dimension"),
     ] {
         let (st, v) = s

@@ -98,6 +98,66 @@ fn schema_v1_fixture_opens_and_reads() {
     );
 }
 
+/// The version-4 file (with sales data) upgrades: its customer day rows are filled from the
+/// raw events and add up to each customer's lifetime figures; the rest is kept.
+#[test]
+fn schema_v4_fixture_upgrades_with_sales_data() {
+    use salesboard::analytics::{self, customer_breakdown, product_breakdown};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v4.redb"), &p).unwrap();
+    let store = Store::open(&p).unwrap();
+    let v = store
+        .read(salesboard::store::migrate::schema_version)
+        .unwrap();
+    assert_eq!(v, Some(SCHEMA_VERSION));
+    let org = store
+        .read(|t| orgs::by_name(t, "fixture co"))
+        .unwrap()
+        .unwrap();
+    let all = analytics::parse_range("2026-01-01", "2026-12-31").unwrap();
+    let customers = store
+        .read(|t| salesboard::store::sales::customers(t, org.id))
+        .unwrap();
+    let buyers: Vec<_> = customers.iter().filter(|(_, c)| c.orders > 0).collect();
+    assert!(buyers.len() > 50, "{}", buyers.len());
+    for (metric, of) in [
+        (
+            "revenue",
+            (|c| c.revenue) as fn(&salesboard::store::sales::CustomerAgg) -> i64,
+        ),
+        ("orders", |c| c.orders * 100),
+        ("refunds", |c| c.refunds),
+    ] {
+        let ranked = store
+            .read(|t| customer_breakdown(t, &org, all, None, None, metric, 100_000))
+            .unwrap();
+        let got: std::collections::BTreeMap<String, i64> = ranked
+            .iter()
+            .map(|s| (s.key.clone(), (s.value * 100.0).round() as i64))
+            .collect();
+        let want: std::collections::BTreeMap<String, i64> = customers
+            .iter()
+            .map(|(id, c)| (id.clone(), of(c)))
+            .filter(|(_, v)| *v != 0)
+            .collect();
+        assert!(!want.is_empty(), "{metric}");
+        assert_eq!(got, want, "{metric}");
+    }
+    let products = store
+        .read(|t| product_breakdown(t, &org, all, None, "revenue", 10))
+        .unwrap();
+    assert_eq!(products.len(), 10);
+    let total = store
+        .read(|t| analytics::total(t, &org, all, &Default::default()))
+        .unwrap();
+    assert!(total.orders > 500, "{}", total.orders);
+    assert_eq!(
+        store.read(|t| audit::verify_chain(t, org.id)).unwrap(),
+        Ok(3)
+    );
+}
+
 #[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -252,21 +252,23 @@ pub async fn breakdown(
     let dim_text = q.dimension.clone().ok_or_else(|| {
         AppError::validation(
             "dimension",
-            "is required: channel, region, category or product",
+            "is required: channel, region, category, product or customer",
         )
     })?;
     let limit = q.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 100"));
     }
-    if dim_text.trim() == "product" {
-        return product_breakdown(&state, &a, &q, metric, limit).await;
+    match dim_text.trim() {
+        "product" => return ranking(&state, &a, &q, Ranked::Product, metric, limit).await,
+        "customer" => return ranking(&state, &a, &q, Ranked::Customer, metric, limit).await,
+        _ => {}
     }
     let dimension = Dimension::parse("dimension", &dim_text).map_err(|_| {
         AppError::validation(
             "dimension",
             format!(
-                "`{}` is not channel, region, category or product",
+                "`{}` is not channel, region, category, product or customer",
                 dim_text.trim()
             ),
         )
@@ -289,41 +291,75 @@ pub async fn breakdown(
     .await
 }
 
-/// Products ranked over the range (per-product day and month rows).
-async fn product_breakdown(
+#[derive(Clone, Copy, Debug)]
+enum Ranked {
+    Product,
+    Customer,
+}
+
+/// Products or customers ranked over the range (from their day and month rows).
+async fn ranking(
     state: &AppState,
     a: &Authz<perm::SalesView>,
     q: &KpiQuery,
+    kind: Ranked,
     metric: &'static str,
     limit: usize,
 ) -> AppResult<Response> {
+    let (noun, unfiltered): (&str, &[(&str, &Option<String>)]) = match kind {
+        Ranked::Product => (
+            "products",
+            &[("channel", &q.channel), ("region", &q.region)],
+        ),
+        Ranked::Customer => ("customers", &[("category", &q.category)]),
+    };
     if !analytics::PRODUCT_METRICS.contains(&metric) {
         return Err(AppError::validation(
             "metric",
             format!(
-                "products can be ranked by {}",
+                "{noun} can be ranked by {}",
                 analytics::PRODUCT_METRICS.join(", ")
             ),
         ));
     }
-    for (field, v) in [("channel", &q.channel), ("region", &q.region)] {
+    for (field, v) in unfiltered {
         if filter(v).is_some() {
+            let by = match kind {
+                Ranked::Product => "category only",
+                Ranked::Customer => "channel and region only",
+            };
             return Err(AppError::validation(
-                field,
-                "product rankings can be filtered by category only",
+                *field,
+                format!("{noun} rankings can be filtered by {by}"),
             ));
         }
     }
     let sc = scope(state, a.user().org, q).await?;
-    let key = format!("breakdown-product|{metric}|{limit}|{}", sc.key());
-    let (org, range, category) = (sc.org, sc.range, sc.filters.category);
+    let key = format!("ranking|{kind:?}|{metric}|{limit}|{}", sc.key());
+    let (org, range, f) = (sc.org, sc.range, sc.filters);
     answer(state, org.id, key, move |t| {
-        let items =
-            analytics::product_breakdown(t, &org, range, category.as_deref(), metric, limit)?;
+        let items = match kind {
+            Ranked::Product => {
+                analytics::product_breakdown(t, &org, range, f.category.as_deref(), metric, limit)?
+            }
+            Ranked::Customer => analytics::customer_breakdown(
+                t,
+                &org,
+                range,
+                f.channel.as_deref(),
+                f.region.as_deref(),
+                metric,
+                limit,
+            )?,
+        };
         let (from, to) = range_text(range);
         Ok(BreakdownResponse {
             metric,
-            dimension: "product".into(),
+            dimension: match kind {
+                Ranked::Product => "product",
+                Ranked::Customer => "customer",
+            }
+            .into(),
             currency: org.currency.code().to_string(),
             from,
             to,
