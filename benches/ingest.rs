@@ -1,6 +1,10 @@
 //! Durable ingest throughput through the real HTTP handler (JSON parse, validation, group
 //! commit, rollups), and ack latency for small single-event requests.
 //!
+//! Events arrive in time order (one second apart), as a live stream or an export does; a
+//! second run sends late events spread over four weeks in every batch, the worst case for
+//! the time-keyed tables (every batch touches every day).
+//!
 //! `cargo bench --bench ingest`. Prints events/s and latency percentiles.
 
 use axum::body::Body;
@@ -11,12 +15,24 @@ use std::sync::Arc;
 use std::time::Instant;
 use tower::ServiceExt;
 
-fn event(n: u64) -> String {
-    let day = 1 + n % 28;
-    let hour = n % 24;
+#[derive(Clone, Copy, PartialEq)]
+enum Times {
+    /// One second apart from 2026-10-01.
+    InOrder,
+    /// Spread over 28 days and 24 hours within every batch.
+    Spread,
+}
+
+fn event(n: u64, times: Times) -> String {
+    let at = match times {
+        Times::InOrder => jiff::Timestamp::from_second(1_790_812_800 + n as i64)
+            .unwrap()
+            .to_string(),
+        Times::Spread => format!("2026-10-{:02}T{:02}:15:00Z", 1 + n % 28, n % 24),
+    };
     format!(
-        r#"{{"type":"sale_completed","id":"o-{n}","occurred_at":"2026-10-{day:02}T{hour:02}:15:00Z","customer_id":"c-{}","channel":"{}","region":"{}","lines":[{{"sku":"SKU-{}","category":"{}","quantity":{},"unit_price":"19.99","unit_cost":"7.50"}}],"tax":"1.20"}}"#,
-        n % 5000,
+        r#"{{"type":"sale_completed","id":"o-{n}","occurred_at":"{at}","customer_id":"c-{}","channel":"{}","region":"{}","lines":[{{"sku":"SKU-{}","category":"{}","quantity":{},"unit_price":"19.99","unit_cost":"7.50"}}],"tax":"1.20"}}"#,
+        n % 50_000,
         ["online", "retail", "partner"][(n % 3) as usize],
         ["EMEA", "NA", "APAC", "LATAM"][(n % 4) as usize],
         n % 300,
@@ -25,8 +41,8 @@ fn event(n: u64) -> String {
     )
 }
 
-fn batch(start: u64, n: u64) -> String {
-    let items: Vec<String> = (start..start + n).map(event).collect();
+fn batch(start: u64, n: u64, times: Times) -> String {
+    let items: Vec<String> = (start..start + n).map(|i| event(i, times)).collect();
     format!("[{}]", items.join(","))
 }
 
@@ -55,35 +71,46 @@ fn main() {
             .unwrap()
     };
 
-    // 1. Throughput: 4 concurrent clients, batches of 5,000 events, 400,000 events in all.
-    let bodies: Vec<String> = (0..80).map(|i| batch(i * 5000, 5000)).collect();
-    let t = Instant::now();
-    rt.block_on(async {
-        let mut handles = Vec::new();
-        for chunk in bodies.chunks(20) {
-            let chunk: Vec<String> = chunk.to_vec();
-            let app = app.clone();
-
-            handles.push(tokio::spawn(async move {
-                for b in chunk {
-                    let r = app.clone().oneshot(post(b)).await.unwrap();
-                    assert!(r.status().is_success());
-                    axum::body::to_bytes(r.into_body(), usize::MAX)
-                        .await
-                        .unwrap();
-                }
-            }));
-        }
-        for h in handles {
-            h.await.unwrap();
-        }
-    });
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "durable ingest via HTTP batches of 5000 (4 clients): {:.0} events/s ({} events in {secs:.2} s)",
-        400_000.0 / secs,
-        400_000
-    );
+    // 1. Throughput: 4 concurrent clients, batches of 5,000 events: 400,000 in time order, then
+    // 100,000 late ones spread over four weeks.
+    for (label, first, count, times) in [
+        ("in time order", 0u64, 400_000u64, Times::InOrder),
+        (
+            "late, spread over 28 days",
+            2_000_000,
+            100_000,
+            Times::Spread,
+        ),
+    ] {
+        let bodies: Vec<String> = (0..count / 5000)
+            .map(|i| batch(first + i * 5000, 5000, times))
+            .collect();
+        let t = Instant::now();
+        rt.block_on(async {
+            let mut handles = Vec::new();
+            for chunk in bodies.chunks(bodies.len().div_ceil(4)) {
+                let chunk: Vec<String> = chunk.to_vec();
+                let app = app.clone();
+                handles.push(tokio::spawn(async move {
+                    for b in chunk {
+                        let r = app.clone().oneshot(post(b)).await.unwrap();
+                        assert!(r.status().is_success());
+                        axum::body::to_bytes(r.into_body(), usize::MAX)
+                            .await
+                            .unwrap();
+                    }
+                }));
+            }
+            for h in handles {
+                h.await.unwrap();
+            }
+        });
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "durable ingest via HTTP batches of 5000 (4 clients), {label}: {:.0} events/s ({count} events in {secs:.2} s)",
+            count as f64 / secs,
+        );
+    }
 
     // 2. Single-event requests, 32 concurrent clients: requests/s and ack latency.
     let n_clients = 32u64;
@@ -99,7 +126,11 @@ fn main() {
                 for i in 0..per_client {
                     let id = 1_000_000 + c * per_client + i;
                     let s = Instant::now();
-                    let r = app.clone().oneshot(post(event(id))).await.unwrap();
+                    let r = app
+                        .clone()
+                        .oneshot(post(event(id, Times::InOrder)))
+                        .await
+                        .unwrap();
                     assert!(r.status().is_success());
                     axum::body::to_bytes(r.into_body(), usize::MAX)
                         .await
@@ -125,7 +156,7 @@ fn main() {
     println!(
         "data file: {:.1} MB after {} events ({:.0} bytes/event incl. rollups)",
         size as f64 / 1e6,
-        400_000 + n_clients * per_client,
-        size as f64 / (400_000 + n_clients * per_client) as f64
+        500_000 + n_clients * per_client,
+        size as f64 / (500_000 + n_clients * per_client) as f64
     );
 }

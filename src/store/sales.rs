@@ -6,7 +6,7 @@ use crate::domain::events::{Event, Kind, Refund, Sale};
 use crate::domain::org::Org;
 use crate::domain::rollup::{self, Cell, Contribution, Metrics};
 use crate::domain::{OrgId, Ts};
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 // Fast non-keyed hashing for the per-batch maps (keys come from our own rollup cells).
 use rustc_hash::FxHashMap as HashMap;
@@ -227,12 +227,14 @@ pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult
         pending_t: txn.open_table(PENDING_REFUNDS)?,
         customers_t: txn.open_table(CUSTOMERS)?,
         products_t: txn.open_table(PRODUCTS)?,
+        pending_any: false,
         contributions: Vec::new(),
         product_days: Vec::new(),
         customer_days: Vec::new(),
         customers: HashMap::default(),
         products: HashMap::default(),
     };
+    b.pending_any = !b.pending_t.is_empty()?;
     let mut out = Vec::with_capacity(events.len());
     for e in events {
         out.push(b.one(e)?);
@@ -256,6 +258,8 @@ struct Batch<'t> {
     pending_t: redb::Table<'t, (u64, &'static str, &'static str), &'static [u8]>,
     customers_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
     products_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
+    /// Whether any refund waits for its order (most batches skip the lookup per sale).
+    pending_any: bool,
     contributions: Vec<Contribution>,
     /// Per-product figures by time, bucketed into day and month rows at the end.
     product_days: Vec<(Ts, String, Figures)>,
@@ -269,11 +273,17 @@ struct Batch<'t> {
 impl Batch<'_> {
     fn one(&mut self, e: &Event) -> StoreResult<Applied> {
         let kb = kind_byte(e.kind());
-        if self.events_t.get((self.org.0, kb, e.id()))?.is_some() {
+        let key = (self.org.0, kb, e.id());
+        // One descent instead of a lookup and an insert: a duplicate (rare) gets its stored
+        // bytes put back, so it changes nothing.
+        let old = self
+            .events_t
+            .insert(key, codec::encode(e)?.as_slice())?
+            .map(|g| g.value().to_vec());
+        if let Some(old) = old {
+            self.events_t.insert(key, old.as_slice())?;
             return Ok(Applied::Duplicate);
         }
-        self.events_t
-            .insert((self.org.0, kb, e.id()), codec::encode(e)?.as_slice())?;
         self.times_t
             .insert((self.org.0, e.at().0, kb, e.id()), ())?;
         match e {
@@ -281,6 +291,7 @@ impl Batch<'_> {
             Event::Refund(r) => match self.sale_event(&r.order_id)? {
                 Some(order) => self.refund(r, &order)?,
                 None => {
+                    self.pending_any = true;
                     self.pending_t.insert(
                         (self.org.0, r.order_id.as_str(), r.id.as_str()),
                         codec::encode(r)?.as_slice(),
@@ -366,6 +377,9 @@ impl Batch<'_> {
         }
         self.contributions.extend(contributions);
         // Refunds that arrived before this order.
+        if !self.pending_any {
+            return Ok(());
+        }
         let pending: Vec<(String, Vec<u8>)> = {
             let t = &self.pending_t;
             let range = (self.org.0, s.id.as_str(), "")..=(self.org.0, s.id.as_str(), "\u{10ffff}");
