@@ -1,5 +1,6 @@
 //! maud components shared by pages: fragments that are also swapped in alone by htmx.
 
+pub mod chart;
 pub mod import;
 pub mod toast;
 pub mod users;
