@@ -12,7 +12,7 @@ pub const PALETTE: usize = 8;
 /// them, always including 0 when the range does.
 pub fn nice_ticks(lo: f64, hi: f64, want: usize) -> Vec<f64> {
     let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
-    let (lo, hi) = if hi - lo < f64::EPSILON {
+    let (lo, hi) = if (hi - lo).abs() < f64::EPSILON {
         // A flat line still gets an axis: from 0 (or the value) up to something round.
         if hi > 0.0 {
             (0.0, hi)
