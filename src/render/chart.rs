@@ -65,8 +65,10 @@ pub struct LineChart<'a> {
     /// and in every point's hover text.
     pub x_labels: &'a [String],
     pub lines: &'a [Line<'a>],
-    /// Formats a value for the axis and hover text (e.g. "$1,234").
+    /// Formats a value for the hover text (e.g. "$1,234.50").
     pub format: &'a dyn Fn(f64) -> String,
+    /// Formats a gridline value, briefly (e.g. "1.5k").
+    pub axis: &'a dyn Fn(f64) -> String,
     /// Shown instead of the chart when there is nothing to draw.
     pub empty: &'a str,
 }
@@ -113,15 +115,14 @@ pub fn line_chart(c: &LineChart) -> Markup {
     let summary = summary_text(c);
     html! {
         figure.chart {
-            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(summary)
-                preserveAspectRatio="none" {
+            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(summary) {
                 title { (c.title) }
                 g.grid {
                     @for t in &ticks {
                         line x1=(fmt_coord(LEFT)) x2=(fmt_coord(W - RIGHT))
                             y1=(fmt_coord(y(*t))) y2=(fmt_coord(y(*t))) {}
                         text.axis x=(fmt_coord(LEFT - 6.0)) y=(fmt_coord(y(*t) + 4.0))
-                            text-anchor="end" { ((c.format)(*t)) }
+                            text-anchor="end" { ((c.axis)(*t)) }
                     }
                 }
                 g.xaxis {
@@ -183,6 +184,28 @@ fn summary_text(c: &LineChart) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// A number in a few characters for an axis: 950, 1.5k, 12k, 3.2M, 0.25.
+pub fn compact(v: f64) -> String {
+    let a = v.abs();
+    let (x, unit) = if a >= 1e9 {
+        (v / 1e9, "B")
+    } else if a >= 1e6 {
+        (v / 1e6, "M")
+    } else if a >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    let s = if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else if x.abs() < 10.0 {
+        format!("{x:.2}").trim_end_matches('0').to_string()
+    } else {
+        format!("{x:.0}")
+    };
+    format!("{s}{unit}")
 }
 
 /// A small trend line without axes (for KPI tiles); nothing when there are fewer than two
@@ -283,6 +306,17 @@ mod tests {
         assert_eq!(nice_ticks(50.0, 50.0, 4)[0], 0.0);
     }
 
+    #[test]
+    fn axis_numbers_are_brief() {
+        assert_eq!(compact(0.0), "0");
+        assert_eq!(compact(950.0), "950");
+        assert_eq!(compact(1500.0), "1.5k");
+        assert_eq!(compact(15000.0), "15k");
+        assert_eq!(compact(3_200_000.0), "3.2M");
+        assert_eq!(compact(0.25), "0.25");
+        assert_eq!(compact(-2000.0), "-2k");
+    }
+
     fn money(v: f64) -> String {
         format!("${v:.0}")
     }
@@ -306,6 +340,7 @@ mod tests {
             x_labels: &labels,
             lines: &lines,
             format: &money,
+            axis: &compact,
             empty: "No sales",
         })
         .into_string();
@@ -316,8 +351,8 @@ mod tests {
         assert!(html.contains(
             "aria-label=\"Revenue by day, Nov 1 to Nov 3. online: highest $30 on Nov 2, last $20."
         ));
-        // y axis labels in the given format
-        assert!(html.contains(">$30<") || html.contains(">$35<"), "{html}");
+        // y axis labels, brief
+        assert!(html.contains(">30<") || html.contains(">35<"), "{html}");
     }
 
     #[test]
@@ -332,6 +367,7 @@ mod tests {
                 values: &zero,
             }],
             format: &money,
+            axis: &compact,
             empty: "No sales in this range yet.",
         })
         .into_string();

@@ -2,6 +2,7 @@
 
 pub mod chart;
 pub mod import;
+pub mod overview;
 pub mod toast;
 pub mod users;
 

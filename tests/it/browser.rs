@@ -57,12 +57,21 @@ async fn no_horizontal_scroll(b: &Browser) -> bool {
     let v = b
         .client
         .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            "if (document.documentElement.scrollWidth <= window.innerWidth) return '';
+             const f = document.querySelector('figure.chart'); const fi = f ? ('figure ' + getComputedStyle(f).overflowX + ' ' + Math.round(f.getBoundingClientRect().right) + ' sw=' + document.documentElement.scrollWidth + ' iw=' + window.innerWidth + '; ') : ''; return fi + [...document.querySelectorAll('body *')]
+               .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('figure'))
+               .slice(0, 8)
+               .map(e => e.tagName + '#' + e.id + ' ' + getComputedStyle(e).overflowX + ' ' + Math.round(e.getBoundingClientRect().right))
+               .join(', ') || 'something';",
             vec![],
         )
         .await
         .unwrap();
-    v.as_bool().unwrap()
+    let wide = v.as_str().unwrap_or("?");
+    if !wide.is_empty() {
+        eprintln!("wider than the window: {wide}");
+    }
+    wide.is_empty()
 }
 
 #[tokio::test]
@@ -290,7 +299,29 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
         kpis.contains("Revenue") && kpis.contains("Orders"),
         "{kpis}"
     );
+    let chart = wait_for(&b, "#revenue-chart svg").await;
+    assert!(
+        chart
+            .attr("aria-label")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+            .starts_with("Revenue by day")
+    );
+    let customers = wait_for(&b, "#top-customers").await.text().await.unwrap();
+    assert!(
+        customers.contains("Top customers") && !customers.contains("No known"),
+        "{customers}"
+    );
     screenshot(&b, "overview").await;
+    b.client
+        .execute(
+            "document.querySelector('#revenue-chart').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&b, "overview-chart").await;
 
     click_link(&b, "API keys").await;
     wait_for_path(&b, "/admin/api-keys").await;

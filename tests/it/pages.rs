@@ -577,5 +577,28 @@ async fn load_demo_data_from_the_home_page_fills_the_overview() {
         "{home}"
     );
     assert!(!home.contains("id=\"load-demo\""));
+    // revenue by day as an SVG chart with one point per day and a text alternative
+    let chart = &home[home.find("id=\"revenue-chart\"").expect("chart")..];
+    let chart = &chart[..chart.find("</section>").unwrap()];
+    assert_eq!(chart.matches("<circle").count(), 30, "{chart}");
+    assert!(chart.contains("aria-label=\"Revenue by day, last 30 days,"));
+    // channels as bars; top products and customers by name
+    for ch in ["online", "retail", "partner", "marketplace"] {
+        assert!(
+            home.contains(&format!("<span class=\"bar-label\">{ch}</span>")),
+            "{ch}"
+        );
+    }
+    let top = &home[home.find("id=\"top-customers\"").expect("customers")..];
+    assert_eq!(
+        top[..top.find("</section>").unwrap()]
+            .matches("<li>")
+            .count(),
+        5
+    );
+    // a name, with the customer id beside it
+    assert!(top.contains("<span class=\"muted small\">demo-"), "{top}");
+    let products = &home[home.find("id=\"top-products\"").expect("products")..];
+    assert!(products.contains("item "), "product names shown");
     s.stop().await;
 }

@@ -1,5 +1,5 @@
 use super::{Shell, shell};
-use crate::analytics::{self, Filters, Kpi, Range};
+use crate::analytics::{self, Dimension, Filters, Interval, Range, SeriesQuery};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::Permission;
@@ -7,18 +7,8 @@ use crate::error::AppResult;
 use crate::store::{orgs, sales, users};
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::body::Bytes;
 use axum::extract::State;
-
-/// One figure of the overview, formatted.
-pub struct Tile {
-    pub label: &'static str,
-    pub value: String,
-    pub previous: String,
-    /// e.g. "+12.5%", or "" when there is nothing to compare with.
-    pub change: String,
-    /// "up", "down" or "flat" (for the arrow and colour).
-    pub trend: &'static str,
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/home.html")]
@@ -28,63 +18,35 @@ pub struct HomePage {
     can_edit_sales: bool,
     can_manage_keys: bool,
     user_count: usize,
-    /// Empty when the org has no sales data yet.
-    tiles: Vec<Tile>,
-}
-
-fn tile(label: &'static str, k: &Kpi, fmt: &dyn Fn(f64) -> String) -> Tile {
-    let (change, trend) = match k.change_pct {
-        Some(p) if p > 0.0 => (format!("+{p:.1}%"), "up"),
-        Some(p) if p < 0.0 => (format!("{p:.1}%"), "down"),
-        Some(_) => ("0%".into(), "flat"),
-        None => (String::new(), "flat"),
-    };
-    Tile {
-        label,
-        value: fmt(k.value),
-        previous: fmt(k.previous),
-        change,
-        trend,
-    }
+    /// The overview of the last 30 days (HTML); `None` when the org has no sales data yet.
+    overview: Option<String>,
 }
 
 pub async fn home(State(state): State<AppState>, p: Principal) -> AppResult<HomePage> {
     let org_id = p.user().org;
     let today = state.clock.now();
-    let (user_count, tiles) = state
+    let cache = state.kpi_cache.clone();
+    let (user_count, overview) = state
         .db(move |s| {
-            Ok(s.read(|t| {
+            s.read(|t| {
                 let count = users::list(t, org_id)?.len();
+                let version = sales::data_version(t, org_id)?;
                 let org = match orgs::get(t, org_id)? {
-                    Some(org) if sales::data_version(t, org_id)? > 0 => org,
-                    _ => return Ok((count, Vec::new())),
+                    Some(org) if version > 0 => org,
+                    _ => return Ok(Ok((count, None))),
                 };
                 let day = analytics::day_number(today.timestamp().to_zoned(org.tz()).date());
-                let range = Range::Days {
-                    from: day - 29,
-                    to: day,
-                };
-                let f = Filters::default();
-                let now = analytics::total(t, &org, range, &f)?;
-                let prev = analytics::total(t, &org, range.previous_period(), &f)?;
-                let sum = analytics::summary(&org, &now, &prev);
-                let cur = org.currency.clone();
-                let scale = 10f64.powi(i32::from(cur.minor_digits()));
-                let money = |v: f64| cur.display_minor((v * scale).round() as i64);
-                let count_fmt = |v: f64| crate::render::grouped(v.round() as u64);
-                let pct = |v: f64| format!("{v:.2}%");
-                Ok((
-                    count,
-                    vec![
-                        tile("Revenue", &sum.revenue, &money),
-                        tile("Net revenue", &sum.net_revenue, &money),
-                        tile("Orders", &sum.orders, &count_fmt),
-                        tile("Average order", &sum.average_order_value, &money),
-                        tile("Conversion", &sum.conversion_rate, &pct),
-                        tile("New customers", &sum.new_customers, &count_fmt),
-                    ],
-                ))
-            })?)
+                // Rendered once per org, day and data version, like the KPI API's answers.
+                let key = format!(
+                    "home-overview|{day}|{}|{}",
+                    org.timezone,
+                    org.currency.code()
+                );
+                let html = cache.get_or_try(org_id, version, key, || {
+                    overview_html(t, &org, day).map(|h| Bytes::from(h.into_bytes()))
+                });
+                Ok(html.map(|h| (count, Some(String::from_utf8_lossy(&h).into_owned()))))
+            })?
         })
         .await?;
     let role = p.user().role;
@@ -94,6 +56,49 @@ pub async fn home(State(state): State<AppState>, p: Principal) -> AppResult<Home
         can_edit_sales: role.has(Permission::SalesEdit),
         can_manage_keys: role.has(Permission::IntegrationsManage),
         user_count,
-        tiles,
+        overview,
     })
+}
+
+fn overview_html(
+    t: &redb::ReadTransaction,
+    org: &crate::domain::org::Org,
+    day: i32,
+) -> AppResult<String> {
+    let range = Range::Days {
+        from: day - 29,
+        to: day,
+    };
+    let f = Filters::default();
+    let now = analytics::total(t, org, range, &f)?;
+    let prev = analytics::total(t, org, range.previous_period(), &f)?;
+    let summary = analytics::summary(org, &now, &prev);
+    let revenue_by_day = analytics::timeseries(
+        t,
+        org,
+        &SeriesQuery {
+            range,
+            interval: Interval::Day,
+            split: None,
+            filters: &f,
+            metric: "revenue",
+        },
+    )??;
+    let channels = analytics::breakdown(t, org, range, Dimension::Channel, &f, "revenue", 8)?;
+    let products = analytics::product_breakdown(t, org, range, None, "revenue", 5)?;
+    let customers = analytics::customer_breakdown(t, org, range, None, None, "revenue", 5)?;
+    let cur = org.currency.clone();
+    let scale = 10f64.powi(i32::from(cur.minor_digits()));
+    let money = move |v: f64| cur.display_minor((v * scale).round() as i64);
+    Ok(
+        crate::render::overview::overview(&crate::render::overview::Overview {
+            summary: &summary,
+            revenue_by_day: &revenue_by_day,
+            channels: &channels,
+            products: &products,
+            customers: &customers,
+            money: &money,
+        })
+        .into_string(),
+    )
 }
