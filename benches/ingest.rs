@@ -30,15 +30,7 @@ fn event(n: u64, times: Times) -> String {
             .to_string(),
         Times::Spread => format!("2026-10-{:02}T{:02}:15:00Z", 1 + n % 28, n % 24),
     };
-    format!(
-        r#"{{"type":"sale_completed","id":"o-{n}","occurred_at":"{at}","customer_id":"c-{}","channel":"{}","region":"{}","lines":[{{"sku":"SKU-{}","category":"{}","quantity":{},"unit_price":"19.99","unit_cost":"7.50"}}],"tax":"1.20"}}"#,
-        n % 50_000,
-        ["online", "retail", "partner"][(n % 3) as usize],
-        ["EMEA", "NA", "APAC", "LATAM"][(n % 4) as usize],
-        n % 300,
-        ["Hardware", "Software", "Services", "Support"][(n % 4) as usize],
-        1 + n % 3
-    )
+    support::sale_json("o-", n, &at, 50_000)
 }
 
 fn batch(start: u64, n: u64, times: Times) -> String {

@@ -35,15 +35,7 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// Sale `n` of a run that started at `run` (µs since the epoch): happening as it is offered.
 fn event(run: u64, n: u64, rate: u64) -> String {
     let at = jiff::Timestamp::from_microsecond((run + n * 1_000_000 / rate) as i64).unwrap();
-    format!(
-        r#"{{"type":"sale_completed","id":"load-{run}-{n}","occurred_at":"{at}","customer_id":"c-{}","channel":"{}","region":"{}","lines":[{{"sku":"SKU-{}","category":"{}","quantity":{},"unit_price":"19.99","unit_cost":"7.50"}}]}}"#,
-        n % 50_000,
-        ["online", "retail", "partner"][(n % 3) as usize],
-        ["EMEA", "NA", "APAC", "LATAM"][(n % 4) as usize],
-        n % 300,
-        ["Hardware", "Software", "Services", "Support"][(n % 4) as usize],
-        1 + n % 3
-    )
+    support::sale_json(&format!("load-{run}-"), n, &at.to_string(), 50_000)
 }
 
 fn batch(run: u64, start: u64, n: u64, rate: u64) -> String {

@@ -67,3 +67,17 @@ pub fn percentiles(name: &str, mut samples: Vec<Duration>) {
         samples[samples.len() - 1].as_secs_f64() * 1e3
     );
 }
+
+/// A one-line sale as JSON: id `{prefix}{n}` at `at` (RFC 3339); the customer, channel, region,
+/// product, category and quantity cycle with `n` (over `customers` customers and 300 SKUs).
+pub fn sale_json(prefix: &str, n: u64, at: &str, customers: u64) -> String {
+    format!(
+        r#"{{"type":"sale_completed","id":"{prefix}{n}","occurred_at":"{at}","customer_id":"c-{}","channel":"{}","region":"{}","lines":[{{"sku":"SKU-{}","category":"{}","quantity":{},"unit_price":"19.99","unit_cost":"7.50"}}],"tax":"1.20"}}"#,
+        n % customers,
+        ["online", "retail", "partner"][(n % 3) as usize],
+        ["EMEA", "NA", "APAC", "LATAM"][(n % 4) as usize],
+        n % 300,
+        ["Hardware", "Software", "Services", "Support"][(n % 4) as usize],
+        1 + n % 3
+    )
+}

@@ -1085,17 +1085,22 @@ mod product_tests {
     use crate::store::{codec, sales, tables::EVENTS};
     use std::collections::BTreeMap;
 
+    /// 5,000 demo events over 80 days to 2026-04-10 in New York (across the March DST change).
+    fn spring_store(seed: u64) -> (tempfile::TempDir, crate::store::Store, Org) {
+        let spec = crate::ingest::demo::Spec {
+            events: 5000,
+            days: 80,
+            seed,
+            last_day: jiff::civil::date(2026, 4, 10),
+        };
+        super::tests::demo_store("America/New_York", "USD", spec, 700)
+    }
+
     /// Product rankings from day and month rows equal sums straight from the raw events, for
     /// ranges that start and end inside months and ranges that cover whole months.
     #[test]
     fn product_rankings_match_the_raw_events() {
-        let spec = crate::ingest::demo::Spec {
-            events: 5000,
-            days: 80,
-            seed: 3,
-            last_day: jiff::civil::date(2026, 4, 10),
-        };
-        let (_dir, store, org) = super::tests::demo_store("America/New_York", "USD", spec, 700);
+        let (_dir, store, org) = spring_store(3);
         let tz = org.tz();
         // (day, sku) -> figures, from the raw events
         let mut naive: Vec<(i32, String, Figures)> = Vec::new();
@@ -1169,13 +1174,7 @@ mod product_tests {
     #[test]
     fn customer_rankings_match_the_raw_events() {
         use crate::store::sales::{refund_customer, sale_customer};
-        let spec = crate::ingest::demo::Spec {
-            events: 5000,
-            days: 80,
-            seed: 5,
-            last_day: jiff::civil::date(2026, 4, 10),
-        };
-        let (_dir, store, org) = super::tests::demo_store("America/New_York", "USD", spec, 700);
+        let (_dir, store, org) = spring_store(5);
         let tz = org.tz();
         // (day, customer, channel, region, figures) from the raw events
         let mut naive: Vec<(i32, String, String, String, Figures)> = Vec::new();
