@@ -927,8 +927,8 @@ fn rank(mut rows: Vec<Share>, shares: bool, limit: usize) -> Vec<Share> {
     rows
 }
 
-/// Metrics a product ranking can use.
-pub const PRODUCT_METRICS: [&str; 6] = [
+/// Metrics products and customers can be ranked by.
+pub const RANKING_METRICS: [&str; 6] = [
     "revenue",
     "net_revenue",
     "orders",
@@ -1005,7 +1005,7 @@ pub fn product_breakdown(
     Ok(top)
 }
 
-/// A product ranking metric of some figures, in currency units for money.
+/// A ranking metric of some figures (one of [`RANKING_METRICS`]), in currency units for money.
 fn figure_value(metric: &str, f: &Figures, minor_digits: u8) -> f64 {
     let scale = 10f64.powi(i32::from(minor_digits));
     match metric {
@@ -1038,7 +1038,7 @@ fn rank_figures(
     rank(rows, true, limit)
 }
 
-/// Customers ranked by `metric` (one of [`PRODUCT_METRICS`]) over the whole local days of
+/// Customers ranked by `metric` (one of [`RANKING_METRICS`]) over the whole local days of
 /// `range`, from the per-customer day rows, optionally through one channel and/or region.
 /// Revenue is after discounts; refunds count on the refund's day, against the order's channel
 /// and region.

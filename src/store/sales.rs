@@ -75,7 +75,7 @@ pub struct ProductAgg {
     pub refunded_units: i64,
 }
 
-/// One product's figures over a day or a month (for product rankings over a date range).
+/// A product's or a customer's figures over a day or a month (for rankings over a date range).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Figures {
     pub orders: i64,

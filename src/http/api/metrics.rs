@@ -313,12 +313,12 @@ async fn ranking(
         ),
         Ranked::Customer => ("customers", &[("category", &q.category)]),
     };
-    if !analytics::PRODUCT_METRICS.contains(&metric) {
+    if !analytics::RANKING_METRICS.contains(&metric) {
         return Err(AppError::validation(
             "metric",
             format!(
                 "{noun} can be ranked by {}",
-                analytics::PRODUCT_METRICS.join(", ")
+                analytics::RANKING_METRICS.join(", ")
             ),
         ));
     }
