@@ -12,7 +12,6 @@ pub struct Overview<'a> {
     pub revenue_by_day: &'a [Series],
     pub channels: &'a [Share],
     pub products: &'a [Share],
-    pub customers: &'a [Share],
     /// Formats an amount in the org's currency, given in currency units.
     pub money: &'a dyn Fn(f64) -> String,
 }
@@ -54,6 +53,19 @@ pub fn day_label(t: &str) -> String {
     t.parse::<jiff::civil::Date>()
         .map(|d| d.strftime("%b %-d").to_string())
         .unwrap_or_else(|_| t.to_string())
+}
+
+/// Where the top customers panel loads from: ranking customers reads one row per customer
+/// and day, so it comes after the page instead of holding it up.
+pub const TOP_CUSTOMERS_PATH: &str = "/overview/top-customers";
+
+/// The top customers of the last 30 days (the panel's content).
+pub fn top_customers(items: &[Share], money: &dyn Fn(f64) -> String) -> Markup {
+    ranking(
+        items,
+        money,
+        "No known customers bought in the last 30 days.",
+    )
 }
 
 fn ranking(items: &[Share], money: &dyn Fn(f64) -> String, empty: &str) -> Markup {
@@ -144,7 +156,10 @@ pub fn overview(o: &Overview) -> Markup {
             }
             section.card #top-customers {
                 h2 { "Top customers" }
-                (ranking(o.customers, money, "No known customers bought in the last 30 days."))
+                div hx-get=(TOP_CUSTOMERS_PATH) hx-trigger="load" hx-swap="outerHTML" {
+                    p.muted { "Loading…" }
+                    noscript { p.muted { "Turn on JavaScript to see the top customers here." } }
+                }
             }
         }
     }

@@ -589,15 +589,30 @@ async fn load_demo_data_from_the_home_page_fills_the_overview() {
             "{ch}"
         );
     }
-    let top = &home[home.find("id=\"top-customers\"").expect("customers")..];
-    assert_eq!(
-        top[..top.find("</section>").unwrap()]
-            .matches("<li>")
-            .count(),
-        5
+    // top customers load after the page (htmx), from their own fragment
+    let panel = &home[home.find("id=\"top-customers\"").expect("customers")..];
+    assert!(
+        panel.contains("hx-get=\"/overview/top-customers\""),
+        "{panel}"
     );
+    let r = c
+        .get(s.url("/overview/top-customers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let top = r.text().await.unwrap();
+    assert_eq!(top.matches("<li>").count(), 5, "{top}");
     // a name, with the customer id beside it
     assert!(top.contains("<span class=\"muted small\">demo-"), "{top}");
+    // and only for signed-in members
+    let anon = browser_like()
+        .get(s.url("/overview/top-customers"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!anon.status().is_success(), "{}", anon.status());
+    assert!(!anon.text().await.unwrap().contains("demo-"));
     let products = &home[home.find("id=\"top-products\"").expect("products")..];
     assert!(products.contains("item "), "product names shown");
     s.stop().await;

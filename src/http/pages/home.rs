@@ -86,19 +86,61 @@ fn overview_html(
     )??;
     let channels = analytics::breakdown(t, org, range, Dimension::Channel, &f, "revenue", 8)?;
     let products = analytics::product_breakdown(t, org, range, None, "revenue", 5)?;
-    let customers = analytics::customer_breakdown(t, org, range, None, None, "revenue", 5)?;
-    let cur = org.currency.clone();
-    let scale = 10f64.powi(i32::from(cur.minor_digits()));
-    let money = move |v: f64| cur.display_minor((v * scale).round() as i64);
+    let money = money_of(org);
     Ok(
         crate::render::overview::overview(&crate::render::overview::Overview {
             summary: &summary,
             revenue_by_day: &revenue_by_day,
             channels: &channels,
             products: &products,
-            customers: &customers,
             money: &money,
         })
         .into_string(),
     )
+}
+
+/// Formats currency units (e.g. 1234.5) in the org's currency ("$1,234.50").
+fn money_of(org: &crate::domain::org::Org) -> impl Fn(f64) -> String + use<> {
+    let cur = org.currency.clone();
+    let scale = 10f64.powi(i32::from(cur.minor_digits()));
+    move |v: f64| cur.display_minor((v * scale).round() as i64)
+}
+
+/// The overview's top customers panel (loaded by htmx after the page).
+pub async fn top_customers(
+    State(state): State<AppState>,
+    p: Principal,
+) -> AppResult<axum::response::Html<String>> {
+    let org_id = p.user().org;
+    let today = state.clock.now();
+    let cache = state.kpi_cache.clone();
+    let html = state
+        .db(move |s| {
+            s.read(|t| {
+                let version = sales::data_version(t, org_id)?;
+                let Some(org) = orgs::get(t, org_id)? else {
+                    return Ok(Err(crate::error::AppError::not_found("Organization")));
+                };
+                let day = analytics::day_number(today.timestamp().to_zoned(org.tz()).date());
+                let key = format!(
+                    "home-top-customers|{day}|{}|{}",
+                    org.timezone,
+                    org.currency.code()
+                );
+                Ok(cache.get_or_try(org_id, version, key, || {
+                    let range = Range::Days {
+                        from: day - 29,
+                        to: day,
+                    };
+                    let top =
+                        analytics::customer_breakdown(t, &org, range, None, None, "revenue", 5)?;
+                    let html = crate::render::overview::top_customers(&top, &money_of(&org));
+                    Ok::<_, crate::error::AppError>(Bytes::from(html.into_string().into_bytes()))
+                }))
+            })?
+        })
+        .await?;
+    Ok(axum::response::Html(
+        String::from_utf8_lossy(&html).into_owned(),
+    ))
 }

@@ -22,6 +22,10 @@ pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
     Router::new()
         .route("/", get(home::home))
         .route(
+            crate::render::overview::TOP_CUSTOMERS_PATH,
+            get(home::top_customers),
+        )
+        .route(
             "/login",
             get(account::login_page).post(account::login_submit),
         )
