@@ -8,6 +8,10 @@
 //! SB_LOAD_URL=http://127.0.0.1:8000 SB_LOAD_KEY=sbk_... cargo bench --bench load
 //! ```
 //!
+//! The load generator runs in the same process as the server it starts (both share this
+//! machine's two cores, as a client on the same box would). Failed requests (e.g. 503 when the
+//! ingest queue is full) are counted by status and reported apart, never hidden.
+//!
 //! Settings (environment): `SB_LOAD_RATE` events/s offered (default 10,000), `SB_LOAD_BATCH`
 //! events per request (default 10), `SB_LOAD_SECS` seconds of load (default 20, after 2 s of
 //! warm-up), `SB_LOAD_URL` + `SB_LOAD_KEY` to load a running server with an org API key
@@ -44,9 +48,10 @@ fn batch(run: u64, start: u64, n: u64, rate: u64) -> String {
 }
 
 struct Outcome {
-    /// From when the request was due to when the ack arrived.
+    /// From when the request was due to when the answer arrived.
     latency: Duration,
-    ok: bool,
+    /// The HTTP status, or `None` when no answer came (connection error, timeout).
+    status: Option<u16>,
     measured: bool,
 }
 
@@ -95,6 +100,8 @@ fn main() {
         };
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
+            // A stalled server shows up as failed requests, not a tool that never ends.
+            .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
         let url = format!("{base}/api/v1/events");
@@ -133,41 +140,59 @@ fn main() {
                     .body(body)
                     .send()
                     .await;
-                let ok = match res {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
+                let status = match res {
+                    Ok(r) => {
+                        let code = r.status().as_u16();
+                        r.bytes().await.ok().map(|_| code)
+                    }
+                    Err(_) => None,
                 };
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 let _ = tx.send(Outcome {
                     latency: due.elapsed(),
-                    ok,
+                    status,
                     measured,
                 });
             });
         }
         drop(tx);
         let sent_in = start.elapsed();
-        let mut latencies = Vec::new();
-        let (mut failed, mut acked_events) = (0u64, 0u64);
+        let (mut latencies, mut failed_latencies) = (Vec::new(), Vec::new());
+        let mut acked_events = 0u64;
+        // Failures by status ("none": no answer), so shed load (503) is never hidden.
+        let mut failures: std::collections::BTreeMap<String, u64> = Default::default();
         while let Some(o) = rx.recv().await {
-            if !o.ok {
-                failed += 1;
-            } else {
-                acked_events += per_request;
-                if o.measured {
-                    latencies.push(o.latency);
+            match o.status {
+                Some(s) if (200..300).contains(&s) => {
+                    acked_events += per_request;
+                    if o.measured {
+                        latencies.push(o.latency);
+                    }
+                }
+                other => {
+                    let key = other.map_or("none".to_string(), |s| s.to_string());
+                    *failures.entry(key).or_default() += 1;
+                    if o.measured {
+                        failed_latencies.push(o.latency);
+                    }
                 }
             }
         }
+        let failed: u64 = failures.values().sum();
         let elapsed = start.elapsed();
         println!(
-            "acknowledged {acked_events} events in {:.2} s ({:.0} events/s; offered for {:.2} s); failed requests: {failed}; most requests in flight: {}",
+            "acknowledged {acked_events} events in {:.2} s ({:.0} events/s; offered for {:.2} s); failed requests: {failed} {failures:?}; most requests in flight: {}",
             elapsed.as_secs_f64(),
             acked_events as f64 / elapsed.as_secs_f64(),
             sent_in.as_secs_f64(),
             max_in_flight.load(Ordering::Relaxed)
         );
-        support::percentiles("durable ack latency (from when due)", latencies);
+        if !latencies.is_empty() {
+            support::percentiles("durable ack latency (from when due)", latencies);
+        }
+        if !failed_latencies.is_empty() {
+            support::percentiles("failed request latency (from when due)", failed_latencies);
+        }
         if let Some(s) = server {
             s.shutdown().await.unwrap();
         }

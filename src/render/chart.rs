@@ -11,6 +11,8 @@ pub const PALETTE: usize = 8;
 /// Round gridline values covering `[lo, hi]`: steps of 1, 2 or 5 × 10^k, about `want` of
 /// them, always including 0 when the range does.
 pub fn nice_ticks(lo: f64, hi: f64, want: usize) -> Vec<f64> {
+    let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
+    let (lo, hi) = (finite(lo), finite(hi));
     let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
     let (lo, hi) = if (hi - lo).abs() < f64::EPSILON {
         // A flat line still gets an axis: from 0 (or the value) up to something round.
@@ -198,10 +200,9 @@ pub fn compact(v: f64) -> String {
     } else {
         (v, "")
     };
-    let s = if x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else if x.abs() < 10.0 {
-        format!("{x:.2}").trim_end_matches('0').to_string()
+    let s = if x.abs() < 10.0 {
+        let two = format!("{x:.2}");
+        two.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format!("{x:.0}")
     };
@@ -302,6 +303,11 @@ mod tests {
         );
         let t = nice_ticks(0.0, 0.3, 3);
         assert_eq!(t, vec![0.0, 0.1, 0.2, 0.3]);
+        // not-a-number never reaches the axis
+        assert_eq!(
+            nice_ticks(f64::NAN, f64::INFINITY, 4),
+            nice_ticks(0.0, 0.0, 4)
+        );
         // flat non-zero lines start at zero
         assert_eq!(nice_ticks(50.0, 50.0, 4)[0], 0.0);
     }
@@ -315,6 +321,8 @@ mod tests {
         assert_eq!(compact(3_200_000.0), "3.2M");
         assert_eq!(compact(0.25), "0.25");
         assert_eq!(compact(-2000.0), "-2k");
+        assert_eq!(compact(9999.0), "10k");
+        assert_eq!(compact(0.001), "0");
     }
 
     fn money(v: f64) -> String {

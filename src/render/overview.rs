@@ -152,10 +152,12 @@ pub fn overview(o: &Overview) -> Markup {
             }
             section.card #top-products {
                 h2 { "Top products" }
+                p.small.muted { "By revenue after discounts." }
                 (ranking(o.products, money, "No products sold in the last 30 days."))
             }
             section.card #top-customers {
                 h2 { "Top customers" }
+                p.small.muted { "By revenue after discounts." }
                 div hx-get=(TOP_CUSTOMERS_PATH) hx-trigger="load" hx-swap="outerHTML" {
                     p.muted { "Loading…" }
                     noscript { p.muted { "Turn on JavaScript to see the top customers here." } }

@@ -148,21 +148,23 @@ fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
 fn v4_to_v5(txn: &WriteTransaction) -> StoreResult<()> {
     use super::orgs;
     use super::sales::{
-        CustomerItem, Figures, add_rows, customer_periods, refund_customer, sale_customer,
+        CustomerRows, Figures, add_customer_item, add_rows, refund_customer, sale_customer,
     };
     create_v5_tables(txn)?;
     for org in orgs::list(txn)? {
-        let mut items: Vec<CustomerItem> = Vec::new();
+        // Summed as they are read: one row per customer, day and channel/region in memory,
+        // not one item per event.
+        let tz = org.tz();
+        let mut rows = CustomerRows::default();
         sales_and_refunds(txn, org.id, |s, refund| {
             let (at, row) = match refund {
                 None => (s.at, sale_customer(s)),
                 Some(r) => (r.at, refund_customer(r, s)),
             };
             if let Some((c, cr, f)) = row {
-                items.push((at, c.to_string(), cr, f));
+                add_customer_item(&mut rows, org.id.0, &tz, (at, c.to_string(), cr, f));
             }
         })?;
-        let rows = customer_periods(org.id.0, &org.tz(), items.into_iter());
         add_rows!(
             txn,
             CUSTOMER_DAY,

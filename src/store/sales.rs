@@ -275,7 +275,8 @@ impl Batch<'_> {
         let kb = kind_byte(e.kind());
         let key = (self.org.0, kb, e.id());
         // One descent instead of a lookup and an insert: a duplicate (rare) gets its stored
-        // bytes put back, so it changes nothing.
+        // bytes put back, so it changes nothing (at the price of a second write, where a
+        // separate lookup would only have read).
         let old = self
             .events_t
             .insert(key, codec::encode(e)?.as_slice())?
@@ -552,16 +553,29 @@ pub(super) fn product_periods(
 /// channel SEP region, figures).
 pub type CustomerItem = (Ts, String, String, Figures);
 
+/// Per-customer figures by (org, local day, customer, channel SEP region).
+pub type CustomerRows = HashMap<(u64, i32, String, String), Figures>;
+
+/// Add one item into its (org, local day, customer, channel SEP region) row.
+pub(super) fn add_customer_item(
+    rows: &mut CustomerRows,
+    org: u64,
+    tz: &jiff::tz::TimeZone,
+    (at, customer, cr, f): CustomerItem,
+) {
+    let (_, day) = rollup::buckets(at, tz);
+    rows.entry((org, day, customer, cr)).or_default().add(&f);
+}
+
 /// Sum per-customer figures into (org, local day, customer, channel SEP region) rows.
 pub(super) fn customer_periods(
     org: u64,
     tz: &jiff::tz::TimeZone,
     items: impl Iterator<Item = CustomerItem>,
-) -> HashMap<(u64, i32, String, String), Figures> {
-    let mut rows: HashMap<(u64, i32, String, String), Figures> = HashMap::default();
-    for (at, customer, cr, f) in items {
-        let (_, day) = rollup::buckets(at, tz);
-        rows.entry((org, day, customer, cr)).or_default().add(&f);
+) -> CustomerRows {
+    let mut rows = CustomerRows::default();
+    for item in items {
+        add_customer_item(&mut rows, org, tz, item);
     }
     rows
 }

@@ -279,13 +279,18 @@ fn derived_rows(store: &Store) -> Vec<String> {
                 let f: Figures = decode(v.value())?;
                 out.push(format!("RM{:?} {f:?}", k.value()));
             }
+            for row in t.open_table(tables::CUSTOMER_DAY)?.iter()? {
+                let (k, v) = row?;
+                let f: Figures = decode(v.value())?;
+                out.push(format!("CD{:?} {f:?}", k.value()));
+            }
             Ok(out)
         })
         .unwrap()
 }
 
 /// Version 3 added per-bucket totals and single-dimension partials, version 4 per-product day
-/// and month rows: a version-2 file (made here by removing them and setting the version back)
+/// and month rows, version 5 per-customer day rows: a version-2 file (made here by removing them and setting the version back)
 /// gets them rebuilt from its rollups and raw events on open, equal to what ingest wrote.
 #[test]
 fn totals_are_backfilled_when_upgrading_from_v2() {
@@ -359,6 +364,7 @@ fn totals_are_backfilled_when_upgrading_from_v2() {
                 w.delete_table(tables::PART_HOUR)?;
                 w.delete_table(tables::PRODUCT_DAY)?;
                 w.delete_table(tables::PRODUCT_MONTH)?;
+                w.delete_table(tables::CUSTOMER_DAY)?;
                 w.open_table(tables::META)?
                     .insert("schema_version", 2u32.to_le_bytes().as_slice())?;
                 Ok(())
@@ -368,6 +374,13 @@ fn totals_are_backfilled_when_upgrading_from_v2() {
     };
     assert!(expected.iter().any(|r| r.starts_with("PD")));
     assert!(expected.iter().any(|r| r.starts_with("RM")));
+    assert!(expected.iter().any(|r| r.starts_with("CD")));
+    // refunds (order revenue is 1500 - discount; each refund takes 300) reach customer rows
+    assert!(
+        expected
+            .iter()
+            .any(|r| r.starts_with("CD") && r.contains("refunds: 300"))
+    );
     let store = Store::open(&p).unwrap();
     assert_eq!(
         store
