@@ -389,7 +389,7 @@ pub struct Summary {
 }
 
 pub fn summary(org: &Org, now: &Metrics, prev: &Metrics) -> Summary {
-    let scale = 10f64.powi(i32::from(org.currency.minor_digits()));
+    let scale = org.currency.minor_per_unit();
     let money = |v: i64| v as f64 / scale;
     let aov = |m: &Metrics| {
         if m.orders > 0 {
@@ -1193,14 +1193,16 @@ mod product_tests {
                     let (at, item, order) = match codec::decode::<Event>(v.value())? {
                         Event::Sale(s) => (
                             s.at,
-                            sale_customer(&s).map(|(c, _, f)| (c.to_string(), f)),
+                            sale_customer(&s, &sale_products(&s))
+                                .map(|(c, _, f)| (c.to_string(), f)),
                             s,
                         ),
                         Event::Refund(r) => {
                             match sales::get_event(t, org.id, Kind::Sale, &r.order_id)? {
                                 Some(Event::Sale(o)) => (
                                     r.at,
-                                    refund_customer(&r, &o).map(|(c, _, f)| (c.to_string(), f)),
+                                    refund_customer(&r, &o, &refund_products(&r, &o))
+                                        .map(|(c, _, f)| (c.to_string(), f)),
                                     o,
                                 ),
                                 _ => continue,

@@ -81,6 +81,16 @@ impl Currency {
         &self.0
     }
 
+    /// Minor units in one major unit (100 for USD, 1 for JPY), for showing amounts as numbers.
+    pub fn minor_per_unit(&self) -> f64 {
+        10f64.powi(i32::from(self.minor_digits()))
+    }
+
+    /// An amount given in major units (e.g. 1234.5), displayed ("$1,234.50").
+    pub fn display_units(&self, units: f64) -> String {
+        self.display_minor((units * self.minor_per_unit()).round() as i64)
+    }
+
     /// Digits after the decimal point (2 for USD, 0 for JPY, 3 for KWD).
     pub fn minor_digits(&self) -> u8 {
         CURRENCIES
@@ -218,6 +228,14 @@ mod display_tests {
         assert_eq!(usd.display_minor(12_345_678), "$123,456.78");
         assert_eq!(usd.display_minor(-5), "-$0.05");
         assert_eq!(usd.display_minor(99_999), "$999.99");
+        // amounts in major units (as the KPI figures are) round to the minor unit
+        assert_eq!(usd.display_units(1234.5), "$1,234.50");
+        assert_eq!(usd.display_units(0.005), "$0.01");
+        assert_eq!(
+            Currency::parse("JPY").unwrap().display_units(1234.4),
+            "¥1,234"
+        );
+        assert_eq!(Currency::parse("KWD").unwrap().minor_per_unit(), 1000.0);
         assert_eq!(
             Currency::parse("JPY").unwrap().display_minor(1_234_567),
             "¥1,234,567"

@@ -106,7 +106,9 @@ fn sales_and_refunds(
 /// and month rows, filled from the raw events.
 fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
     use super::orgs;
-    use super::sales::{Figures, add_rows, product_periods, refund_products, sale_products};
+    use super::sales::{
+        Figures, add_product_rows, product_periods, refund_products, sale_products,
+    };
     use crate::domain::Ts;
     create_v4_tables(txn)?;
     for org in orgs::list(txn)? {
@@ -124,22 +126,7 @@ fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
             ),
         })?;
         let (by_day, by_month) = product_periods(org.id.0, &org.tz(), items.into_iter());
-        add_rows!(
-            txn,
-            PRODUCT_DAY,
-            by_day
-                .iter()
-                .map(|((o, d, k), f)| ((*o, *d, k.as_str()), *f)),
-            Figures
-        );
-        add_rows!(
-            txn,
-            PRODUCT_MONTH,
-            by_month
-                .iter()
-                .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
-            Figures
-        );
+        add_product_rows(txn, &by_day, &by_month)?;
     }
     Ok(())
 }
@@ -148,7 +135,8 @@ fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
 fn v4_to_v5(txn: &WriteTransaction) -> StoreResult<()> {
     use super::orgs;
     use super::sales::{
-        CustomerRows, Figures, add_customer_item, add_rows, refund_customer, sale_customer,
+        CustomerRows, add_customer_item, add_customer_rows, refund_customer, refund_products,
+        sale_customer, sale_products,
     };
     create_v5_tables(txn)?;
     for org in orgs::list(txn)? {
@@ -158,20 +146,14 @@ fn v4_to_v5(txn: &WriteTransaction) -> StoreResult<()> {
         let mut rows = CustomerRows::default();
         sales_and_refunds(txn, org.id, |s, refund| {
             let (at, row) = match refund {
-                None => (s.at, sale_customer(s)),
-                Some(r) => (r.at, refund_customer(r, s)),
+                None => (s.at, sale_customer(s, &sale_products(s))),
+                Some(r) => (r.at, refund_customer(r, s, &refund_products(r, s))),
             };
             if let Some((c, cr, f)) = row {
                 add_customer_item(&mut rows, org.id.0, &tz, (at, c.to_string(), cr, f));
             }
         })?;
-        add_rows!(
-            txn,
-            CUSTOMER_DAY,
-            rows.iter()
-                .map(|((o, d, c, cr), f)| ((*o, *d, c.as_str(), cr.as_str()), *f)),
-            Figures
-        );
+        add_customer_rows(txn, &rows)?;
     }
     Ok(())
 }

@@ -66,13 +66,9 @@ pub struct CustomerAgg {
 pub struct ProductAgg {
     pub name: String,
     pub category: String,
-    pub orders: i64,
-    pub units: i64,
-    /// Σ line value − allocated discounts
-    pub revenue: i64,
-    pub cost: i64,
-    pub refunds: i64,
-    pub refunded_units: i64,
+    /// All-time figures (the codec writes a nested struct's fields in place, so this is the
+    /// same encoding as the flat fields it replaced).
+    pub figures: Figures,
 }
 
 /// A product's or a customer's figures over a day or a month (for rankings over a date range).
@@ -150,26 +146,35 @@ pub fn channel_region(channel: &str, region: &str) -> String {
     format!("{channel}{SEP}{region}")
 }
 
-/// What a sale adds to its customer's day row: (customer, channel SEP region, figures).
-/// Revenue is after discounts, as in the customer's lifetime figures.
-pub fn sale_customer(s: &Sale) -> Option<(&str, String, Figures)> {
+/// What a sale adds to its customer's day row: (customer, channel SEP region, figures), from
+/// what it adds to its products (`sale_products(s)`). Revenue is after discounts, as in the
+/// customer's lifetime figures.
+pub fn sale_customer<'a>(
+    s: &'a Sale,
+    products: &[(&str, Figures)],
+) -> Option<(&'a str, String, Figures)> {
     let customer = s.customer.as_deref()?;
     let mut f = Figures::default();
-    for (_, p) in sale_products(s) {
-        f.add(&p);
+    for (_, p) in products {
+        f.add(p);
     }
     f.orders = 1;
     Some((customer, channel_region(&s.channel, &s.region), f))
 }
 
-/// What a refund of `order` takes from the order's customer, on the refund's day.
-pub fn refund_customer<'a>(r: &Refund, order: &'a Sale) -> Option<(&'a str, String, Figures)> {
+/// What a refund of `order` takes from the order's customer, on the refund's day, given what
+/// it takes from the products (`refund_products(r, order)`).
+pub fn refund_customer<'a>(
+    r: &Refund,
+    order: &'a Sale,
+    products: &[(&str, Figures)],
+) -> Option<(&'a str, String, Figures)> {
     let customer = order.customer.as_deref()?;
     let mut f = Figures {
         refunds: r.amount,
         ..Default::default()
     };
-    for (_, p) in refund_products(r, order) {
+    for (_, p) in products {
         f.refunded_units = f.refunded_units.saturating_add(p.refunded_units);
     }
     Some((customer, channel_region(&order.channel, &order.region), f))
@@ -363,17 +368,15 @@ impl Batch<'_> {
             }
         };
         let contributions = rollup::sale(s, is_new);
-        for (l, (sku, f)) in s.lines.iter().zip(sale_products(s)) {
+        let products = sale_products(s);
+        for (l, (sku, f)) in s.lines.iter().zip(&products) {
             let p = self.product_mut(sku)?;
             p.name = l.name.clone();
             p.category = l.category.clone();
-            p.orders = p.orders.saturating_add(f.orders);
-            p.units = p.units.saturating_add(f.units);
-            p.revenue = p.revenue.saturating_add(f.revenue);
-            p.cost = p.cost.saturating_add(f.cost);
-            self.product_days.push((s.at, sku.to_string(), f));
+            p.figures.add(f);
+            self.product_days.push((s.at, sku.to_string(), *f));
         }
-        if let Some((c, cr, f)) = sale_customer(s) {
+        if let Some((c, cr, f)) = sale_customer(s, &products) {
             self.customer_days.push((s.at, c.to_string(), cr, f));
         }
         self.contributions.extend(contributions);
@@ -405,17 +408,16 @@ impl Batch<'_> {
 
     fn refund(&mut self, r: &Refund, order: &Sale) -> StoreResult<()> {
         let contributions = rollup::refund(r, order);
-        for (sku, f) in refund_products(r, order) {
-            let p = self.product_mut(sku)?;
-            p.refunds = p.refunds.saturating_add(f.refunds);
-            p.refunded_units = p.refunded_units.saturating_add(f.refunded_units);
-            self.product_days.push((r.at, sku.to_string(), f));
+        let products = refund_products(r, order);
+        for (sku, f) in &products {
+            self.product_mut(sku)?.figures.add(f);
+            self.product_days.push((r.at, sku.to_string(), *f));
         }
         if let Some(cid) = &order.customer {
             let c = self.customer_mut(cid)?;
             c.refunds = c.refunds.saturating_add(r.amount);
         }
-        if let Some((c, cr, f)) = refund_customer(r, order) {
+        if let Some((c, cr, f)) = refund_customer(r, order, &products) {
             self.customer_days.push((r.at, c.to_string(), cr, f));
         }
         self.contributions.extend(contributions);
@@ -491,31 +493,11 @@ impl Batch<'_> {
         add_rows!(self.txn, PART_DAY, day_parts);
         add_rows!(self.txn, PART_HOUR, hour_parts);
         let (by_day, by_month) = product_periods(org, tz, self.product_days.drain(..));
-        add_rows!(
+        add_product_rows(self.txn, &by_day, &by_month)?;
+        add_customer_rows(
             self.txn,
-            PRODUCT_DAY,
-            by_day
-                .iter()
-                .map(|((o, d, k), f)| ((*o, *d, k.as_str()), *f)),
-            Figures
-        );
-        add_rows!(
-            self.txn,
-            PRODUCT_MONTH,
-            by_month
-                .iter()
-                .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
-            Figures
-        );
-        let by_customer = customer_periods(org, tz, self.customer_days.drain(..));
-        add_rows!(
-            self.txn,
-            CUSTOMER_DAY,
-            by_customer
-                .iter()
-                .map(|((o, d, c, cr), f)| ((*o, *d, c.as_str(), cr.as_str()), *f)),
-            Figures
-        );
+            &customer_periods(org, tz, self.customer_days.drain(..)),
+        )?;
         for (id, c) in self.customers.drain() {
             self.customers_t
                 .insert((self.org.0, id.as_str()), codec::encode(&c)?.as_slice())?;
@@ -529,6 +511,43 @@ impl Batch<'_> {
 }
 
 type ProductRows = HashMap<(u64, i32, String), Figures>;
+
+/// Add per-product figures into the (org, day, sku) and (org, month, sku) rows.
+pub(super) fn add_product_rows(
+    txn: &WriteTransaction,
+    by_day: &ProductRows,
+    by_month: &ProductRows,
+) -> StoreResult<()> {
+    add_rows!(
+        txn,
+        PRODUCT_DAY,
+        by_day
+            .iter()
+            .map(|((o, d, k), f)| ((*o, *d, k.as_str()), *f)),
+        Figures
+    );
+    add_rows!(
+        txn,
+        PRODUCT_MONTH,
+        by_month
+            .iter()
+            .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
+        Figures
+    );
+    Ok(())
+}
+
+/// Add per-customer figures into the (org, day, customer, channel SEP region) rows.
+pub(super) fn add_customer_rows(txn: &WriteTransaction, rows: &CustomerRows) -> StoreResult<()> {
+    add_rows!(
+        txn,
+        CUSTOMER_DAY,
+        rows.iter()
+            .map(|((o, d, c, cr), f)| ((*o, *d, c.as_str(), cr.as_str()), *f)),
+        Figures
+    );
+    Ok(())
+}
 
 /// Sum per-product figures into (org, local day, sku) and (org, month, sku) rows.
 pub(super) fn product_periods(
@@ -968,7 +987,7 @@ mod tests {
                 prop_assert_eq!(agg.first, Some(earliest));
             }
             let units: i64 = sales.iter().flat_map(|s| s.lines.iter()).map(|l| l.quantity).sum();
-            let stored_units: i64 = SKUS.iter().filter_map(|(sku, _, _)| store.read(|t| product(t, org.id, sku)).unwrap()).map(|p| p.units).sum();
+            let stored_units: i64 = SKUS.iter().filter_map(|(sku, _, _)| store.read(|t| product(t, org.id, sku)).unwrap()).map(|p| p.figures.units).sum();
             prop_assert_eq!(stored_units, units);
         }
     }

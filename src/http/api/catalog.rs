@@ -105,7 +105,7 @@ pub struct CustomerView {
 }
 
 fn customer_view(org: &Org, id: String, c: CustomerAgg, now: Ts, explain: bool) -> CustomerView {
-    let scale = 10f64.powi(i32::from(org.currency.minor_digits()));
+    let scale = org.currency.minor_per_unit();
     let first = c.first.as_ref().map(|f| f.0);
     let v = customers::value(c.orders, c.revenue, c.refunds, first, c.last_purchase, now);
     CustomerView {
@@ -204,12 +204,13 @@ pub struct ProductView {
     return_rate: f64,
 }
 
-fn product_view(org: &Org, sku: String, p: ProductAgg) -> ProductView {
-    let scale = 10f64.powi(i32::from(org.currency.minor_digits()));
+fn product_view(org: &Org, sku: String, agg: ProductAgg) -> ProductView {
+    let p = agg.figures;
+    let scale = org.currency.minor_per_unit();
     ProductView {
         sku,
-        name: p.name,
-        category: p.category,
+        name: agg.name,
+        category: agg.category,
         orders: p.orders,
         units: p.units,
         refunded_units: p.refunded_units,

@@ -102,8 +102,7 @@ fn overview_html(
 /// Formats currency units (e.g. 1234.5) in the org's currency ("$1,234.50").
 fn money_of(org: &crate::domain::org::Org) -> impl Fn(f64) -> String + use<> {
     let cur = org.currency.clone();
-    let scale = 10f64.powi(i32::from(cur.minor_digits()));
-    move |v: f64| cur.display_minor((v * scale).round() as i64)
+    move |v: f64| cur.display_units(v)
 }
 
 /// The overview's top customers panel (loaded by htmx after the page).
