@@ -74,6 +74,15 @@ async fn no_horizontal_scroll(b: &Browser) -> bool {
     wide.is_empty()
 }
 
+/// Sign in on the login page as `email` (password `PASSWORD`) and land on the home page.
+async fn sign_in(b: &Browser, s: &TestServer, email: &str) {
+    b.client.goto(&s.url("/login")).await.unwrap();
+    type_into(b, "#email", email).await;
+    type_into(b, "#password", PASSWORD).await;
+    wait_for(b, "#sign-in").await.click().await.unwrap();
+    wait_for_path(b, "/").await;
+}
+
 #[tokio::test]
 async fn sign_in_manage_users_and_sign_out() {
     let s = TestServer::start().await;
@@ -207,11 +216,7 @@ async fn htmx_errors_show_as_a_toast() {
     let Some(b) = Browser::start().await else {
         return;
     };
-    b.client.goto(&s.url("/login")).await.unwrap();
-    type_into(&b, "#email", "admin@example.com").await;
-    type_into(&b, "#password", PASSWORD).await;
-    wait_for(&b, "#sign-in").await.click().await.unwrap();
-    wait_for_path(&b, "/").await;
+    sign_in(&b, &s, "admin@example.com").await;
     b.client.goto(&s.url("/admin/users")).await.unwrap();
     wait_for(&b, &format!("#user-{victim}")).await;
     // The account vanishes from under the page (another admin's tab): make it an owner, which
@@ -261,11 +266,7 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
     let Some(b) = Browser::start().await else {
         return;
     };
-    b.client.goto(&s.url("/login")).await.unwrap();
-    type_into(&b, "#email", "admin@example.com").await;
-    type_into(&b, "#password", PASSWORD).await;
-    wait_for(&b, "#sign-in").await.click().await.unwrap();
-    wait_for_path(&b, "/").await;
+    sign_in(&b, &s, "admin@example.com").await;
     wait_for(&b, "#load-demo").await.click().await.unwrap();
     let end = std::time::Instant::now() + Duration::from_secs(60);
     loop {

@@ -6,6 +6,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Run `cmd`, which must succeed (its stderr is shown when it does not).
+fn succeeds(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_salesboard"));
     // The test's own environment must not leak config into the child.
@@ -131,25 +142,17 @@ async fn first_run_prints_a_one_time_login_once_and_stops_cleanly() {
 async fn cli_user_add_then_login() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = bin()
-        .args([
-            "org",
-            "add",
-            "Acme",
-            "--timezone",
-            "Europe/Berlin",
-            "--currency",
-            "eur",
-            "--data-dir",
-            d,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(bin().args([
+        "org",
+        "add",
+        "Acme",
+        "--timezone",
+        "Europe/Berlin",
+        "--currency",
+        "eur",
+        "--data-dir",
+        d,
+    ]));
     let mut child = bin()
         .args([
             "user",
@@ -425,15 +428,7 @@ fn import_reports_bad_rows_stores_the_rest_once_and_dry_run_stores_nothing() {
     use salesboard::store::{Store, orgs, sales};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = bin()
-        .args(["org", "add", "Shop", "--currency", "EUR", "--data-dir", d])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(bin().args(["org", "add", "Shop", "--currency", "EUR", "--data-dir", d]));
     let file = dir.path().join("orders.csv");
     std::fs::write(
         &file,
