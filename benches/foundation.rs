@@ -109,10 +109,10 @@ fn cold_start(rt: &tokio::runtime::Runtime) {
         let base = line.trim().rsplit(' ').next().unwrap().to_string();
         rt.block_on(async {
             loop {
-                if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-                    if r.status().is_success() {
-                        break;
-                    }
+                if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+                    && r.status().is_success()
+                {
+                    break;
                 }
             }
         });

@@ -87,9 +87,16 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 pub fn router(state: AppState) -> Router {
     let cfg = state.cfg.clone();
+    let (api, spec) = utoipa_axum::router::OpenApiRouter::new()
+        .nest("/api/v1", http::api::routes())
+        .split_for_parts();
     Router::new()
         .merge(http::pages::routes(&cfg))
-        .nest("/api/v1", http::api::routes())
+        .merge(api)
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/api/docs")
+                .url("/api/openapi.json", http::openapi::finish(spec)),
+        )
         .merge(http::ops::routes())
         .route("/assets/{*path}", axum::routing::get(http::assets::serve))
         .fallback(|| async { AppError::from_status(axum::http::StatusCode::NOT_FOUND) })
@@ -132,19 +139,18 @@ pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             state.limits.sweep();
-            if minutes % 60 == 0 {
-                if let Some(before) = state.cfg.oldest_event(state.clock.now()) {
-                    let store = state.store.clone();
-                    let done =
-                        tokio::task::spawn_blocking(move || expire_raw(&store, before)).await;
-                    match done {
-                        Ok(Ok(0)) => {}
-                        Ok(Ok(n)) => {
-                            tracing::info!(events = n, "deleted raw events past retention")
-                        }
-                        Ok(Err(e)) => tracing::error!(error = %e, "raw-event retention failed"),
-                        Err(e) => tracing::error!(error = %e, "raw-event retention panicked"),
+            if minutes.is_multiple_of(60)
+                && let Some(before) = state.cfg.oldest_event(state.clock.now())
+            {
+                let store = state.store.clone();
+                let done = tokio::task::spawn_blocking(move || expire_raw(&store, before)).await;
+                match done {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => {
+                        tracing::info!(events = n, "deleted raw events past retention")
                     }
+                    Ok(Err(e)) => tracing::error!(error = %e, "raw-event retention failed"),
+                    Err(e) => tracing::error!(error = %e, "raw-event retention panicked"),
                 }
             }
             minutes += 1;

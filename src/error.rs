@@ -26,12 +26,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+/// The body of every error answer is `{"error": AppError}` (see [`crate::http::openapi`]).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
 pub struct AppError {
     #[serde(skip)]
     pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `validation`, `not_found`, `rate_limited`.
     pub code: &'static str,
+    /// What went wrong, for people.
     pub message: String,
+    /// The input field at fault, where there is one.
     pub field: Option<String>,
     #[serde(skip)]
     pub retry_after: Option<u64>,

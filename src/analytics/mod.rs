@@ -352,7 +352,7 @@ pub fn total(txn: &impl ReadTx, org: &Org, range: Range, f: &Filters) -> StoreRe
 }
 
 /// One KPI with its comparison.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Kpi {
     pub value: f64,
     pub previous: f64,
@@ -371,7 +371,7 @@ fn kpi(value: f64, previous: f64) -> Kpi {
 }
 
 /// Money KPIs are in major units of the org's currency (e.g. dollars, as decimals).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Summary {
     pub currency: String,
     pub revenue: Kpi,
@@ -693,7 +693,7 @@ impl Dimension {
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Point {
     /// Period start: `2026-11-03T14:00:00+01:00` (hour), `2026-11-03` (day, week: its Monday),
     /// `2026-11` (month).
@@ -701,7 +701,7 @@ pub struct Point {
     pub value: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Series {
     /// The group (channel, region or category), or `all`.
     pub key: String,
@@ -853,7 +853,7 @@ pub fn timeseries(
         .collect()))
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Share {
     pub key: String,
     /// What people call it (product name, customer name or email), where known.

@@ -191,12 +191,12 @@ pub fn refresh(
 /// End one session at once (its access tokens stop working too).
 pub fn logout(store: &Store, now: Ts, session: FamilyId) -> AppResult<()> {
     store.write(|txn| {
-        if let Some(mut fam) = sessions::get(txn, session)? {
-            if fam.revoked_at.is_none() {
-                fam.revoked_at = Some(now);
-                fam.revoked_reason = Some("logout".into());
-                sessions::put(txn, &fam)?;
-            }
+        if let Some(mut fam) = sessions::get(txn, session)?
+            && fam.revoked_at.is_none()
+        {
+            fam.revoked_at = Some(now);
+            fam.revoked_reason = Some("logout".into());
+            sessions::put(txn, &fam)?;
         }
         Ok(())
     })?;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// it), and so the API can tell a key from a JWT.
 pub const KEY_PREFIX: &str = "sbk_";
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub org: OrgId,

@@ -18,7 +18,7 @@ pub const MAX_LINES: usize = 500;
 pub const UNSPECIFIED: &str = "unspecified";
 
 /// What is wrong with one event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ItemError {
     pub code: &'static str,
     pub field: Option<String>,
@@ -43,8 +43,10 @@ impl ItemError {
 
 // ---- input shapes ---------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// One event as clients send it; `type` says which kind.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(as = Event)]
 pub enum RawEvent {
     SaleCompleted(RawSale),
     RefundProcessed(RawRefund),
@@ -52,53 +54,74 @@ pub enum RawEvent {
     TrafficRecorded(RawTraffic),
 }
 
-#[derive(Deserialize)]
+/// A completed order.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SaleCompleted)]
 pub struct RawSale {
+    /// The order id; sending the same id again is reported as a duplicate, never counted twice.
     pub id: String,
+    /// RFC 3339 instant, e.g. `2026-11-20T14:03:00Z`.
     pub occurred_at: String,
     pub customer_id: Option<String>,
+    /// ISO 4217 code; default the org's currency. Others need a configured exchange rate.
     pub currency: Option<String>,
+    /// Default `unknown`.
     pub channel: Option<String>,
+    /// Default `unknown`.
     pub region: Option<String>,
+    /// At least one line.
     pub lines: Vec<RawLine>,
+    /// Order-level discount (reduces net revenue).
     pub discount: Option<MoneyInput>,
     pub tax: Option<MoneyInput>,
     pub shipping: Option<MoneyInput>,
 }
 
-#[derive(Deserialize)]
+/// One line of an order.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SaleLine)]
 pub struct RawLine {
     pub sku: String,
     pub name: Option<String>,
+    /// Default `uncategorized`.
     pub category: Option<String>,
+    /// At least 1.
     pub quantity: i64,
     pub unit_price: MoneyInput,
+    /// Where given, margin is revenue minus cost.
     pub unit_cost: Option<MoneyInput>,
 }
 
-#[derive(Deserialize)]
+/// Money returned for (part of) an order; counted on the refund's own date.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RefundProcessed)]
 pub struct RawRefund {
     pub id: String,
+    /// The order refunded; a refund that arrives before its order waits for it.
     pub order_id: String,
     pub occurred_at: String,
     pub currency: Option<String>,
     pub amount: MoneyInput,
+    /// Returned units per SKU, for return rates.
     #[serde(default)]
     pub lines: Vec<RawRefundLine>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RefundLine)]
 pub struct RawRefundLine {
     pub sku: String,
     pub quantity: i64,
 }
 
-#[derive(Deserialize)]
+/// A customer signed up (name, email and region for lists and search).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CustomerCreated)]
 pub struct RawCustomer {
     pub id: String,
     pub occurred_at: String,
@@ -107,8 +130,10 @@ pub struct RawCustomer {
     pub region: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Visits in a period (for conversion rate = orders / visits).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TrafficRecorded)]
 pub struct RawTraffic {
     pub id: String,
     pub occurred_at: String,

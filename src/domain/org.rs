@@ -3,7 +3,7 @@
 use super::{Invalid, OrgId, Ts, money::Currency, required_text};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Org {
     pub id: OrgId,
     pub name: String,

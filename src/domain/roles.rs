@@ -8,7 +8,19 @@ use std::fmt;
 use std::str::FromStr;
 
 /// How far a granted permission reaches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Records the user owns.
@@ -32,7 +44,10 @@ impl Scope {
 macro_rules! enum_with_names {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal : $desc:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+            utoipa::ToSchema,
+        )]
         pub enum $name { $( #[serde(rename = $text)] $variant ),+ }
 
         impl $name {

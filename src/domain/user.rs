@@ -24,7 +24,7 @@ pub struct User {
     pub last_login_at: Option<Ts>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Team {
     pub id: TeamId,
     pub org: OrgId,

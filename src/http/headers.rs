@@ -11,16 +11,27 @@ use std::sync::Arc;
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The API reference (Swagger UI) injects a `<style>` element; the page shows no user data and
+/// scripts stay restricted to our own files, so only there inline styles are allowed.
+pub const CSP_API_DOCS: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+form-action 'self'; frame-ancestors 'none'";
+
 pub async fn security_headers(
     State(cfg): State<Arc<Config>>,
     req: Request,
     next: Next,
 ) -> Response {
+    let csp = if req.uri().path().starts_with("/api/docs/") {
+        CSP_API_DOCS
+    } else {
+        CSP
+    };
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(csp),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

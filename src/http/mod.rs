@@ -5,6 +5,7 @@ pub mod assets;
 pub mod cookies;
 pub mod errors;
 pub mod headers;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod session;

@@ -37,21 +37,21 @@ pub async fn browser_session(
 
     let mut claims = access.as_deref().and_then(|t| state.keys.verify(t, now));
     let mut token = access.filter(|_| claims.is_some());
-    if claims.is_none() {
-        if let Some(r) = refresh {
-            let (keys, auth_cfg) = (state.keys.clone(), cfg.auth.clone());
-            let grace = Some(cfg.auth.refresh_reuse_grace);
-            let res = state
-                .db(move |store| sessions::refresh(store, &keys, &auth_cfg, now, &r, grace))
-                .await;
-            match res {
-                Ok(issued) => {
-                    set_cookies = cookies::for_session(&cfg, &issued);
-                    claims = state.keys.verify(&issued.access, now);
-                    token = Some(issued.access);
-                }
-                Err(_) => set_cookies = cookies::clear_session(&cfg),
+    if claims.is_none()
+        && let Some(r) = refresh
+    {
+        let (keys, auth_cfg) = (state.keys.clone(), cfg.auth.clone());
+        let grace = Some(cfg.auth.refresh_reuse_grace);
+        let res = state
+            .db(move |store| sessions::refresh(store, &keys, &auth_cfg, now, &r, grace))
+            .await;
+        match res {
+            Ok(issued) => {
+                set_cookies = cookies::for_session(&cfg, &issued);
+                claims = state.keys.verify(&issued.access, now);
+                token = Some(issued.access);
             }
+            Err(_) => set_cookies = cookies::clear_session(&cfg),
         }
     }
     if let Some(t) = token {

@@ -350,12 +350,11 @@ impl Batch<'_> {
                     None => true,
                     Some((t, id)) => rollup::precedes(s.at, &s.id, (*t, id)),
                 };
-                if new {
-                    if let Some((_, old_id)) = first {
-                        if let Some(old) = self.sale_event(&old_id)? {
-                            self.contributions.push(rollup::demote_first(&old));
-                        }
-                    }
+                if new
+                    && let Some((_, old_id)) = first
+                    && let Some(old) = self.sale_event(&old_id)?
+                {
+                    self.contributions.push(rollup::demote_first(&old));
                 }
                 let c = self.customer_mut(cid)?;
                 if new {
@@ -841,13 +840,13 @@ mod tests {
     fn naive(events: &[Event], tz: &jiff::tz::TimeZone) -> BTreeMap<(i32, String), Metrics> {
         let mut first: HashMap<String, (Ts, String)> = HashMap::default();
         for e in events {
-            if let Event::Sale(s) = e {
-                if let Some(c) = &s.customer {
-                    let cand = (s.at, s.id.clone());
-                    let f = first.entry(c.clone()).or_insert_with(|| cand.clone());
-                    if cand < *f {
-                        *f = cand;
-                    }
+            if let Event::Sale(s) = e
+                && let Some(c) = &s.customer
+            {
+                let cand = (s.at, s.id.clone());
+                let f = first.entry(c.clone()).or_insert_with(|| cand.clone());
+                if cand < *f {
+                    *f = cand;
                 }
             }
         }

@@ -332,6 +332,12 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
     assert!(secret.starts_with("sbk_"), "{secret}");
     assert!(no_horizontal_scroll(&b).await);
     screenshot(&b, "api-keys").await;
+    // The API reference, linked from the key page, renders every operation (no CSP errors:
+    // checked with the console at the end).
+    click_link(&b, "API reference").await;
+    wait_for(&b, "#operations-events-ingest").await;
+    wait_for(&b, "#operations-metrics-summary").await;
+    screenshot(&b, "api-docs").await;
     // The overview and the key page on a phone.
     b.client.set_window_size(360, 800).await.unwrap();
     for p in ["/", "/admin/api-keys", "/import"] {
@@ -347,7 +353,8 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
         )
         .await;
     }
-    assert!(b.console_errors().await.is_empty());
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "{errors:?}");
     b.close().await;
     s.stop().await;
 }

@@ -9,9 +9,10 @@ use crate::http::ClientIp;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A user as the API shows it (never the password hash).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserView {
     pub id: UserId,
     pub org: OrgId,
@@ -42,11 +43,14 @@ impl From<&User> for UserView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
+    /// Send as `Authorization: Bearer …`.
     access_token: String,
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
+    /// Use once at `/auth/refresh` for a new pair; the old one stops working (rotation).
     refresh_token: Option<String>,
     password_change_required: bool,
     user: UserView,
@@ -65,13 +69,16 @@ impl From<Issued> for TokenResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
     password: String,
 }
 
+/// Sign in with email and password; answers an access token and a refresh token.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody, security(),
+    responses((status = 200, description = "Signed in", body = TokenResponse)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -88,12 +95,18 @@ pub async fn login(
     Ok(Json(issued.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+/// Trade a refresh token for a new pair.
+///
+/// Each refresh token works once; reusing one ends the
+/// whole session family (a stolen token is useless once either side has used it).
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshBody, security(),
+    responses((status = 200, description = "A new token pair", body = TokenResponse)))]
 pub async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -108,6 +121,9 @@ pub async fn refresh(
     Ok(Json(issued.into()))
 }
 
+/// End this session (its refresh token stops working).
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out")))]
 pub async fn logout(State(state): State<AppState>, s: Session) -> AppResult<StatusCode> {
     let now = state.clock.now();
     state
@@ -116,19 +132,22 @@ pub async fn logout(State(state): State<AppState>, s: Session) -> AppResult<Stat
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Grant {
     permission: Permission,
     scope: Scope,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Me {
     user: UserView,
     org_name: String,
     permissions: Vec<Grant>,
 }
 
+/// Who the token belongs to, and what they may do (permission and scope).
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses((status = 200, description = "The signed-in user", body = Me)))]
 pub async fn me(State(state): State<AppState>, s: Session) -> AppResult<Json<Me>> {
     let org = s.user.org;
     let org_name = state
@@ -152,7 +171,7 @@ pub async fn me(State(state): State<AppState>, s: Session) -> AppResult<Json<Me>
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     current_password: String,
@@ -160,6 +179,8 @@ pub struct PasswordBody {
 }
 
 /// Change your own password. Every session ends; the response carries a new one.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = PasswordBody,
+    responses((status = 200, description = "Changed; a new token pair", body = TokenResponse)))]
 pub async fn change_password(
     State(state): State<AppState>,
     s: Session,

@@ -14,14 +14,18 @@ use crate::store::{orgs, teams, users};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 type Admin = Authz<perm::UsersManage>;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct List<T> {
     items: Vec<T>,
 }
 
+/// The caller's organization.
+#[utoipa::path(get, path = "/org", tag = "admin",
+    responses((status = 200, description = "The organization", body = Org)))]
 pub async fn org(State(state): State<AppState>, p: Principal) -> AppResult<Json<Org>> {
     let id = p.user().org;
     let org = state.db(move |s| Ok(s.read(|t| orgs::get(t, id))?)).await?;
@@ -29,7 +33,7 @@ pub async fn org(State(state): State<AppState>, p: Principal) -> AppResult<Json<
         .ok_or_else(|| AppError::not_found("Organization"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RoleView {
     role: Role,
     label: &'static str,
@@ -37,6 +41,9 @@ pub struct RoleView {
     permissions: Vec<(Permission, Scope)>,
 }
 
+/// Every role with its permissions and their scopes.
+#[utoipa::path(get, path = "/roles", tag = "admin",
+    responses((status = 200, description = "The roles", body = List<RoleView>)))]
 pub async fn roles(_p: Principal) -> Json<List<RoleView>> {
     Json(List {
         items: Role::ALL
@@ -51,6 +58,9 @@ pub async fn roles(_p: Principal) -> Json<List<RoleView>> {
     })
 }
 
+/// The org's users (admins only).
+#[utoipa::path(get, path = "/users", tag = "admin",
+    responses((status = 200, description = "The users", body = List<UserView>)))]
 pub async fn list_users(
     State(state): State<AppState>,
     a: Admin,
@@ -68,6 +78,9 @@ fn parse_user_id(id: &str) -> AppResult<UserId> {
     id.parse().map_err(|_| AppError::not_found("User"))
 }
 
+/// One user (admins only).
+#[utoipa::path(get, path = "/users/{id}", tag = "admin", params(("id" = String, Path, description = "The user id")),
+    responses((status = 200, description = "The user", body = UserView)))]
 pub async fn get_user(
     State(state): State<AppState>,
     a: Admin,
@@ -81,24 +94,30 @@ pub async fn get_user(
         .ok_or_else(|| AppError::not_found("User"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
     email: String,
     #[serde(default)]
     name: String,
+    /// A role name, e.g. `analyst` (see `/roles`).
     role: String,
+    /// A team id.
     team: Option<String>,
     /// Omit to generate a one-time password (returned once).
     password: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedUser)]
 pub struct Created {
     user: UserView,
     one_time_password: Option<String>,
 }
 
+/// Create a user; without a password one is generated and shown once.
+#[utoipa::path(post, path = "/users", tag = "admin", request_body = CreateUserBody,
+    responses((status = 201, description = "Created", body = Created)))]
 pub async fn create_user(
     State(state): State<AppState>,
     a: Admin,
@@ -124,13 +143,14 @@ pub async fn create_user(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserBody {
     name: Option<String>,
     role: Option<String>,
     /// A team id, or `null` / `""` to remove from the team.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     team: Option<Option<String>>,
     disabled: Option<bool>,
 }
@@ -140,6 +160,9 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Ok(Some(Option::<String>::deserialize(d)?))
 }
 
+/// Change a user's name, role, team or disabled flag. Disabling ends their sessions.
+#[utoipa::path(patch, path = "/users/{id}", tag = "admin", params(("id" = String, Path, description = "The user id")), request_body = PatchUserBody,
+    responses((status = 200, description = "The updated user", body = UserView)))]
 pub async fn update_user(
     State(state): State<AppState>,
     a: Admin,
@@ -164,18 +187,21 @@ pub async fn update_user(
     Ok(Json(UserView::from(&u)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
     password: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Reset {
     one_time_password: Option<String>,
 }
 
 /// Body optional: `{}` or none generates a one-time password; `{"password": "..."}` sets one.
+#[utoipa::path(post, path = "/users/{id}/reset-password", tag = "admin", params(("id" = String, Path, description = "The user id")),
+    request_body(content = Option<ResetBody>, description = "Optional: `{\"password\": \"…\"}` sets one; none generates a one-time password"),
+    responses((status = 200, description = "Reset; the one-time password if generated", body = Reset)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     a: Admin,
@@ -203,6 +229,9 @@ pub async fn reset_password(
     }))
 }
 
+/// The org's teams.
+#[utoipa::path(get, path = "/teams", tag = "admin",
+    responses((status = 200, description = "The teams", body = List<Team>)))]
 pub async fn list_teams(
     State(state): State<AppState>,
     p: Principal,
@@ -214,6 +243,10 @@ pub async fn list_teams(
     Ok(Json(List { items }))
 }
 
+/// One team.
+#[utoipa::path(get, path = "/teams/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The team id")),
+    responses((status = 200, description = "The team", body = Team)))]
 pub async fn get_team(
     State(state): State<AppState>,
     p: Principal,
@@ -227,13 +260,16 @@ pub async fn get_team(
     t.map(Json).ok_or_else(|| AppError::not_found("Team"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTeamBody {
     name: String,
     manager: Option<String>,
 }
 
+/// Create a team, optionally with a manager (a user id).
+#[utoipa::path(post, path = "/teams", tag = "admin", request_body = CreateTeamBody,
+    responses((status = 201, description = "Created", body = Team)))]
 pub async fn create_team(
     State(state): State<AppState>,
     a: Admin,
@@ -246,21 +282,24 @@ pub async fn create_team(
     Ok((StatusCode::CREATED, Json(team)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Records older than this sequence number (from `next_before` of the previous page).
     before: Option<u64>,
+    /// Page size, 1–500, default 50.
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     items: Vec<AuditView>,
     /// Pass as `before` for the next (older) page; absent on the last page.
     next_before: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditView {
     seq: u64,
     at: crate::domain::Ts,
@@ -288,6 +327,9 @@ impl From<AuditRecord> for AuditView {
     }
 }
 
+/// The audit log, newest first, paged by sequence number.
+#[utoipa::path(get, path = "/audit", tag = "admin", params(AuditQuery),
+    responses((status = 200, description = "A page of audit records", body = AuditPage)))]
 pub async fn audit(
     State(state): State<AppState>,
     a: Authz<perm::AuditView>,

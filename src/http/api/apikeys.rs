@@ -10,14 +10,18 @@ use crate::store;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 type Manager = Authz<perm::IntegrationsManage>;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct KeyList {
     items: Vec<ApiKey>,
 }
 
+/// The org's API keys (never their secrets).
+#[utoipa::path(get, path = "/api-keys", tag = "api keys",
+    responses((status = 200, description = "The keys, revoked ones included", body = KeyList)))]
 pub async fn list(State(state): State<AppState>, a: Manager) -> AppResult<Json<KeyList>> {
     let org = a.user().org;
     let items = state
@@ -26,13 +30,15 @@ pub async fn list(State(state): State<AppState>, a: Manager) -> AppResult<Json<K
     Ok(Json(KeyList { items }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    /// What the key is for, e.g. "Shopify webhook".
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedApiKey)]
 pub struct Created {
     #[serde(flatten)]
     key: ApiKey,
@@ -40,6 +46,9 @@ pub struct Created {
     secret: String,
 }
 
+/// Create a key for a machine client. The secret is in this answer only.
+#[utoipa::path(post, path = "/api-keys", tag = "api keys", request_body = CreateBody,
+    responses((status = 201, description = "The key and its secret", body = Created)))]
 pub async fn create(
     State(state): State<AppState>,
     a: Manager,
@@ -52,6 +61,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(Created { key, secret })))
 }
 
+/// Revoke a key: requests with it are refused from now on.
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api keys",
+    params(("id" = String, Path, description = "The key id")),
+    responses((status = 200, description = "The revoked key", body = ApiKey)))]
 pub async fn revoke(
     State(state): State<AppState>,
     a: Manager,

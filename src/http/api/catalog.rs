@@ -11,22 +11,30 @@ use crate::store::orgs;
 use crate::store::sales::{self, CustomerAgg, ProductAgg};
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Customers: revenue (default), orders, ltv, predicted_ltv, churn_risk, last_purchase or
+    /// id. Products: revenue (default), units, refunds, margin, return_rate or sku.
     sort: Option<String>,
+    /// desc (default) or asc.
     order: Option<String>,
+    /// Page size, 1–500, default 50.
     limit: Option<usize>,
+    /// Rows to skip, default 0.
     offset: Option<usize>,
     /// Case-insensitive text filter on id, name and email (customers) or SKU, name and
     /// category (products).
     q: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Page<T> {
     items: Vec<T>,
+    /// Rows matching the filter, over all pages.
     total: usize,
     limit: usize,
     offset: usize,
@@ -84,7 +92,7 @@ async fn org(state: &AppState, id: crate::domain::OrgId) -> AppResult<Org> {
         .ok_or_else(|| AppError::not_found("Organization"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CustomerView {
     id: String,
     email: Option<String>,
@@ -99,7 +107,9 @@ pub struct CustomerView {
     ltv: f64,
     predicted_ltv: f64,
     average_order_value: f64,
+    /// 0 (buying as usual) to 1 (gone): recency against the customer's own buying rhythm.
     churn_risk: f64,
+    /// How LTV and churn risk were worked out, in words (detail view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<String>,
 }
@@ -126,6 +136,9 @@ fn customer_view(org: &Org, id: String, c: CustomerAgg, now: Ts, explain: bool) 
     }
 }
 
+/// Customers with lifetime figures, sorted and paged.
+#[utoipa::path(get, path = "/customers", tag = "catalog", params(ListQuery),
+    responses((status = 200, description = "A page of customers", body = Page<CustomerView>)))]
 pub async fn list_customers(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
@@ -174,6 +187,10 @@ pub async fn list_customers(
     })))
 }
 
+/// One customer, with LTV and churn risk explained.
+#[utoipa::path(get, path = "/customers/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "The customer id as sent in events")),
+    responses((status = 200, description = "The customer", body = CustomerView)))]
 pub async fn get_customer(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
@@ -188,7 +205,7 @@ pub async fn get_customer(
     Ok(Json(customer_view(&org, id, c, state.clock.now(), true)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProductView {
     sku: String,
     name: String,
@@ -225,6 +242,9 @@ fn product_view(org: &Org, sku: String, agg: ProductAgg) -> ProductView {
     }
 }
 
+/// Products with lifetime figures, sorted and paged.
+#[utoipa::path(get, path = "/products", tag = "catalog", params(ListQuery),
+    responses((status = 200, description = "A page of products", body = Page<ProductView>)))]
 pub async fn list_products(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
@@ -267,6 +287,10 @@ pub async fn list_products(
     })))
 }
 
+/// One product.
+#[utoipa::path(get, path = "/products/{sku}", tag = "catalog",
+    params(("sku" = String, Path, description = "The product SKU")),
+    responses((status = 200, description = "The product", body = ProductView)))]
 pub async fn get_product(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,

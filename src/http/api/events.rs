@@ -15,14 +15,14 @@ use axum::http::{StatusCode, header};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Rejected {
     index: usize,
     #[serde(flatten)]
     error: ItemError,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IngestResult {
     /// Newly stored events.
     accepted: usize,
@@ -31,6 +31,20 @@ pub struct IngestResult {
     rejected: Vec<Rejected>,
 }
 
+/// Send sales, refunds, customers and traffic.
+///
+/// One event object, or an array of them (at most `ingest.max_events_per_request`, default
+/// 10,000). Valid items are stored durably before the answer; each rejected item is
+/// listed with its index, code and message. Authenticate with a user's access token or an org
+/// API key.
+#[utoipa::path(post, path = "/events", tag = "events",
+    request_body(content = Vec<events::RawEvent>, description = "An array of events, or one event object"),
+    responses(
+        (status = 200, description = "Stored (some items may be rejected or duplicates)", body = IngestResult),
+        (status = 422, description = "Every item was rejected (listed per item); an empty or oversized batch answers the error envelope instead", body = IngestResult),
+        (status = 503, description = "Ingest is busy; retry after `Retry-After` seconds. Nothing of the request was stored", body = crate::http::openapi::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn ingest(
     State(state): State<AppState>,
     who: Ingester,

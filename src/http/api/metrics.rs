@@ -15,23 +15,79 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-/// Query parameters every KPI endpoint shares.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KpiQuery {
-    from: Option<String>,
-    to: Option<String>,
-    channel: Option<String>,
-    region: Option<String>,
-    category: Option<String>,
-    compare: Option<String>,
-    metric: Option<String>,
-    interval: Option<String>,
-    group_by: Option<String>,
-    dimension: Option<String>,
-    limit: Option<usize>,
+/// A query-string type per endpoint, each with the filters every KPI endpoint shares, so an
+/// unknown parameter (or one meant for another endpoint) is refused by name, and the OpenAPI
+/// spec lists exactly what each endpoint reads.
+macro_rules! kpi_query {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Deserialize, IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            /// First day (`2026-11-01`) or instant (`2026-11-01T09:00:00Z`) of the range,
+            /// inclusive. Days are the org's local days. Default: the last 30 days.
+            from: Option<String>,
+            /// Last day or instant of the range, inclusive. Give both `from` and `to`, or neither.
+            to: Option<String>,
+            /// Only this sales channel (e.g. `online`).
+            channel: Option<String>,
+            /// Only this region (e.g. `EMEA`).
+            region: Option<String>,
+            /// Only this product category; `orders` then counts orders containing it.
+            category: Option<String>,
+            $($(#[$fm])* $field: $ty,)*
+        }
+
+        impl $name {
+            fn common(&self) -> Common<'_> {
+                Common {
+                    from: self.from.as_deref(),
+                    to: self.to.as_deref(),
+                    channel: &self.channel,
+                    region: &self.region,
+                    category: &self.category,
+                }
+            }
+        }
+    };
 }
+
+/// The range and filters of any KPI query.
+struct Common<'a> {
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    channel: &'a Option<String>,
+    region: &'a Option<String>,
+    category: &'a Option<String>,
+}
+
+kpi_query!(SummaryQuery {
+    /// `previous_period` (default: the same length just before) or `previous_year`.
+    compare: Option<String>,
+});
+
+kpi_query!(TimeseriesQuery {
+    /// revenue (default), net_revenue, orders, units, refunds, discounts, margin,
+    /// average_order_value, conversion_rate, new_customers, returning_customers or visits.
+    metric: Option<String>,
+    /// hour, day (default), week or month.
+    interval: Option<String>,
+    /// Split into one series per channel, region or category.
+    group_by: Option<String>,
+});
+
+kpi_query!(BreakdownQuery {
+    /// channel, region, category, product or customer.
+    dimension: Option<String>,
+    /// The metric to rank by (as for timeseries; products and customers: revenue,
+    /// net_revenue, orders, units, refunds or margin).
+    metric: Option<String>,
+    /// How many groups, largest first: 1–100, default 10.
+    limit: Option<usize>,
+});
 
 fn filter(v: &Option<String>) -> Option<String> {
     v.as_deref()
@@ -46,12 +102,12 @@ struct Scope {
     filters: Filters,
 }
 
-async fn scope(state: &AppState, org_id: crate::domain::OrgId, q: &KpiQuery) -> AppResult<Scope> {
+async fn scope(state: &AppState, org_id: crate::domain::OrgId, q: &Common<'_>) -> AppResult<Scope> {
     let org = state
         .db(move |s| Ok(s.read(|t| orgs::get(t, org_id))?))
         .await?
         .ok_or_else(|| AppError::not_found("Organization"))?;
-    let range = match (q.from.as_deref(), q.to.as_deref()) {
+    let range = match (q.from, q.to) {
         (Some(f), Some(t)) => analytics::parse_range(f, t)?,
         (None, None) => {
             // Default: the last 30 days, today included, in the org's time zone.
@@ -70,9 +126,9 @@ async fn scope(state: &AppState, org_id: crate::domain::OrgId, q: &KpiQuery) -> 
         }
     };
     let filters = Filters {
-        channel: filter(&q.channel),
-        region: filter(&q.region),
-        category: filter(&q.category),
+        channel: filter(q.channel),
+        region: filter(q.region),
+        category: filter(q.category),
     };
     Ok(Scope {
         org,
@@ -137,7 +193,7 @@ fn range_text(r: Range) -> (String, String) {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SummaryResponse {
     from: String,
     to: String,
@@ -146,12 +202,18 @@ pub struct SummaryResponse {
     summary: Summary,
 }
 
+/// KPIs over a range, each with its comparison value and change.
+///
+/// Revenue, net revenue, orders, AOV, conversion, new and returning customers, refunds, units,
+/// margin, discounts and visits.
+#[utoipa::path(get, path = "/metrics/summary", tag = "metrics", params(SummaryQuery),
+    responses((status = 200, description = "The KPIs", body = SummaryResponse)))]
 pub async fn summary(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
-    Query(q): Query<KpiQuery>,
+    Query(q): Query<SummaryQuery>,
 ) -> AppResult<Response> {
-    let sc = scope(&state, a.user().org, &q).await?;
+    let sc = scope(&state, a.user().org, &q.common()).await?;
     let (compare_name, previous) = match q.compare.as_deref().unwrap_or("previous_period") {
         "previous_period" => ("previous_period", sc.range.previous_period()),
         "previous_year" => ("previous_year", sc.range.previous_year()),
@@ -178,7 +240,7 @@ pub async fn summary(
     .await
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TimeseriesResponse {
     metric: &'static str,
     interval: &'static str,
@@ -188,10 +250,13 @@ pub struct TimeseriesResponse {
     series: Vec<Series>,
 }
 
+/// One metric per hour, day, week or month, optionally one series per group.
+#[utoipa::path(get, path = "/metrics/timeseries", tag = "metrics", params(TimeseriesQuery),
+    responses((status = 200, description = "The series", body = TimeseriesResponse)))]
 pub async fn timeseries(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
-    Query(q): Query<KpiQuery>,
+    Query(q): Query<TimeseriesQuery>,
 ) -> AppResult<Response> {
     let metric = analytics::parse_metric(q.metric.as_deref())?;
     let interval = Interval::parse(q.interval.as_deref())?;
@@ -200,7 +265,7 @@ pub async fn timeseries(
         .as_deref()
         .map(|g| Dimension::parse("group_by", g))
         .transpose()?;
-    let sc = scope(&state, a.user().org, &q).await?;
+    let sc = scope(&state, a.user().org, &q.common()).await?;
     let key = format!("timeseries|{metric}|{interval:?}|{split:?}|{}", sc.key());
     let (org, range, filters) = (sc.org, sc.range, sc.filters);
     answer(&state, org.id, key, move |t| {
@@ -233,7 +298,7 @@ pub async fn timeseries(
     .await
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct BreakdownResponse {
     metric: &'static str,
     dimension: String,
@@ -243,10 +308,13 @@ pub struct BreakdownResponse {
     items: Vec<Share>,
 }
 
+/// A metric by channel, region or category (with shares), or products or customers ranked.
+#[utoipa::path(get, path = "/metrics/breakdown", tag = "metrics", params(BreakdownQuery),
+    responses((status = 200, description = "The groups, largest first", body = BreakdownResponse)))]
 pub async fn breakdown(
     State(state): State<AppState>,
     a: Authz<perm::SalesView>,
-    Query(q): Query<KpiQuery>,
+    Query(q): Query<BreakdownQuery>,
 ) -> AppResult<Response> {
     let metric = analytics::parse_metric(q.metric.as_deref())?;
     let dim_text = q.dimension.clone().ok_or_else(|| {
@@ -260,8 +328,12 @@ pub async fn breakdown(
         return Err(AppError::validation("limit", "must be between 1 and 100"));
     }
     match dim_text.trim() {
-        "product" => return ranking(&state, &a, &q, Ranked::Product, metric, limit).await,
-        "customer" => return ranking(&state, &a, &q, Ranked::Customer, metric, limit).await,
+        "product" => {
+            return ranking(&state, &a, &q.common(), Ranked::Product, metric, limit).await;
+        }
+        "customer" => {
+            return ranking(&state, &a, &q.common(), Ranked::Customer, metric, limit).await;
+        }
         _ => {}
     }
     let dimension = Dimension::parse("dimension", &dim_text).map_err(|_| {
@@ -273,7 +345,7 @@ pub async fn breakdown(
             ),
         )
     })?;
-    let sc = scope(&state, a.user().org, &q).await?;
+    let sc = scope(&state, a.user().org, &q.common()).await?;
     let key = format!("breakdown|{metric}|{dimension:?}|{limit}|{}", sc.key());
     let (org, range, filters) = (sc.org, sc.range, sc.filters);
     answer(&state, org.id, key, move |t| {
@@ -301,17 +373,14 @@ enum Ranked {
 async fn ranking(
     state: &AppState,
     a: &Authz<perm::SalesView>,
-    q: &KpiQuery,
+    q: &Common<'_>,
     kind: Ranked,
     metric: &'static str,
     limit: usize,
 ) -> AppResult<Response> {
     let (noun, unfiltered): (&str, &[(&str, &Option<String>)]) = match kind {
-        Ranked::Product => (
-            "products",
-            &[("channel", &q.channel), ("region", &q.region)],
-        ),
-        Ranked::Customer => ("customers", &[("category", &q.category)]),
+        Ranked::Product => ("products", &[("channel", q.channel), ("region", q.region)]),
+        Ranked::Customer => ("customers", &[("category", q.category)]),
     };
     if !analytics::RANKING_METRICS.contains(&metric) {
         return Err(AppError::validation(

@@ -9,40 +9,38 @@ mod metrics;
 
 use crate::app::AppState;
 use crate::error::AppError;
-use axum::Router;
 use axum::extract::FromRequest;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(account::login))
-        .route("/auth/refresh", post(account::refresh))
-        .route("/auth/logout", post(account::logout))
-        .route("/auth/me", get(account::me))
-        .route("/auth/password", post(account::change_password))
-        .route("/org", get(admin::org))
-        .route("/roles", get(admin::roles))
-        .route("/users", get(admin::list_users).post(admin::create_user))
-        .route(
-            "/users/{id}",
-            get(admin::get_user).patch(admin::update_user),
-        )
-        .route("/users/{id}/reset-password", post(admin::reset_password))
-        .route("/teams", get(admin::list_teams).post(admin::create_team))
-        .route("/teams/{id}", get(admin::get_team))
-        .route("/audit", get(admin::audit))
-        .route("/events", post(events::ingest))
-        .route("/api-keys", get(apikeys::list).post(apikeys::create))
-        .route("/api-keys/{id}", axum::routing::delete(apikeys::revoke))
-        .route("/customers", get(catalog::list_customers))
-        .route("/customers/{id}", get(catalog::get_customer))
-        .route("/products", get(catalog::list_products))
-        .route("/products/{sku}", get(catalog::get_product))
-        .route("/metrics/summary", get(metrics::summary))
-        .route("/metrics/timeseries", get(metrics::timeseries))
-        .route("/metrics/breakdown", get(metrics::breakdown))
+/// Every API route with its OpenAPI entry (one `routes!` per path; see `http::openapi`).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account::login))
+        .routes(routes!(account::refresh))
+        .routes(routes!(account::logout))
+        .routes(routes!(account::me))
+        .routes(routes!(account::change_password))
+        .routes(routes!(admin::org))
+        .routes(routes!(admin::roles))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::get_user, admin::update_user))
+        .routes(routes!(admin::reset_password))
+        .routes(routes!(admin::list_teams, admin::create_team))
+        .routes(routes!(admin::get_team))
+        .routes(routes!(admin::audit))
+        .routes(routes!(events::ingest))
+        .routes(routes!(apikeys::list, apikeys::create))
+        .routes(routes!(apikeys::revoke))
+        .routes(routes!(catalog::list_customers))
+        .routes(routes!(catalog::get_customer))
+        .routes(routes!(catalog::list_products))
+        .routes(routes!(catalog::get_product))
+        .routes(routes!(metrics::summary))
+        .routes(routes!(metrics::timeseries))
+        .routes(routes!(metrics::breakdown))
         .fallback(|| async { AppError::not_found("API route") })
 }
 
