@@ -29,6 +29,8 @@ pub struct AppState {
     pub writer: crate::ingest::Writer,
     pub kpi_cache: crate::analytics::cache::KpiCache,
     pub jobs: crate::import::job::Jobs,
+    /// Open live dashboards (see `live`).
+    pub live: crate::live::Hub,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             ),
             kpi_cache: crate::analytics::cache::KpiCache::new(cfg.analytics.cache_mb),
             jobs: Default::default(),
+            live: crate::live::Hub::new(cfg.live.client_buffer),
             store,
             cfg,
             clock,

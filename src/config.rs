@@ -18,6 +18,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub ingest: IngestConfig,
     pub analytics: AnalyticsConfig,
+    pub live: LiveConfig,
     pub import: ImportConfig,
     /// `"EUR/USD" = "1.085"`: 1 EUR is worth 1.085 USD. Events in a currency other than their
     /// organization's are converted at these rates (and refused without one).
@@ -105,6 +106,30 @@ pub struct AnalyticsConfig {
     /// Memory for cached KPI answers, in MiB. Answers are keyed by the org's data version, so
     /// a new event is reflected on the next read; 0 turns the cache off.
     pub cache_mb: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// How often open dashboards are brought up to date after new data (each changed view is
+    /// rendered once per tick, however many people watch it).
+    #[serde(with = "humantime_serde")]
+    pub tick: Duration,
+    /// Updates a slow browser may fall behind by before it is told to reload instead.
+    pub client_buffer: usize,
+    /// Keep-alive comments on idle streams (for proxies that close quiet connections).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            tick: Duration::from_millis(250),
+            client_buffer: 8,
+            heartbeat: Duration::from_secs(15),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -85,6 +85,12 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let upkeep = spawn_upkeep(&state);
+    let live = state.live.spawn(
+        state.store.clone(),
+        state.clock.clone(),
+        state.writer.subscribe(),
+        cfg.live.tick,
+    );
 
     let (addr, task) = if let (Some(cert), Some(key)) = (&cfg.server.tls_cert, &cfg.server.tls_key)
     {
@@ -105,14 +111,17 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         let handle = axum_server::Handle::new();
         let h2 = handle.clone();
         let grace = cfg.server.shutdown_grace;
+        let hub = state.live.clone();
         tokio::spawn(async move {
             let _ = stop_rx.await;
+            hub.close();
             h2.graceful_shutdown(Some(grace));
         });
         let server = axum_server::from_tcp_rustls(std_listener, tls)?.handle(handle);
         let task = tokio::spawn(async move {
             let r = server.serve(app).await;
             upkeep.abort();
+            live.abort();
             r
         });
         (addr, task)
@@ -121,13 +130,16 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
             .await
             .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
         let addr = listener.local_addr()?;
+        let hub = state.live.clone();
         let task = tokio::spawn(async move {
             let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
+                .with_graceful_shutdown(async move {
                     let _ = stop_rx.await;
+                    hub.close();
                 })
                 .await;
             upkeep.abort();
+            live.abort();
             r
         });
         (addr, task)

@@ -26,4 +26,20 @@
     box.appendChild(t);
     setTimeout(function () { dismiss(t); }, 8000);
   });
+  // The live indicator follows the dashboard's event stream (htmx SSE extension events).
+  function liveState(state) {
+    var el = document.getElementById("live-status");
+    if (el) el.setAttribute("data-state", state);
+  }
+  document.addEventListener("htmx:sseOpen", function () { liveState("on"); });
+  document.addEventListener("htmx:sseError", function () { liveState("off"); });
+  document.addEventListener("htmx:sseClose", function () { liveState("off"); });
+  // Picking a date in the dashboard filters means custom dates.
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t && t.form && t.form.id === "dash-filters" && t.type === "date") {
+      var range = t.form.querySelector("#range");
+      if (range) range.value = "custom";
+    }
+  }, true);
 })();

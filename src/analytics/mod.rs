@@ -781,14 +781,55 @@ pub struct SeriesQuery<'a> {
     pub metric: &'a str,
 }
 
-/// Zero-filled series of one metric per period, one series (`all`) or one per group.
-pub fn timeseries(
+/// Summed rollup rows per group and period, from one scan: every metric's series can be read
+/// from it (the dashboard draws a sparkline per KPI without scanning once per KPI).
+pub struct PeriodMetrics {
+    /// Every period label of the range, in order.
+    pub labels: Vec<String>,
+    /// Group (`all`, or a channel, region or category) -> period label -> figures.
+    groups: std::collections::BTreeMap<String, std::collections::HashMap<String, Metrics>>,
+    /// Orders count the orders containing the category (category filter or split).
+    per_category: bool,
+    minor_digits: u8,
+}
+
+impl PeriodMetrics {
+    /// Zero-filled series of one metric, one per group.
+    pub fn series(&self, metric: &str) -> Vec<Series> {
+        self.groups
+            .iter()
+            .map(|(key, by_period)| Series {
+                key: key.clone(),
+                points: self
+                    .labels
+                    .iter()
+                    .map(|t| {
+                        let mut m = by_period.get(t).copied().unwrap_or_default();
+                        if self.per_category {
+                            m.orders = m.cat_orders;
+                        }
+                        Point {
+                            t: t.clone(),
+                            value: metric_value(metric, &m, self.minor_digits),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// Rollup rows in the range summed per period (and per group when split).
+pub fn period_metrics(
     txn: &impl ReadTx,
     org: &Org,
-    q: &SeriesQuery,
-) -> StoreResult<Result<Vec<Series>, Invalid>> {
+    range: Range,
+    interval: Interval,
+    split: Option<Dimension>,
+    filters: &Filters,
+) -> StoreResult<Result<PeriodMetrics, Invalid>> {
     let tz = org.tz();
-    let labels = match periods(q.range, q.interval, &tz) {
+    let labels = match periods(range, interval, &tz) {
         Ok(l) => l,
         Err(e) => return Ok(Err(e)),
     };
@@ -798,19 +839,19 @@ pub fn timeseries(
     scan(
         txn,
         org,
-        q.range,
-        q.interval == Interval::Hour,
-        q.split,
-        q.filters,
+        range,
+        interval == Interval::Hour,
+        split,
+        filters,
         |b, dim, m| {
-            let key = match q.split {
+            let key = match split {
                 None => Some("all"),
                 Some(d) => d.of(dim),
             };
             if let Some(k) = key {
                 // Rows come bucket by bucket: format each bucket's period label once.
                 if last.as_ref().is_none_or(|(lb, _)| *lb != b) {
-                    last = Some((b, period_of(b, q.interval, &tz)));
+                    last = Some((b, period_of(b, interval, &tz)));
                 }
                 let label = last.as_ref().map(|(_, l)| l.as_str()).unwrap_or_default();
                 if !groups.contains_key(k) {
@@ -827,30 +868,27 @@ pub fn timeseries(
             }
         },
     )?;
-    if groups.is_empty() && q.split.is_none() {
+    if groups.is_empty() && split.is_none() {
         groups.insert("all".into(), Default::default());
     }
-    let per_category = q.filters.category.is_some() || q.split == Some(Dimension::Category);
-    let digits = org.currency.minor_digits();
-    Ok(Ok(groups
-        .into_iter()
-        .map(|(key, by_period)| Series {
-            key,
-            points: labels
-                .iter()
-                .map(|t| {
-                    let mut m = by_period.get(t).copied().unwrap_or_default();
-                    if per_category {
-                        m.orders = m.cat_orders;
-                    }
-                    Point {
-                        t: t.clone(),
-                        value: metric_value(q.metric, &m, digits),
-                    }
-                })
-                .collect(),
-        })
-        .collect()))
+    Ok(Ok(PeriodMetrics {
+        labels,
+        groups,
+        per_category: filters.category.is_some() || split == Some(Dimension::Category),
+        minor_digits: org.currency.minor_digits(),
+    }))
+}
+
+/// Zero-filled series of one metric per period, one series (`all`) or one per group.
+pub fn timeseries(
+    txn: &impl ReadTx,
+    org: &Org,
+    q: &SeriesQuery,
+) -> StoreResult<Result<Vec<Series>, Invalid>> {
+    Ok(
+        period_metrics(txn, org, q.range, q.interval, q.split, q.filters)?
+            .map(|p| p.series(q.metric)),
+    )
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]

@@ -4,7 +4,7 @@
 use super::jwt::{Claims, JwtKeys};
 use super::password;
 use crate::config::AuthConfig;
-use crate::domain::{FamilyId, Ts, user::User, user::parse_email};
+use crate::domain::{FamilyId, OrgId, Ts, UserId, user::User, user::parse_email};
 use crate::error::{AppError, AppResult};
 use crate::store::{Store, sessions, sessions::Family, users};
 use base64::Engine;
@@ -216,12 +216,24 @@ pub fn authenticate(
     let (Some(uid), Some(sid)) = (claims.user(), claims.session()) else {
         return Err(AppError::unauthenticated());
     };
-    let found = store.read(|t| {
-        let fam = sessions::get(t, sid)?;
-        let user = users::get(t, claims.org(), uid)?;
-        Ok((fam, user))
-    })?;
-    match found {
+    match live_user(store, claims.org(), uid, sid, now)? {
+        Some(user) => Ok((user, sid)),
+        None => Err(AppError::unauthenticated()),
+    }
+}
+
+/// The user, if session `sid` is still live for them: not revoked or expired, from the user's
+/// current session epoch, and the user not disabled. Long-lived streams ask this again and
+/// again, since their access token may have expired meanwhile.
+pub fn live_user(
+    store: &Store,
+    org: OrgId,
+    uid: UserId,
+    sid: FamilyId,
+    now: Ts,
+) -> AppResult<Option<User>> {
+    let (fam, user) = store.read(|t| Ok((sessions::get(t, sid)?, users::get(t, org, uid)?)))?;
+    Ok(match (fam, user) {
         (Some(fam), Some(user))
             if fam.revoked_at.is_none()
                 && fam.expires_at > now
@@ -230,8 +242,8 @@ pub fn authenticate(
                 && fam.epoch == user.session_epoch
                 && !user.disabled =>
         {
-            Ok((user, sid))
+            Some(user)
         }
-        _ => Err(AppError::unauthenticated()),
-    }
+        _ => None,
+    })
 }

@@ -73,6 +73,9 @@ pub struct LineChart<'a> {
     pub axis: &'a dyn Fn(f64) -> String,
     /// Shown instead of the chart when there is nothing to draw.
     pub empty: &'a str,
+    /// Per x position, where a click on that column leads (drill-down); empty strings for
+    /// none.
+    pub x_links: Option<&'a [String]>,
 }
 
 const W: f64 = 640.0;
@@ -132,6 +135,21 @@ pub fn line_chart(c: &LineChart) -> Markup {
                         text.axis x=(fmt_coord(x(*i))) y=(fmt_coord(H - 8.0))
                             text-anchor=(if *i == 0 { "start" } else if *i == n - 1 { "end" } else { "middle" }) {
                             (c.x_labels[*i])
+                        }
+                    }
+                }
+                @if let Some(links) = c.x_links {
+                    // One clickable column per position, under the lines' hover points.
+                    g.hits {
+                        @for (i, href) in links.iter().enumerate().take(n) {
+                            @if !href.is_empty() {
+                                @let half = if n == 1 { plot_w / 2.0 } else { plot_w / (n - 1) as f64 / 2.0 };
+                                a href=(href) {
+                                    title { "Show " (c.x_labels[i]) " only" }
+                                    rect x=(fmt_coord((x(i) - half).max(LEFT))) y=(fmt_coord(TOP))
+                                        width=(fmt_coord(2.0 * half)) height=(fmt_coord(plot_h)) {}
+                                }
+                            }
                         }
                     }
                 }
@@ -350,6 +368,7 @@ mod tests {
             format: &money,
             axis: &compact,
             empty: "No sales",
+            x_links: None,
         })
         .into_string();
         assert_eq!(html.matches("<circle").count(), 6);
@@ -377,6 +396,7 @@ mod tests {
             format: &money,
             axis: &compact,
             empty: "No sales in this range yet.",
+            x_links: None,
         })
         .into_string();
         assert!(html.contains("No sales in this range yet.") && !html.contains("<svg"));

@@ -61,7 +61,7 @@ pub fn progress(j: &JobState) -> Markup {
                 }
             }
             @if !running {
-                p { a.btn.btn-primary href="/" { "Go to the overview" } " " a.btn href="/import" { "Import another file" } }
+                p { a.btn.btn-primary href="/dashboard" { "Go to the dashboard" } " " a.btn href="/import" { "Import another file" } }
             }
         }
     }

@@ -1,8 +1,8 @@
 //! maud components shared by pages: fragments that are also swapped in alone by htmx.
 
 pub mod chart;
+pub mod dashboard;
 pub mod import;
-pub mod overview;
 pub mod toast;
 pub mod users;
 

@@ -641,6 +641,42 @@ pub fn expire_raw(
     Ok(old.len())
 }
 
+/// The newest sales by time of sale (at most `limit`) that pass `keep`, looking at no more than
+/// `max_scan` events so a rare filter cannot turn this into a full scan. Sales whose raw event
+/// has expired (retention) are not listed.
+pub fn latest_sales(
+    txn: &impl ReadTx,
+    org: OrgId,
+    limit: usize,
+    max_scan: usize,
+    keep: impl Fn(&Sale) -> bool,
+) -> StoreResult<Vec<Sale>> {
+    let times = txn.table(EVENT_TIME)?;
+    let events = txn.table(EVENTS)?;
+    let sale = kind_byte(Kind::Sale);
+    let mut out = Vec::new();
+    for row in times
+        .range((org.0, i64::MIN, 0u8, "")..=(org.0, i64::MAX, u8::MAX, "\u{10ffff}"))?
+        .rev()
+        .take(max_scan)
+    {
+        let (k, _) = row?;
+        let (_, _, kind, id) = k.value();
+        if kind != sale {
+            continue;
+        }
+        if let Some(Event::Sale(s)) = get_rec::<_, Event>(&events, (org.0, sale, id))?
+            && keep(&s)
+        {
+            out.push(s);
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every customer aggregate of an org, by id.
 pub fn customers(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(String, CustomerAgg)>> {
     let t = txn.table(CUSTOMERS)?;

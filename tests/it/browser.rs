@@ -76,11 +76,16 @@ async fn no_horizontal_scroll(b: &Browser) -> bool {
 
 /// Sign in on the login page as `email` (password `PASSWORD`) and land on the home page.
 async fn sign_in(b: &Browser, s: &TestServer, email: &str) {
+    sign_in_to(b, s, email, "/").await;
+}
+
+/// Sign in and land on `path`.
+async fn sign_in_to(b: &Browser, s: &TestServer, email: &str, path: &str) {
     b.client.goto(&s.url("/login")).await.unwrap();
     type_into(b, "#email", email).await;
     type_into(b, "#password", PASSWORD).await;
     wait_for(b, "#sign-in").await.click().await.unwrap();
-    wait_for_path(b, "/").await;
+    wait_for_path(b, path).await;
 }
 
 #[tokio::test]
@@ -293,36 +298,39 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
     let accepted = wait_for(&b, "#job-accepted").await.text().await.unwrap();
     assert!(accepted.replace(',', "").parse::<u64>().unwrap() > 2_000);
     screenshot(&b, "demo-loaded").await;
-    click_link(&b, "Go to the overview").await;
-    wait_for_path(&b, "/").await;
+    click_link(&b, "Go to the dashboard").await;
+    wait_for_path(&b, "/dashboard").await;
     let kpis = wait_for(&b, "#kpis").await.text().await.unwrap();
     assert!(
         kpis.contains("Revenue") && kpis.contains("Orders"),
         "{kpis}"
     );
-    let chart = wait_for(&b, "#revenue-chart svg").await;
+    let chart = wait_for(&b, "#trend svg").await;
     assert!(
         chart
             .attr("aria-label")
             .await
             .unwrap()
             .unwrap_or_default()
-            .starts_with("Revenue by day")
+            .starts_with("Revenue by day"),
     );
-    let customers = wait_for(&b, "#top-customers").await.text().await.unwrap();
-    assert!(
-        customers.contains("Top customers") && !customers.contains("No known"),
-        "{customers}"
-    );
-    screenshot(&b, "overview").await;
+    // The top customers panel loads after the page.
+    let end = std::time::Instant::now() + WAIT;
+    loop {
+        let customers = wait_for(&b, "#top-customers").await.text().await.unwrap();
+        if customers.contains("Top customers") && !customers.contains("Loading") {
+            assert!(!customers.contains("No known"), "{customers}");
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "{customers}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    screenshot(&b, "dashboard").await;
     b.client
-        .execute(
-            "document.querySelector('#revenue-chart').scrollIntoView()",
-            vec![],
-        )
+        .execute("document.querySelector('#trend').scrollIntoView()", vec![])
         .await
         .unwrap();
-    screenshot(&b, "overview-chart").await;
+    screenshot(&b, "dashboard-chart").await;
 
     click_link(&b, "API keys").await;
     wait_for_path(&b, "/admin/api-keys").await;
@@ -340,7 +348,7 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
     screenshot(&b, "api-docs").await;
     // The overview and the key page on a phone.
     b.client.set_window_size(360, 800).await.unwrap();
-    for p in ["/", "/admin/api-keys", "/import"] {
+    for p in ["/dashboard", "/admin/api-keys", "/import"] {
         b.client.goto(&s.url(p)).await.unwrap();
         wait_for(&b, "main h1").await;
         assert!(
@@ -353,6 +361,142 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
         )
         .await;
     }
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    b.close().await;
+    s.stop().await;
+}
+
+/// Text of the first element matching `css`, read in one script call (live sections are
+/// swapped under us, so element handles go stale).
+async fn text_of(b: &Browser, css: &str) -> String {
+    b.client
+        .execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+async fn wait_text(b: &Browser, css: &str, want: impl Fn(&str) -> bool, what: &str) -> String {
+    let end = std::time::Instant::now() + WAIT;
+    loop {
+        let t = text_of(b, css).await;
+        if want(&t) {
+            return t;
+        }
+        assert!(std::time::Instant::now() < end, "{what}: {css} is {t:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn query(b: &Browser) -> String {
+    b.client
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_dashboard_updates_live_and_keeps_its_filters_in_the_url() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    s.user(&owner, "analyst@example.com", "analyst").await;
+    let (_, key) = s.api_key(&owner, "shop").await;
+    let at = s.now().timestamp().to_string();
+    let sale = |id: &str, channel: &str, price: &str| {
+        serde_json::json!({"type": "sale_completed", "id": id, "occurred_at": at,
+            "channel": channel, "region": "EMEA",
+            "lines": [{"sku": "S-1", "name": "Widget", "quantity": 1, "unit_price": price}]})
+    };
+    let post = |body: serde_json::Value| {
+        let (url, key) = (s.url("/api/v1/events"), key.clone());
+        async move {
+            let r = client()
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::OK);
+        }
+    };
+    post(serde_json::json!([
+        sale("o-1", "online", "100.00"),
+        sale("o-2", "retail", "50.00")
+    ]))
+    .await;
+
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    // With data, the home page is the dashboard.
+    sign_in_to(&b, &s, "analyst@example.com", "/dashboard").await;
+    let revenue = ".tiles .tile:first-child .tile-value";
+    assert_eq!(text_of(&b, revenue).await, "$150.00");
+    wait_for(&b, "#live-status[data-state='on']").await;
+
+    // A sale sent through the API shows without a reload: tile and ticker.
+    post(serde_json::json!(sale("o-3", "online", "123.45"))).await;
+    wait_text(&b, revenue, |t| t == "$273.45", "live revenue").await;
+    let ticker = wait_text(
+        &b,
+        "#live-ticker li:first-child",
+        |t| t.contains("$123.45"),
+        "ticker",
+    )
+    .await;
+    assert!(ticker.contains("online"), "{ticker}");
+    screenshot(&b, "dashboard-live").await;
+
+    // A filter narrows the view, in the URL too.
+    wait_for(&b, "#dash-filters select[name='channel']")
+        .await
+        .select_by_value("retail")
+        .await
+        .unwrap();
+    wait_text(&b, revenue, |t| t == "$50.00", "retail only").await;
+    assert_eq!(query(&b).await, "channel=retail");
+    // Live updates follow the new view: an online sale does not change it, a retail one does.
+    wait_for(&b, "#live-status[data-state='on']").await;
+    post(serde_json::json!([
+        sale("o-4", "online", "1.00"),
+        sale("o-5", "retail", "2.00")
+    ]))
+    .await;
+    wait_text(&b, revenue, |t| t == "$52.00", "live retail revenue").await;
+
+    // Back restores the previous view.
+    b.client.back().await.unwrap();
+    wait_text(&b, revenue, |t| t == "$276.45", "after back").await;
+    assert_eq!(query(&b).await, "");
+
+    // Drill-down: a channel bar narrows to that channel.
+    b.client
+        .find(Locator::Css("#by-channel a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&b, revenue, |t| t == "$224.45", "drill-down to online").await;
+    assert_eq!(query(&b).await, "channel=online");
+
+    // Without JavaScript the same URL renders the whole page (reload it).
+    b.client.refresh().await.unwrap();
+    wait_text(&b, revenue, |t| t == "$224.45", "reloaded").await;
+
+    b.client.set_window_size(360, 800).await.unwrap();
+    assert!(no_horizontal_scroll(&b).await, "horizontal scroll at 360px");
+    screenshot(&b, "dashboard-360").await;
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "{errors:?}");
     b.close().await;

@@ -8,6 +8,7 @@ mod auth;
 mod browser;
 mod cli;
 mod events;
+mod live;
 mod openapi;
 mod pages;
 mod rbac;

@@ -556,7 +556,7 @@ async fn import_page_uploads_a_file_shows_progress_and_the_refused_rows() {
 }
 
 #[tokio::test]
-async fn load_demo_data_from_the_home_page_fills_the_overview() {
+async fn load_demo_data_from_the_home_page_fills_the_dashboard() {
     let s = TestServer::start_with(|c| c.import.demo_events = 2_000).await;
     let c = browser_like();
     let csrf = sign_in(&s, &c).await;
@@ -571,49 +571,74 @@ async fn load_demo_data_from_the_home_page_fills_the_overview() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let panel = finished_panel(&s, &c, &job_id(&r)).await;
     assert!(panel.contains("Finished"), "{panel}");
-    let home = text_of(&c, &s.url("/")).await;
+    // With data, home is the dashboard.
+    let r = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(location(&r), "/dashboard");
+    let dash = text_of(&c, &s.url("/dashboard")).await;
     assert!(
-        home.contains("id=\"kpis\"") && home.contains("Revenue"),
-        "{home}"
+        dash.contains("id=\"kpis\"") && dash.contains("Revenue"),
+        "{dash}"
     );
-    assert!(!home.contains("id=\"load-demo\""));
-    // revenue by day as an SVG chart with one point per day and a text alternative
-    let chart = &home[home.find("id=\"revenue-chart\"").expect("chart")..];
+    assert!(!dash.contains("id=\"load-demo\""));
+    // revenue by day as an SVG chart with one point per day, each day a drill-down link, and
+    // a text alternative
+    let chart = &dash[dash.find("id=\"trend\"").expect("chart")..];
     let chart = &chart[..chart.find("</section>").unwrap()];
     assert_eq!(chart.matches("<circle").count(), 30, "{chart}");
-    assert!(chart.contains("aria-label=\"Revenue by day, last 30 days,"));
-    // channels as bars; top products and customers by name
+    assert_eq!(
+        chart
+            .matches("href=\"/dashboard?range=custom&amp;from=")
+            .count(),
+        30
+    );
+    assert!(chart.contains("aria-label=\"Revenue by day, "), "{chart}");
+    // channels as bars, each narrowing the view to its channel
     for ch in ["online", "retail", "partner", "marketplace"] {
         assert!(
-            home.contains(&format!("<span class=\"bar-label\">{ch}</span>")),
+            dash.contains(&format!("<a href=\"/dashboard?channel={ch}\">{ch}</a>")),
             "{ch}"
         );
     }
+    // a bad view value is refused by name
+    let r = c
+        .get(s.url("/dashboard?range=fortnight"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("range"));
+    // a submitted form (every field) lands on the short canonical address
+    let r = c
+        .get(s.url("/dashboard?range=7d&from=&to=&channel=&region=&category=&metric=revenue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/dashboard?range=7d");
     // top customers load after the page (htmx), from their own fragment
-    let panel = &home[home.find("id=\"top-customers\"").expect("customers")..];
+    let panel = &dash[dash.find("id=\"top-customers\"").expect("customers")..];
     assert!(
-        panel.contains("hx-get=\"/overview/top-customers\""),
+        panel.contains("hx-get=\"/dashboard/top-customers\""),
         "{panel}"
     );
     let r = c
-        .get(s.url("/overview/top-customers"))
+        .get(s.url("/dashboard/top-customers"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let top = r.text().await.unwrap();
-    assert_eq!(top.matches("<li>").count(), 5, "{top}");
+    assert_eq!(top.matches("<li>").count(), 10, "{top}");
     // a name, with the customer id beside it
     assert!(top.contains("<span class=\"muted small\">demo-"), "{top}");
     // and only for signed-in members
     let anon = browser_like()
-        .get(s.url("/overview/top-customers"))
+        .get(s.url("/dashboard/top-customers"))
         .send()
         .await
         .unwrap();
     assert!(!anon.status().is_success(), "{}", anon.status());
     assert!(!anon.text().await.unwrap().contains("demo-"));
-    let products = &home[home.find("id=\"top-products\"").expect("products")..];
+    let products = &dash[dash.find("id=\"top-products\"").expect("products")..];
     assert!(products.contains("item "), "product names shown");
     s.stop().await;
 }

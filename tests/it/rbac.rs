@@ -153,7 +153,16 @@ async fn every_role_on_every_protected_route() {
             ),
             [a, a, a, a, f, f, f],
         ),
-        (Method::GET, "/".into(), None, [a, a, a, a, a, a, a]),
+        // The events above are data: home is the dashboard now, for every role (all may see
+        // sales).
+        (Method::GET, "/".into(), None, [303; 7]),
+        (Method::GET, "/dashboard".into(), None, [a, a, a, a, a, a, a]),
+        (
+            Method::GET,
+            "/dashboard/top-customers".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
         (Method::GET, "/import".into(), None, [a, a, a, a, f, f, f]),
         (
             Method::GET,

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod dashboard;
 mod home;
 mod import;
 mod integrations;
@@ -21,10 +22,9 @@ use axum::routing::{get, post};
 pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
     Router::new()
         .route("/", get(home::home))
-        .route(
-            crate::render::overview::TOP_CUSTOMERS_PATH,
-            get(home::top_customers),
-        )
+        .route("/dashboard", get(dashboard::dashboard_page))
+        .route("/dashboard/top-customers", get(dashboard::top_customers))
+        .route("/live", get(crate::live::sse::live))
         .route(
             "/login",
             get(account::login_page).post(account::login_submit),
@@ -93,6 +93,7 @@ impl Shell {
 /// Areas in the navigation, each shown only to roles holding its permission.
 const NAV: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Home", None),
+    ("/dashboard", "Dashboard", Some(Permission::SalesView)),
     ("/admin/users", "Users", Some(Permission::UsersManage)),
     ("/import", "Import", Some(Permission::SalesEdit)),
     ("/admin/roles", "Roles", None),

@@ -1,0 +1,192 @@
+//! `/live`: each org's viewers get only their org's fragments, with the KPI API's numbers;
+//! cross-site requests are refused; a stream ends when its session does.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// One server-sent event.
+#[derive(Debug)]
+struct Sse {
+    event: String,
+    data: String,
+}
+
+struct Stream {
+    resp: reqwest::Response,
+    buf: String,
+    seen: Vec<Sse>,
+}
+
+impl Stream {
+    async fn open(s: &TestServer, token: &str, view: &str) -> Stream {
+        let url = format!(
+            "{}?{}",
+            s.url("/live"),
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("view", view)
+                .finish()
+        );
+        let resp = client().get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Stream {
+            resp,
+            buf: String::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Read until an event named `name` whose data passes `want` arrives; `None` if the stream
+    /// ends first. Panics after the deadline.
+    async fn until(&mut self, name: &str, want: impl Fn(&str) -> bool) -> Option<String> {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            while let Some(i) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..i + 2).collect();
+                let mut e = Sse {
+                    event: String::new(),
+                    data: String::new(),
+                };
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        e.event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        if !e.data.is_empty() {
+                            e.data.push('\n');
+                        }
+                        e.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                let hit = e.event == name && want(&e.data);
+                let data = e.data.clone();
+                self.seen.push(e);
+                if hit {
+                    return Some(data);
+                }
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no `{name}` event in time; saw {:?}",
+                self.seen
+            );
+            match tokio::time::timeout(left, self.resp.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Ok(None)) | Ok(Err(_)) => return None,
+                Err(_) => panic!("no `{name}` event in time; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    fn everything(&self) -> String {
+        self.seen.iter().map(|e| e.data.as_str()).collect()
+    }
+}
+
+fn sale(id: &str, at: &str, price: &str) -> Value {
+    json!({"type": "sale_completed", "id": id, "occurred_at": at, "channel": "online",
+        "region": "EMEA", "lines": [{"sku": "S-1", "name": "Widget", "quantity": 1, "unit_price": price}]})
+}
+
+async fn post(s: &TestServer, token: &str, body: Value) {
+    let r = client()
+        .post(s.url("/api/v1/events"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn each_org_sees_only_its_own_updates_with_the_apis_numbers() {
+    let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(50)).await;
+    let a = s.owner_token().await;
+    let b = s.second_org("Other", "b@example.com", "owner").await;
+    let at = s.now().timestamp().to_string();
+    let mut sa = Stream::open(&s, &a, "range=7d").await;
+    let mut sb = Stream::open(&s, &b, "range=7d").await;
+
+    post(
+        &s,
+        &a,
+        json!([sale("a-1", &at, "100.00"), sale("a-2", &at, "23.45")]),
+    )
+    .await;
+    let kpis = sa.until("kpis", |d| d.contains("$123.45")).await.unwrap();
+    // The tile shows what the KPI API answers for the same view.
+    let today = s.now().timestamp().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let from = today.checked_sub(jiff::Span::new().days(6)).unwrap();
+    let (status, v) = s
+        .get_json(
+            &a,
+            &format!("/api/v1/metrics/summary?from={from}&to={today}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["revenue"]["value"], 123.45);
+    assert_eq!(v["orders"]["value"], 2.0);
+    assert!(kpis.contains(">$123.45<") && kpis.contains(">2<"), "{kpis}");
+    let ticker = sa.until("ticker", |d| d.contains("$100.00")).await.unwrap();
+    assert!(ticker.contains("$23.45"), "{ticker}");
+
+    // B's first update is its own; nothing of A's reached it before.
+    post(&s, &b, json!(sale("b-1", &at, "7.00"))).await;
+    // (The second org keeps its accounts in euros.)
+    let kpis_b = sb.until("kpis", |d| d.contains(">€7.00<")).await.unwrap();
+    assert!(!kpis_b.contains("123.45"));
+    let all_b = sb.everything();
+    assert!(
+        !all_b.contains("123.45") && !all_b.contains("$100.00"),
+        "{all_b}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn cross_site_requests_are_refused_and_a_stream_ends_with_its_session() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let r = client()
+        .get(s.url("/live"))
+        .bearer_auth(&owner)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Signed out: like every page, it sends the browser to sign in.
+    let r = client().get(s.url("/live")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+    let r = client()
+        .get(s.url("/live?view=range%3Dforever"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Signing out ends the open stream (checked every few seconds).
+    let mut st = Stream::open(&s, &owner, "").await;
+    let r = client()
+        .post(s.url("/api/v1/auth/logout"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(st.until("never", |_| true).await, None);
+    s.stop().await;
+}
