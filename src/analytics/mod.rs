@@ -1123,6 +1123,70 @@ pub fn customer_breakdown(
     Ok(top)
 }
 
+/// One customer's figures per local month over `months` (inclusive month numbers,
+/// year × 12 + month − 1), from their day rows: one short range read per day.
+pub fn customer_months(
+    txn: &impl ReadTx,
+    org: &Org,
+    customer: &str,
+    months: (i32, i32),
+) -> StoreResult<Vec<(i32, Figures)>> {
+    use crate::store::tables::CUSTOMER_DAY;
+    let table = txn.table(CUSTOMER_DAY)?;
+    let first = month_start(months.0);
+    let last = month_start(months.1 + 1) - 1;
+    let mut out: Vec<(i32, Figures)> = (months.0..=months.1)
+        .map(|m| (m, Figures::default()))
+        .collect();
+    for day in first..=last {
+        let m = month_of(day) - months.0;
+        for row in
+            table.range((org.id.0, day, customer, "")..=(org.id.0, day, customer, "\u{10ffff}"))?
+        {
+            let (_, v) = row?;
+            let f: Figures = crate::store::codec::decode(v.value())?;
+            if let Some(slot) = usize::try_from(m).ok().and_then(|i| out.get_mut(i)) {
+                slot.1.add(&f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One product's figures per local month over `months` (inclusive), from its month rows.
+pub fn product_months(
+    txn: &impl ReadTx,
+    org: &Org,
+    sku: &str,
+    months: (i32, i32),
+) -> StoreResult<Vec<(i32, Figures)>> {
+    use crate::store::tables::PRODUCT_MONTH;
+    let table = txn.table(PRODUCT_MONTH)?;
+    let mut out = Vec::new();
+    for m in months.0..=months.1 {
+        let f = match table.get((org.id.0, m, sku))? {
+            Some(v) => crate::store::codec::decode(v.value())?,
+            None => Figures::default(),
+        };
+        out.push((m, f));
+    }
+    Ok(out)
+}
+
+/// year × 12 + month − 1 of a local day number (the month rows' key).
+pub fn month_of(day: i32) -> i32 {
+    let d = day_date(day);
+    i32::from(d.year()) * 12 + i32::from(d.month()) - 1
+}
+
+/// The first local day number of a month number.
+pub fn month_start(month: i32) -> i32 {
+    let (y, m) = (month.div_euclid(12), month.rem_euclid(12) + 1);
+    day_number(
+        jiff::civil::Date::new(y as i16, m as i8, 1).unwrap_or(jiff::civil::date(1970, 1, 1)),
+    )
+}
+
 #[cfg(test)]
 mod product_tests {
     use super::*;

@@ -118,6 +118,7 @@ pub fn sections(t: &redb::ReadTransaction, org: &Org, v: &View, now: Ts) -> AppR
     let products = r::ranking(
         &top,
         &*r::formatter(pm, &money),
+        crate::render::catalog::product_href,
         "No products sold in this range.",
     );
 
@@ -187,6 +188,7 @@ pub fn top_customers(t: &redb::ReadTransaction, org: &Org, v: &View, now: Ts) ->
     Ok(r::ranking(
         &top,
         &*r::formatter(pm, &money),
+        crate::render::catalog::customer_href,
         "No known customers bought in this range.",
     )
     .into_string())

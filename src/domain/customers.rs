@@ -22,8 +22,7 @@ pub struct Value {
     pub churn_risk: f64,
     pub typical_gap_days: f64,
     pub days_since_last_purchase: f64,
-    /// The model in words, for people.
-    pub explanation: String,
+    pub orders: i64,
 }
 
 pub fn value(
@@ -53,29 +52,6 @@ pub fn value(
     let aov = if orders > 0 { revenue / orders } else { 0 };
     let ltv = revenue - refunds;
     let future = (1.0 - churn) * aov as f64 * (365.0 / gap);
-    let band = match churn {
-        c if c < 0.3 => "low",
-        c if c < 0.6 => "medium",
-        _ => "high",
-    };
-    let explanation = if orders == 0 {
-        "No purchases yet, so there is no churn risk or value to estimate.".to_string()
-    } else {
-        format!(
-            "{} order{}; last purchase {:.0} days ago against a typical gap of {:.0} days{}. Churn risk is {band} ({:.0}%). If they stay, the next twelve months are worth about {} more at their average order value.",
-            orders,
-            if orders == 1 { "" } else { "s" },
-            since,
-            gap,
-            if orders < 2 {
-                " (assumed for one-time buyers)"
-            } else {
-                ""
-            },
-            churn * 100.0,
-            future.round() as i64
-        )
-    };
     Value {
         ltv,
         predicted_ltv: ltv + future.round() as i64,
@@ -83,7 +59,36 @@ pub fn value(
         churn_risk: churn,
         typical_gap_days: (gap * 10.0).round() / 10.0,
         days_since_last_purchase: (since * 10.0).round() / 10.0,
-        explanation,
+        orders,
+    }
+}
+
+impl Value {
+    /// The model's reading of this customer, in words; `money` formats minor units in the
+    /// org's currency.
+    pub fn explanation(&self, money: &dyn Fn(i64) -> String) -> String {
+        if self.orders == 0 {
+            return "No purchases yet, so there is no churn risk or value to estimate.".to_string();
+        }
+        let band = match self.churn_risk {
+            c if c < 0.3 => "low",
+            c if c < 0.6 => "medium",
+            _ => "high",
+        };
+        format!(
+            "{} order{}; last purchase {:.0} days ago against a typical gap of {:.0} days{}. Churn risk is {band} ({:.0}%). If they stay, the next twelve months are worth about {} more at their average order value.",
+            self.orders,
+            if self.orders == 1 { "" } else { "s" },
+            self.days_since_last_purchase,
+            self.typical_gap_days,
+            if self.orders < 2 {
+                " (assumed for one-time buyers)"
+            } else {
+                ""
+            },
+            self.churn_risk * 100.0,
+            money(self.predicted_ltv - self.ltv)
+        )
     }
 }
 
@@ -121,7 +126,11 @@ mod tests {
             v(0).predicted_ltv,
             30_000 + (10_000.0 * 365.0 / 30.0f64).round() as i64
         );
-        assert!(v(30).explanation.contains("typical gap of 30 days"));
+        let money = |m: i64| format!("${:.2}", m as f64 / 100.0);
+        assert!(v(30).explanation(&money).contains("typical gap of 30 days"));
+        // The value of the next year is money in the currency, not minor units.
+        let text = v(0).explanation(&money);
+        assert!(text.contains("worth about $1216.67 more"), "{text}");
     }
 
     #[test]
@@ -129,7 +138,10 @@ mod tests {
         let v = value(1, 5_000, 1_000, Some(Ts(0)), Some(Ts(0)), Ts(90 * DAY));
         assert_eq!(v.typical_gap_days, 90.0);
         assert_eq!(v.ltv, 4_000);
-        assert!(v.explanation.contains("assumed for one-time buyers"));
+        assert!(
+            v.explanation(&|m| m.to_string())
+                .contains("assumed for one-time buyers")
+        );
         let none = value(0, 0, 0, None, None, Ts(0));
         assert_eq!((none.churn_risk, none.predicted_ltv), (0.0, 0));
     }

@@ -133,7 +133,7 @@ pub fn line_chart(c: &LineChart) -> Markup {
                 g.xaxis {
                     @for i in &shown {
                         text.axis x=(fmt_coord(x(*i))) y=(fmt_coord(H - 8.0))
-                            text-anchor=(if *i == 0 { "start" } else if *i == n - 1 { "end" } else { "middle" }) {
+                            text-anchor=(if n == 1 { "middle" } else if *i == 0 { "start" } else if *i == n - 1 { "end" } else { "middle" }) {
                             (c.x_labels[*i])
                         }
                     }
@@ -161,7 +161,8 @@ pub fn line_chart(c: &LineChart) -> Markup {
                                 .collect::<Vec<_>>().join(" ")
                         ) {}
                         @for (i, v) in l.values.iter().enumerate() {
-                            circle cx=(fmt_coord(x(i))) cy=(fmt_coord(y(*v))) r="3" {
+                            // A lone point has no line through it: always show it.
+                            circle.solo[n == 1] cx=(fmt_coord(x(i))) cy=(fmt_coord(y(*v))) r="3" {
                                 title { (c.x_labels[i]) ": " (l.name) " " ((c.format)(*v)) }
                             }
                         }
@@ -429,5 +430,92 @@ mod tests {
         assert!(!html.contains("style="), "the CSP allows no inline styles");
         assert!(html.contains("$200 · 80.0%"));
         assert!(html.contains("href=\"/dashboard?region=EMEA\""));
+    }
+
+    /// One tag per line, so a snapshot diff shows what changed.
+    fn lines_of(m: Markup) -> String {
+        m.into_string().replace("><", ">\n<")
+    }
+
+    #[test]
+    fn snapshot_line_chart_two_series_with_drill_down_links() {
+        let labels: Vec<String> = ["Nov 1", "Nov 2", "Nov 3", "Nov 4"]
+            .map(String::from)
+            .to_vec();
+        let links: Vec<String> = (1..=4).map(|d| format!("/dashboard?day={d}")).collect();
+        let (a, b) = ([1200.0, 3400.5, 0.0, 980.25], [300.0, 0.0, 150.0, 99.99]);
+        let lines = [
+            Line {
+                name: "online",
+                values: &a,
+            },
+            Line {
+                name: "retail",
+                values: &b,
+            },
+        ];
+        insta::assert_snapshot!(lines_of(line_chart(&LineChart {
+            title: "Revenue by day",
+            x_labels: &labels,
+            lines: &lines,
+            format: &money,
+            axis: &compact,
+            empty: "No sales",
+            x_links: Some(&links),
+        })));
+    }
+
+    #[test]
+    fn snapshot_line_chart_single_point() {
+        let labels = vec!["Nov 23".to_string()];
+        let v = [42.0];
+        insta::assert_snapshot!(lines_of(line_chart(&LineChart {
+            title: "Revenue by day",
+            x_labels: &labels,
+            lines: &[Line {
+                name: "all",
+                values: &v
+            }],
+            format: &money,
+            axis: &compact,
+            empty: "No sales",
+            x_links: None,
+        })));
+    }
+
+    #[test]
+    fn snapshot_line_chart_empty_series() {
+        insta::assert_snapshot!(lines_of(line_chart(&LineChart {
+            title: "Revenue by day",
+            x_labels: &[],
+            lines: &[],
+            format: &money,
+            axis: &compact,
+            empty: "No sales in this range.",
+            x_links: None,
+        })));
+    }
+
+    #[test]
+    fn snapshot_bars_and_sparkline() {
+        let items = [
+            Bar {
+                label: "online",
+                href: Some("/dashboard?channel=online".into()),
+                value: 750.0,
+                share: Some(0.75),
+            },
+            Bar {
+                label: "retail",
+                href: None,
+                value: 250.0,
+                share: Some(0.25),
+            },
+        ];
+        insta::assert_snapshot!(lines_of(bars(&items, &money, "Nothing")));
+        insta::assert_snapshot!(lines_of(sparkline(
+            &[1.0, 3.0, 2.0, 5.0],
+            "Revenue over the range"
+        )));
     }
 }

@@ -209,8 +209,13 @@ pub fn breakdowns(
     }
 }
 
-/// A ranked list of products or customers.
-pub fn ranking(items: &[Share], format: &dyn Fn(f64) -> String, empty: &str) -> Markup {
+/// A ranked list of products or customers, each linked to its page by `href`.
+pub fn ranking(
+    items: &[Share],
+    format: &dyn Fn(f64) -> String,
+    href: fn(&str) -> String,
+    empty: &str,
+) -> Markup {
     if items.is_empty() {
         return html! { p.muted { (empty) } };
     }
@@ -219,7 +224,7 @@ pub fn ranking(items: &[Share], format: &dyn Fn(f64) -> String, empty: &str) -> 
             @for s in items {
                 li {
                     span.rank-name {
-                        (s.name.as_deref().unwrap_or(&s.key))
+                        a href=(href(&s.key)) { (s.name.as_deref().unwrap_or(&s.key)) }
                         @if s.name.is_some() { " " span.muted.small { (s.key) } }
                     }
                     span.rank-value { (format(s.value)) }

@@ -331,6 +331,30 @@ async fn load_demo_data_then_see_the_overview_and_make_an_api_key() {
         .await
         .unwrap();
     screenshot(&b, "dashboard-chart").await;
+    // Rankings lead to the product and customer pages.
+    b.client
+        .find(Locator::Css("#top-products .rank-name a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&b, "#product-history svg").await;
+    assert!(path(&b).await.starts_with("/products/"));
+    screenshot(&b, "product").await;
+    b.client.back().await.unwrap();
+    wait_for(&b, "#top-customers .rank-name a")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let words = wait_for(&b, "#customer-explanation")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(words.contains("Churn risk is"), "{words}");
+    screenshot(&b, "customer").await;
 
     click_link(&b, "API keys").await;
     wait_for_path(&b, "/admin/api-keys").await;

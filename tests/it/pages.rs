@@ -642,3 +642,62 @@ async fn load_demo_data_from_the_home_page_fills_the_dashboard() {
     assert!(products.contains("item "), "product names shown");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn customer_and_product_pages_show_the_apis_figures_in_words() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    sign_in(&s, &c).await;
+    let owner = s.owner_token().await;
+    let at = s.now().timestamp().to_string();
+    let events = serde_json::json!([
+        {"type": "customer_created", "id": "c 1/x", "occurred_at": at, "name": "Ada <Lovelace>", "email": "ada@example.com"},
+        {"type": "sale_completed", "id": "o-1", "occurred_at": at, "customer_id": "c 1/x", "channel": "web", "region": "EU",
+         "lines": [{"sku": "SKU/1", "name": "Widget", "category": "Tools", "quantity": 2, "unit_price": "10.00", "unit_cost": "4.00"}]},
+        {"type": "refund_processed", "id": "r-1", "order_id": "o-1", "occurred_at": at, "amount": "10.00", "lines": [{"sku": "SKU/1", "quantity": 1}]}
+    ]);
+    let r = client()
+        .post(s.url("/api/v1/events"))
+        .bearer_auth(&owner)
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let (_, api) = s.get_json(&owner, "/api/v1/customers/c%201%2Fx").await;
+    assert_eq!(api["ltv"], 10.0);
+    let page = text_of(&c, &s.url("/customers/c%201%2Fx")).await;
+    // The name is escaped, the figures are the API's, the model is explained in words.
+    assert!(page.contains("<h1>Ada &#60;Lovelace&#62;</h1>"), "{page}");
+    assert!(page.contains("id=\"customer-ltv\">$10.00<"), "{page}");
+    assert!(page.contains("id=\"customer-orders\">1<"), "{page}");
+    let explanation = api["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("$"),
+        "money in the currency: {explanation}"
+    );
+    assert!(page.contains(&explanation.replace('\'', "&#39;")), "{page}");
+    assert!(page.contains("id=\"customer-history\""));
+
+    let (_, api) = s.get_json(&owner, "/api/v1/products/SKU%2F1").await;
+    assert_eq!(api["revenue"], 20.0);
+    let page = text_of(&c, &s.url("/products/SKU%2F1")).await;
+    assert!(page.contains("<h1>Widget</h1>"), "{page}");
+    assert!(page.contains("id=\"product-revenue\">$20.00<"), "{page}");
+    assert!(
+        page.contains("href=\"/dashboard?category=Tools\""),
+        "{page}"
+    );
+    // The dashboard links its rankings to these pages.
+    let dash = text_of(&c, &s.url("/dashboard")).await;
+    assert!(dash.contains("href=\"/products/SKU%2F1\""), "{dash}");
+    let top = text_of(&c, &s.url("/dashboard/top-customers")).await;
+    assert!(top.contains("href=\"/customers/c%201%2Fx\""), "{top}");
+
+    let r = c.get(s.url("/customers/nobody")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c.get(s.url("/products/nothing")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    s.stop().await;
+}

@@ -156,7 +156,12 @@ async fn every_role_on_every_protected_route() {
         // The events above are data: home is the dashboard now, for every role (all may see
         // sales).
         (Method::GET, "/".into(), None, [303; 7]),
-        (Method::GET, "/dashboard".into(), None, [a, a, a, a, a, a, a]),
+        (
+            Method::GET,
+            "/dashboard".into(),
+            None,
+            [a, a, a, a, a, a, a],
+        ),
         (
             Method::GET,
             "/dashboard/top-customers".into(),

@@ -132,7 +132,7 @@ fn customer_view(org: &Org, id: String, c: CustomerAgg, now: Ts, explain: bool) 
         predicted_ltv: v.predicted_ltv as f64 / scale,
         average_order_value: v.average_order_value as f64 / scale,
         churn_risk: v.churn_risk,
-        explanation: explain.then_some(v.explanation),
+        explanation: explain.then(|| v.explanation(&|m| org.currency.display_minor(m))),
     }
 }
 

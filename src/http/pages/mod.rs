@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod catalog;
 mod dashboard;
 mod home;
 mod import;
@@ -25,6 +26,8 @@ pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
         .route("/dashboard", get(dashboard::dashboard_page))
         .route("/dashboard/top-customers", get(dashboard::top_customers))
         .route("/live", get(crate::live::sse::live))
+        .route("/customers/{id}", get(catalog::customer_page))
+        .route("/products/{sku}", get(catalog::product_page))
         .route(
             "/login",
             get(account::login_page).post(account::login_submit),

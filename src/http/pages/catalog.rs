@@ -1,0 +1,128 @@
+//! Customer and product pages (`/customers/{id}`, `/products/{sku}`), linked from the
+//! dashboard's rankings.
+
+use super::{Shell, shell};
+use crate::analytics;
+use crate::app::AppState;
+use crate::auth::{Authz, perm};
+use crate::dashboard::{self, View};
+use crate::domain::customers;
+use crate::error::{AppError, AppResult};
+use crate::render::catalog as r;
+use crate::store::{orgs, sales};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/detail.html")]
+pub struct DetailPage {
+    shell: Shell,
+    heading: String,
+    back_href: String,
+    back_label: &'static str,
+    body: String,
+}
+
+/// The twelve local months up to this one.
+fn last_twelve(org: &crate::domain::org::Org, now: crate::domain::Ts) -> (i32, i32) {
+    let this = analytics::month_of(analytics::day_number(dashboard::today(org, now)));
+    (this - 11, this)
+}
+
+pub async fn customer_page(
+    State(state): State<AppState>,
+    a: Authz<perm::SalesView>,
+    Path(id): Path<String>,
+) -> AppResult<DetailPage> {
+    let org_id = a.user().org;
+    let now = state.clock.now();
+    let key = id.clone();
+    let (heading, body) = state
+        .db(move |s| {
+            s.read(|t| {
+                let Some(org) = orgs::get(t, org_id)? else {
+                    return Ok(Err(AppError::not_found("Organization")));
+                };
+                let Some(c) = sales::customer(t, org_id, &key)? else {
+                    return Ok(Err(AppError::not_found("Customer")));
+                };
+                let months = analytics::customer_months(t, &org, &key, last_twelve(&org, now))?;
+                let first = c.first.as_ref().map(|f| f.0);
+                let value =
+                    customers::value(c.orders, c.revenue, c.refunds, first, c.last_purchase, now);
+                let cur = org.currency.clone();
+                let money = move |m: i64| cur.display_minor(m);
+                let body = r::customer(&r::CustomerPage {
+                    id: &key,
+                    agg: &c,
+                    value: &value,
+                    months: &months,
+                    money: &money,
+                    minor_per_unit: org.currency.minor_per_unit(),
+                    tz: &org.tz(),
+                });
+                let heading = c.name.clone().or(c.email.clone()).unwrap_or(key.clone());
+                Ok(Ok((heading, body.into_string())))
+            })?
+        })
+        .await?;
+    Ok(DetailPage {
+        shell: shell(&state, &a.principal, &heading, "/dashboard").await?,
+        heading,
+        back_href: "/dashboard".into(),
+        back_label: "Dashboard",
+        body,
+    })
+}
+
+pub async fn product_page(
+    State(state): State<AppState>,
+    a: Authz<perm::SalesView>,
+    Path(sku): Path<String>,
+) -> AppResult<DetailPage> {
+    let org_id = a.user().org;
+    let now = state.clock.now();
+    let key = sku.clone();
+    let (heading, body) = state
+        .db(move |s| {
+            s.read(|t| {
+                let Some(org) = orgs::get(t, org_id)? else {
+                    return Ok(Err(AppError::not_found("Organization")));
+                };
+                let Some(p) = sales::product(t, org_id, &key)? else {
+                    return Ok(Err(AppError::not_found("Product")));
+                };
+                let months = analytics::product_months(t, &org, &key, last_twelve(&org, now))?;
+                let cur = org.currency.clone();
+                let money = move |m: i64| cur.display_minor(m);
+                let category_href = View {
+                    category: Some(p.category.clone()),
+                    ..View::default()
+                }
+                .href();
+                let body = r::product(&r::ProductPage {
+                    sku: &key,
+                    agg: &p,
+                    months: &months,
+                    money: &money,
+                    minor_per_unit: org.currency.minor_per_unit(),
+                    category_href,
+                });
+                let heading = if p.name.is_empty() {
+                    key.clone()
+                } else {
+                    p.name.clone()
+                };
+                Ok(Ok((heading, body.into_string())))
+            })?
+        })
+        .await?;
+    Ok(DetailPage {
+        shell: shell(&state, &a.principal, &heading, "/dashboard").await?,
+        heading,
+        back_href: "/dashboard".into(),
+        back_label: "Dashboard",
+        body,
+    })
+}
