@@ -126,6 +126,19 @@ fn main() {
             "breakdown revenue by category, 2 years",
             format!("/api/v1/metrics/breakdown?dimension=category&metric=revenue&{range}"),
         ),
+        ("dashboard page, last 30 days", "/dashboard".to_string()),
+        (
+            "dashboard page, this year, chart split by channel",
+            "/dashboard?range=year&split=channel".to_string(),
+        ),
+        (
+            "dashboard page, 2 years, channel filter",
+            "/dashboard?range=custom&from=2024-11-21&to=2026-11-20&channel=online".to_string(),
+        ),
+        (
+            "dashboard top customers panel, last 30 days",
+            "/dashboard/top-customers".to_string(),
+        ),
     ];
     for ((name, path), (mode, app)) in queries
         .iter()
@@ -147,5 +160,106 @@ fn main() {
         }
         percentiles(&name, samples);
     }
+    println!("RSS after the queries: {:.0} MB", rss_mb());
+    rt.block_on(page_views(cached, auth));
     println!("RSS at the end: {:.0} MB", rss_mb());
+}
+
+/// The dashboard over real HTTP (the client in this process too): page views per second with
+/// 200 concurrent users, and what a first visit transfers compressed.
+async fn page_views(app: axum::Router, auth: &'static str) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+
+    // Page weight: the page and everything it loads, as a browser would fetch them (br).
+    let page = client
+        .get(format!("{base}/dashboard"))
+        .header("authorization", auth)
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(page.status().is_success());
+    let html = page.bytes().await.unwrap();
+    let plain = client
+        .get(format!("{base}/dashboard"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut total = html.len();
+    let mut parts = vec![format!("page {:.1} KB", html.len() as f64 / 1e3)];
+    for piece in plain.split("src=\"").chain(plain.split("href=\"")).skip(1) {
+        let url = piece.split('"').next().unwrap_or("");
+        if url.starts_with("/assets/") && (url.contains(".css") || url.contains(".js")) {
+            let r = client
+                .get(format!("{base}{url}"))
+                .header("accept-encoding", "br, gzip")
+                .send()
+                .await
+                .unwrap();
+            let n = r.bytes().await.unwrap().len();
+            total += n;
+            parts.push(format!(
+                "{} {:.1} KB",
+                url.rsplit('/').next().unwrap_or(url),
+                n as f64 / 1e3
+            ));
+        }
+    }
+    println!(
+        "first visit transfers {:.1} KB compressed ({}), no third-party requests",
+        total as f64 / 1e3,
+        parts.join(", ")
+    );
+
+    let users = 200;
+    let secs = 10.0;
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..users {
+        let (client, url) = (client.clone(), format!("{base}/dashboard"));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < end {
+                let t = Instant::now();
+                let r = client
+                    .get(&url)
+                    .header("authorization", auth)
+                    .header("accept-encoding", "br")
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+                r.bytes().await.unwrap();
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    println!(
+        "dashboard page views over HTTP, {users} concurrent users for {secs:.0} s: {:.0} views/s",
+        all.len() as f64 / secs
+    );
+    percentiles("dashboard page view latency (200 users)", all);
 }

@@ -13,20 +13,45 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-/// One rendering of a view, sent to its subscribers.
-#[derive(Debug)]
-pub struct Update {
-    /// The org's data version it shows (the SSE event id).
-    pub version: u64,
-    /// The sections that differ from the previous update, by SSE event name.
-    pub changed: Vec<(&'static str, String)>,
+/// An update as it goes on the wire: the changed sections as server-sent events, serialized
+/// once and shared by every subscriber (each stream writes the same bytes).
+pub type Frame = axum::body::Bytes;
+
+/// Server-sent events for `sections` (by name) at `version`: `event`, `id`, one `data` line per
+/// line of HTML.
+pub fn frame<'a>(version: u64, sections: impl IntoIterator<Item = (&'a str, &'a str)>) -> Frame {
+    let mut out = String::new();
+    for (name, html) in sections {
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push_str("\nid: ");
+        out.push_str(&version.to_string());
+        out.push('\n');
+        for line in html.split('\n') {
+            out.push_str("data: ");
+            out.push_str(line.strip_suffix('\r').unwrap_or(line));
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    Frame::from(out)
+}
+
+/// Every live section of a rendering, as one frame (what a new or stale browser needs).
+pub fn full_frame(version: u64, s: &Sections) -> Frame {
+    frame(
+        version,
+        dashboard::LIVE_SECTIONS.iter().map(|n| (*n, s.get(n))),
+    )
 }
 
 struct Watched {
     view: View,
-    tx: broadcast::Sender<Arc<Update>>,
+    tx: broadcast::Sender<Frame>,
     /// The last rendering sent, to send only what changed.
     last: Option<(u64, Sections)>,
+    /// The newest full rendering, for browsers that connect with an older page.
+    snapshot: Option<(u64, Frame)>,
 }
 
 #[derive(Default)]
@@ -46,7 +71,7 @@ pub struct Hub {
 
 /// What a new subscriber gets.
 pub struct Subscription {
-    pub rx: broadcast::Receiver<Arc<Update>>,
+    pub rx: broadcast::Receiver<Frame>,
 }
 
 impl Hub {
@@ -86,9 +111,31 @@ impl Hub {
             view: view.clone(),
             tx: broadcast::channel(self.buffer).0,
             last: None,
+            snapshot: None,
         });
         Subscription {
             rx: w.tx.subscribe(),
+        }
+    }
+
+    /// The view's newest full rendering, if it shows `version`.
+    pub fn snapshot(&self, org: OrgId, view: &View, version: u64) -> Option<Frame> {
+        let st = self.lock();
+        let w = st.orgs.get(&org)?.get(&view.query())?;
+        w.snapshot
+            .as_ref()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, f)| f.clone())
+    }
+
+    /// Keep a full rendering that a connecting browser needed, for the next ones (never
+    /// replaces a newer one; the base that live updates are diffed against is not touched).
+    pub fn keep_snapshot(&self, org: OrgId, view: &View, version: u64, f: &Frame) {
+        let mut st = self.lock();
+        if let Some(w) = st.orgs.get_mut(&org).and_then(|v| v.get_mut(&view.query()))
+            && w.snapshot.as_ref().is_none_or(|(v, _)| *v < version)
+        {
+            w.snapshot = Some((version, f.clone()));
         }
     }
 
@@ -162,19 +209,20 @@ impl Hub {
                 let Some(w) = views.get_mut(&key) else {
                     continue;
                 };
-                let changed: Vec<(&'static str, String)> = dashboard::LIVE_SECTIONS
+                let changed: Vec<(&str, &str)> = dashboard::LIVE_SECTIONS
                     .iter()
                     .filter(|name| {
                         w.last
                             .as_ref()
                             .is_none_or(|(_, old)| old.get(name) != sections.get(name))
                     })
-                    .map(|name| (*name, sections.get(name).to_string()))
+                    .map(|name| (*name, sections.get(name)))
                     .collect();
                 if !changed.is_empty() {
                     // No receivers is not an error: the view is dropped on the next tick.
-                    let _ = w.tx.send(Arc::new(Update { version, changed }));
+                    let _ = w.tx.send(frame(version, changed));
                 }
+                w.snapshot = Some((version, full_frame(version, &sections)));
                 w.last = Some((version, sections));
             }
         }
@@ -221,5 +269,17 @@ impl Hub {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_frame_is_one_event_per_section_with_a_data_line_per_html_line() {
+        let f = super::frame(7, [("kpis", "<p>a</p>\n<p>b</p>"), ("ticker", "<ol></ol>")]);
+        assert_eq!(
+            std::str::from_utf8(&f).unwrap(),
+            "event: kpis\nid: 7\ndata: <p>a</p>\ndata: <p>b</p>\n\nevent: ticker\nid: 7\ndata: <ol></ol>\n\n"
+        );
     }
 }

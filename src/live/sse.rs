@@ -2,11 +2,12 @@
 //!
 //! Events are named after the dashboard sections (`kpis`, `trend`, …; htmx's SSE extension
 //! swaps each into the element with the same `sse-swap` name), carry the org's data version
-//! as their id, and are only the sections that changed. `refresh` tells a browser that fell
+//! as their id, and are only the sections that changed. Each update is serialized once by the
+//! hub; every stream writes the same shared bytes. `refresh` tells a browser that fell
 //! behind to reload the view. The stream ends when the session is revoked or the user is
 //! disabled (checked every few seconds).
 
-use super::Update;
+use super::Frame;
 use crate::app::AppState;
 use crate::auth::{Authz, perm, sessions};
 use crate::dashboard::{self, View};
@@ -14,10 +15,8 @@ use crate::error::{AppError, AppResult};
 use crate::store::{orgs, sales};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use axum::response::{IntoResponse, Response};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -64,17 +63,15 @@ fn parse(query: Option<&str>, headers: &HeaderMap) -> AppResult<(View, Option<u6
     Ok((view, shown))
 }
 
-fn event(name: &str, version: u64, html: &str) -> Event {
-    Event::default()
-        .event(name)
-        .id(version.to_string())
-        .data(html)
-}
+/// Told to a browser that fell too far behind: reload the view.
+const REFRESH: &str = "event: refresh\ndata: behind\n\n";
+/// A comment line: keeps idle connections open through proxies.
+const HEARTBEAT: &str = ": keep-alive\n\n";
 
 struct Stream_ {
-    rx: broadcast::Receiver<Arc<Update>>,
-    /// Events to send before waiting for updates.
-    queued: std::collections::VecDeque<Event>,
+    rx: broadcast::Receiver<Frame>,
+    /// Sent before waiting for updates (the catch-up).
+    first: Option<Frame>,
     state: AppState,
     user: (
         crate::domain::OrgId,
@@ -82,6 +79,7 @@ struct Stream_ {
         crate::domain::FamilyId,
     ),
     next_check: tokio::time::Instant,
+    heartbeat: tokio::time::Interval,
     closed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
@@ -90,7 +88,7 @@ pub async fn live(
     a: Authz<perm::SalesView>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> AppResult<Response> {
     if !same_origin(&headers) {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
@@ -103,55 +101,61 @@ pub async fn live(
     // Subscribe first, then look: an update committed in between is not missed.
     let sub = state.live.subscribe(org_id, &view);
     let now = state.clock.now();
-    let v2 = view.clone();
-    let catch_up = state
+    let (hub, v2) = (state.live.clone(), view.clone());
+    // A browser whose page is older than the data gets the current state at once: the
+    // hub's snapshot when it is current, else one rendering (kept for the next browsers).
+    let first = state
         .db(move |s| {
             s.read(|t| {
                 let version = sales::data_version(t, org_id)?;
                 if shown == Some(version) {
                     return Ok(Ok(None));
                 }
+                if let Some(f) = hub.snapshot(org_id, &v2, version) {
+                    return Ok(Ok(Some(f)));
+                }
                 let Some(org) = orgs::get(t, org_id)? else {
                     return Ok(Err(AppError::not_found("Organization")));
                 };
-                Ok(dashboard::sections(t, &org, &v2, now).map(|s| Some((version, s))))
+                Ok(dashboard::sections(t, &org, &v2, now).map(|s| {
+                    let f = super::full_frame(version, &s);
+                    hub.keep_snapshot(org_id, &v2, version, &f);
+                    Some(f)
+                }))
             })?
         })
         .await?;
-    let mut queued = std::collections::VecDeque::new();
-    if let Some((version, sections)) = catch_up {
-        for name in dashboard::LIVE_SECTIONS {
-            queued.push_back(event(name, version, sections.get(name)));
-        }
-    }
+    let every = state.cfg.live.heartbeat.max(Duration::from_secs(1));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let s = Stream_ {
         rx: sub.rx,
-        queued,
+        first,
         user: (org_id, a.user().id, a.principal.0.session),
         state: state.clone(),
         next_check: tokio::time::Instant::now() + SESSION_CHECK,
+        heartbeat,
         closed: Box::pin(state.live.closed()),
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
+        if let Some(f) = s.first.take() {
+            return Some((Ok::<_, Infallible>(f), s));
+        }
         loop {
-            if let Some(e) = s.queued.pop_front() {
-                return Some((Ok(e), s));
-            }
             tokio::select! {
                 _ = &mut s.closed => return None,
                 msg = s.rx.recv() => match msg {
-                    Ok(u) => {
-                        for (name, html) in &u.changed {
-                            s.queued.push_back(event(name, u.version, html));
-                        }
-                    }
+                    Ok(f) => return Some((Ok(f), s)),
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Too far behind: skip the backlog, reload once.
                         s.rx = s.rx.resubscribe();
-                        s.queued.push_back(Event::default().event("refresh").data("behind"));
+                        return Some((Ok(Frame::from_static(REFRESH.as_bytes())), s));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
+                _ = s.heartbeat.tick() => {
+                    return Some((Ok(Frame::from_static(HEARTBEAT.as_bytes())), s));
+                }
                 _ = tokio::time::sleep_until(s.next_check) => {
                     s.next_check = tokio::time::Instant::now() + SESSION_CHECK;
                     let (org, uid, sid) = s.user;
@@ -167,7 +171,16 @@ pub async fn live(
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.cfg.live.heartbeat)))
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            // Tells nginx not to buffer the stream.
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 #[cfg(test)]

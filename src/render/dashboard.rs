@@ -121,7 +121,7 @@ pub fn trend(
     let f = formatter(metric, money);
     let axis_money = |x: f64| chart::compact(x);
     html! {
-        div.chart-controls {
+        div.chart-controls hx-boost="true" hx-target="#dash" hx-select="#dash" hx-swap="outerHTML" {
             nav.switch aria-label="Interval" {
                 @for i in [crate::analytics::Interval::Hour, crate::analytics::Interval::Day,
                            crate::analytics::Interval::Week, crate::analytics::Interval::Month] {
@@ -198,7 +198,11 @@ pub fn breakdowns(
         html! {
             section.card id=(id) {
                 h2 { (label) " by " (title) }
-                (chart::bars(&bars, &f, "Nothing in this range."))
+                // Drill-down swaps the dashboard in place. (On a wrapper inside the live
+                // section: the section itself must keep its own swap rules.)
+                div hx-boost="true" hx-target="#dash" hx-select="#dash" hx-swap="outerHTML" {
+                    (chart::bars(&bars, &f, "Nothing in this range."))
+                }
             }
         }
     };

@@ -413,7 +413,10 @@ async fn wait_text(b: &Browser, css: &str, want: impl Fn(&str) -> bool, what: &s
         if want(&t) {
             return t;
         }
-        assert!(std::time::Instant::now() < end, "{what}: {css} is {t:?}");
+        if std::time::Instant::now() >= end {
+            let dash = text_of(b, "#dash").await;
+            panic!("{what}: {css} is {t:?}; the dashboard reads {dash:?}");
+        }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

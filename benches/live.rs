@@ -1,0 +1,331 @@
+//! Live dashboards under load: a real server process, N browsers' worth of SSE streams on the
+//! default dashboard view, and sales posted one at a time. Reports
+//!
+//! - event → update latency: from the API's acknowledgement (the sale is committed) to each
+//!   stream receiving the changed KPI tiles, with the default 250 ms tick and a 50 ms tick;
+//! - fan-out: for each update, how long after the first stream the others received it;
+//! - server memory per idle stream (RSS with N streams open minus RSS before, over N).
+//!
+//! `cargo bench --bench live`. `SB_LIVE_CLIENTS` (default 1000) and `SB_LIVE_FANOUT_CLIENTS`
+//! (default 10000) set the stream counts; `SB_LIVE_POSTS` (default 20) the updates per run.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Server {
+    child: std::process::Child,
+    addr: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server process on a fresh data dir (an org and a signed-in admin), with `tick`.
+fn server(tick: &str) -> Server {
+    let support::Bench {
+        store, token, _dir, ..
+    } = support::setup(|_| {});
+    // The bench's store handle must go before the server opens the file.
+    drop(store);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_salesboard"))
+        .arg("--data-dir")
+        .arg(_dir.path())
+        .arg("serve")
+        .env("SALESBOARD_SERVER__LISTEN", "127.0.0.1:0")
+        .env("SALESBOARD_LIVE__TICK", tick)
+        .env("SALESBOARD_LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server says where it listens");
+    Server {
+        child,
+        addr,
+        token,
+        _dir,
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// (version, when received) of every `kpis` event one stream saw.
+type Seen = Arc<Mutex<Vec<(u64, Instant)>>>;
+
+/// Open one stream (HTTP/1.0, so the body is plain bytes until close) and record the `kpis`
+/// events it receives until `stop`.
+async fn stream(addr: String, token: String, seen: Seen, ready: Arc<tokio::sync::Semaphore>) {
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let req = format!(
+        "GET /live HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 16384];
+    let mut headers_done = false;
+    loop {
+        let n = match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let at = Instant::now();
+        buf.extend_from_slice(&chunk[..n]);
+        if !headers_done {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                assert!(
+                    buf.starts_with(b"HTTP/1.1 200") || buf.starts_with(b"HTTP/1.0 200"),
+                    "{}",
+                    String::from_utf8_lossy(&buf[..i])
+                );
+                buf.drain(..i + 4);
+                headers_done = true;
+                ready.add_permits(1);
+            } else {
+                continue;
+            }
+        }
+        while let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = buf.drain(..i + 2).collect();
+            let text = String::from_utf8_lossy(&block);
+            let mut event = "";
+            let mut id = None;
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse::<u64>().ok();
+                }
+            }
+            if let (Some(id), "kpis") = (id, event) {
+                seen.lock().unwrap().push((id, at));
+            }
+        }
+    }
+}
+
+/// Open streams, closed again when dropped.
+struct Streams {
+    seen: Vec<Seen>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn open_streams(srv: &Server, n: usize) -> Streams {
+    let ready = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut all = Vec::with_capacity(n);
+    let mut tasks = Vec::with_capacity(n);
+    let started = Instant::now();
+    // Connect in waves so the listen backlog never overflows.
+    for wave in (0..n).collect::<Vec<_>>().chunks(500) {
+        for _ in wave {
+            let seen: Seen = Default::default();
+            all.push(seen.clone());
+            tasks.push(tokio::spawn(stream(
+                srv.addr.clone(),
+                srv.token.clone(),
+                seen,
+                ready.clone(),
+            )));
+        }
+        ready
+            .acquire_many(wave.len() as u32)
+            .await
+            .unwrap()
+            .forget();
+    }
+    println!(
+        "  opened {n} streams in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Streams { seen: all, tasks }
+}
+
+async fn post_sale(c: &reqwest::Client, srv: &Server, n: usize) -> Instant {
+    let at = jiff::Timestamp::now().to_string();
+    let body = format!("[{}]", support::sale_json("live-", n as u64, &at, 500));
+    let r = c
+        .post(format!("http://{}/api/v1/events", srv.addr))
+        .bearer_auth(&srv.token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    Instant::now()
+}
+
+/// Post `posts` sales one at a time, `gap` apart, and report latency and fan-out (and the
+/// server's memory per idle stream, measured before the first sale).
+async fn run(name: &str, srv: &Server, clients: usize, posts: usize, gap: Duration) {
+    println!("{name}: {clients} streams");
+    let pid = srv.child.id();
+    // One stream first, so the one-time allocations of the first render are not counted.
+    let warm = open_streams(srv, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(pid);
+    let opened = open_streams(srv, clients).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    println!(
+        "  server RSS {:.1} MiB before the streams, {:.1} MiB with them idle: {:.1} KiB per stream",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        after.saturating_sub(before) as f64 / clients as f64
+    );
+    drop(warm);
+    let streams = &opened.seen;
+    let c = reqwest::Client::new();
+    // Each stream got the current state on connect; its version is the base.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let base = loop {
+        let firsts: Vec<Option<u64>> = streams
+            .iter()
+            .map(|s| s.lock().unwrap().first().map(|x| x.0))
+            .collect();
+        if firsts.iter().all(Option::is_some) {
+            break firsts.iter().flatten().copied().max().unwrap_or(0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "streams did not all get the first state"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut acked: HashMap<u64, Instant> = HashMap::new();
+    for i in 0..posts {
+        let t = post_sale(&c, srv, i).await;
+        acked.insert(base + 1 + i as u64, t);
+        tokio::time::sleep(gap).await;
+    }
+    // Wait until every stream saw the last update.
+    let last = base + posts as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while streams
+        .iter()
+        .any(|s| s.lock().unwrap().last().is_none_or(|x| x.0 < last))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not every stream got the last update"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut latency = Vec::new();
+    let mut fanout = Vec::new();
+    let mut first: HashMap<u64, Instant> = HashMap::new();
+    for s in streams {
+        for (v, at) in s.lock().unwrap().iter() {
+            let f = first.entry(*v).or_insert(*at);
+            if at < f {
+                *f = *at;
+            }
+        }
+    }
+    let mut updates = 0usize;
+    for s in streams {
+        for (v, at) in s.lock().unwrap().iter() {
+            if let Some(sent) = acked.get(v) {
+                latency.push(at.saturating_duration_since(*sent));
+                fanout.push(at.saturating_duration_since(first[v]));
+                updates += 1;
+            }
+        }
+    }
+    // Updates can coalesce (two commits in one tick): each stream gets the newest.
+    println!("  {updates} updates received for {posts} sales");
+    support::percentiles("  sale acknowledged -> tiles received", latency);
+    support::percentiles("  fan-out (after the first stream)", fanout);
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let clients = env("SB_LIVE_CLIENTS", 1000);
+    let fan = env("SB_LIVE_FANOUT_CLIENTS", 10_000);
+    let posts = env("SB_LIVE_POSTS", 20);
+    rt.block_on(async {
+        {
+            let srv = server("250ms");
+            run(
+                "default tick (250 ms)",
+                &srv,
+                clients,
+                posts,
+                Duration::from_millis(400),
+            )
+            .await;
+        }
+        {
+            let srv = server("50ms");
+            run(
+                "50 ms tick",
+                &srv,
+                clients,
+                posts,
+                Duration::from_millis(150),
+            )
+            .await;
+        }
+        {
+            let srv = server("250ms");
+            run(
+                "fan-out",
+                &srv,
+                fan,
+                posts.min(10),
+                Duration::from_millis(600),
+            )
+            .await;
+        }
+    });
+}
