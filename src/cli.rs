@@ -227,6 +227,10 @@ fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     crate::telemetry::init(&cfg.log);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Store work runs on blocking threads and is short (microseconds to milliseconds);
+        // tokio's default of 512 threads only adds memory when many requests arrive at once
+        // (each thread keeps its own stack and allocator heap).
+        .max_blocking_threads(64)
         .build()?;
     rt.block_on(async move {
         let running = crate::server::start(cfg, Arc::new(SystemClock)).await?;

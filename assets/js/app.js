@@ -29,7 +29,10 @@
   // The live indicator follows the dashboard's event stream (htmx SSE extension events).
   function liveState(state) {
     var el = document.getElementById("live-status");
-    if (el) el.setAttribute("data-state", state);
+    if (!el) return;
+    el.setAttribute("data-state", state);
+    var text = el.querySelector(".live-text");
+    if (text) text.textContent = state === "on" ? "Live" : "Reconnecting…";
   }
   document.addEventListener("htmx:sseOpen", function () { liveState("on"); });
   document.addEventListener("htmx:sseError", function () { liveState("off"); });

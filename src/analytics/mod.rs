@@ -648,6 +648,15 @@ pub enum Interval {
 }
 
 impl Interval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Hour => "hour",
+            Interval::Day => "day",
+            Interval::Week => "week",
+            Interval::Month => "month",
+        }
+    }
+
     pub fn parse(v: Option<&str>) -> Result<Interval, Invalid> {
         match v.unwrap_or("day").trim() {
             "hour" => Ok(Interval::Hour),
@@ -670,6 +679,14 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Channel => "channel",
+            Dimension::Region => "region",
+            Dimension::Category => "category",
+        }
+    }
+
     pub fn parse(field: &'static str, v: &str) -> Result<Dimension, Invalid> {
         match v.trim() {
             "channel" => Ok(Dimension::Channel),

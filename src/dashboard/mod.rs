@@ -46,6 +46,17 @@ pub fn today(org: &Org, now: Ts) -> jiff::civil::Date {
     now.timestamp().to_zoned(org.tz()).date()
 }
 
+/// What, besides the data version and the view, decides a rendering: the local date (relative
+/// presets move at midnight), the time zone and the currency.
+pub fn stamp(org: &Org, now: Ts) -> String {
+    format!(
+        "{}|{}|{}",
+        today(org, now),
+        org.timezone,
+        org.currency.code()
+    )
+}
+
 fn previous(v: &View, range: Range) -> Range {
     match v.compare {
         view::Compare::PreviousPeriod => range.previous_period(),

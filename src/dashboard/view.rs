@@ -127,23 +127,6 @@ impl Default for View {
     }
 }
 
-fn interval_str(i: Interval) -> &'static str {
-    match i {
-        Interval::Hour => "hour",
-        Interval::Day => "day",
-        Interval::Week => "week",
-        Interval::Month => "month",
-    }
-}
-
-fn dimension_str(d: Dimension) -> &'static str {
-    match d {
-        Dimension::Channel => "channel",
-        Dimension::Region => "region",
-        Dimension::Category => "category",
-    }
-}
-
 impl View {
     /// Parse query pairs. Empty values mean "not set" (a form sends every field); unknown
     /// names are ignored (so an old bookmark keeps working); bad values are refused by name.
@@ -241,6 +224,14 @@ impl View {
         Ok(v)
     }
 
+    /// Parse a raw (percent-encoded) query string.
+    pub fn from_query(query: &str) -> Result<View, Invalid> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        View::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
     /// The canonical query string (without `?`): only what differs from the defaults, in a
     /// fixed order.
     pub fn query(&self) -> String {
@@ -268,10 +259,10 @@ impl View {
             q.append_pair("metric", self.metric);
         }
         if let Some(i) = self.interval {
-            q.append_pair("interval", interval_str(i));
+            q.append_pair("interval", i.as_str());
         }
         if let Some(d) = self.split {
-            q.append_pair("split", dimension_str(d));
+            q.append_pair("split", d.as_str());
         }
         q.finish()
     }
@@ -362,14 +353,6 @@ impl View {
             Compare::PreviousYear => "the same dates a year earlier",
         }
     }
-}
-
-pub fn interval_name(i: Interval) -> &'static str {
-    interval_str(i)
-}
-
-pub fn dimension_name(d: Dimension) -> &'static str {
-    dimension_str(d)
 }
 
 #[cfg(test)]

@@ -27,9 +27,10 @@ pub fn frame<'a>(version: u64, sections: impl IntoIterator<Item = (&'a str, &'a 
         out.push_str("\nid: ");
         out.push_str(&version.to_string());
         out.push('\n');
-        for line in html.split('\n') {
+        // SSE ends a line at CR, LF or CRLF: none may pass into a data line.
+        for line in html.split(['\n', '\r']) {
             out.push_str("data: ");
-            out.push_str(line.strip_suffix('\r').unwrap_or(line));
+            out.push_str(line);
             out.push('\n');
         }
         out.push('\n');
@@ -47,12 +48,22 @@ pub fn full_frame(version: u64, s: &Sections) -> Frame {
 
 struct Watched {
     view: View,
-    tx: broadcast::Sender<Frame>,
+    tx: broadcast::Sender<(u64, Frame)>,
     /// The last rendering sent, to send only what changed.
     last: Option<(u64, Sections)>,
-    /// The newest full rendering, for browsers that connect with an older page.
-    snapshot: Option<(u64, Frame)>,
+    /// The newest full rendering (data version, [`dashboard::stamp`]), for browsers that
+    /// connect with an older page.
+    snapshot: Option<(u64, String, Frame)>,
+    /// The [`dashboard::stamp`] of `last`: when the org's local date (or time zone, or
+    /// currency) moves on, the view is rendered again even without new data.
+    stamp: String,
 }
+
+/// Distinct views one org may have open at once (each costs a rendering per update).
+pub const MAX_VIEWS_PER_ORG: usize = 200;
+
+/// How often watched orgs are checked for a new local day without new data.
+const DATE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Default)]
 struct State {
@@ -71,8 +82,13 @@ pub struct Hub {
 
 /// What a new subscriber gets.
 pub struct Subscription {
-    pub rx: broadcast::Receiver<Frame>,
+    /// (data version, frame) of each update.
+    pub rx: broadcast::Receiver<(u64, Frame)>,
 }
+
+/// The org already has [`MAX_VIEWS_PER_ORG`] different views open.
+#[derive(Debug)]
+pub struct TooManyViews;
 
 impl Hub {
     pub fn new(buffer: usize) -> Hub {
@@ -104,38 +120,77 @@ impl Hub {
 
     /// Watch `view` of `org`. Dropping the receiver unsubscribes (the view is forgotten on
     /// the next tick once nobody watches it).
-    pub fn subscribe(&self, org: OrgId, view: &View) -> Subscription {
+    pub fn subscribe(&self, org: OrgId, view: &View) -> Result<Subscription, TooManyViews> {
         let mut st = self.lock();
         let views = st.orgs.entry(org).or_default();
-        let w = views.entry(view.query()).or_insert_with(|| Watched {
+        let key = view.query();
+        if !views.contains_key(&key) {
+            // Make room from views nobody watches any more before refusing.
+            views.retain(|_, w| w.tx.receiver_count() > 0);
+            if views.len() >= MAX_VIEWS_PER_ORG {
+                return Err(TooManyViews);
+            }
+        }
+        let w = views.entry(key).or_insert_with(|| Watched {
             view: view.clone(),
             tx: broadcast::channel(self.buffer).0,
             last: None,
             snapshot: None,
+            stamp: String::new(),
         });
-        Subscription {
+        Ok(Subscription {
             rx: w.tx.subscribe(),
-        }
+        })
     }
 
-    /// The view's newest full rendering, if it shows `version`.
-    pub fn snapshot(&self, org: OrgId, view: &View, version: u64) -> Option<Frame> {
+    /// The view's newest full rendering, if it shows `version` as of `stamp`.
+    pub fn snapshot(&self, org: OrgId, view: &View, version: u64, stamp: &str) -> Option<Frame> {
         let st = self.lock();
         let w = st.orgs.get(&org)?.get(&view.query())?;
         w.snapshot
             .as_ref()
-            .filter(|(v, _)| *v == version)
-            .map(|(_, f)| f.clone())
+            .filter(|(v, s, _)| *v == version && s == stamp)
+            .map(|(_, _, f)| f.clone())
     }
 
     /// Keep a full rendering that a connecting browser needed, for the next ones (never
     /// replaces a newer one; the base that live updates are diffed against is not touched).
-    pub fn keep_snapshot(&self, org: OrgId, view: &View, version: u64, f: &Frame) {
+    pub fn keep_snapshot(&self, org: OrgId, view: &View, version: u64, stamp: &str, f: &Frame) {
         let mut st = self.lock();
         if let Some(w) = st.orgs.get_mut(&org).and_then(|v| v.get_mut(&view.query()))
-            && w.snapshot.as_ref().is_none_or(|(v, _)| *v < version)
+            && w.snapshot.as_ref().is_none_or(|(v, _, _)| *v < version)
         {
-            w.snapshot = Some((version, f.clone()));
+            w.snapshot = Some((version, stamp.to_string(), f.clone()));
+        }
+    }
+
+    /// Forget views nobody watches any more (their renderings go with them).
+    fn sweep(&self) {
+        let mut st = self.lock();
+        for views in st.orgs.values_mut() {
+            views.retain(|_, w| w.tx.receiver_count() > 0);
+        }
+        st.orgs.retain(|_, v| !v.is_empty());
+    }
+
+    /// Mark orgs whose local date, time zone or currency moved on since their views were
+    /// rendered (a "today" view must move to the new day without waiting for a sale).
+    fn check_dates(&self, store: &Store, now: crate::domain::Ts) {
+        let watched: Vec<(OrgId, Vec<String>)> = {
+            let st = self.lock();
+            st.orgs
+                .iter()
+                .map(|(o, v)| (*o, v.values().map(|w| w.stamp.clone()).collect()))
+                .collect()
+        };
+        for (org_id, stamps) in watched {
+            let current = match store.read(|t| orgs::get(t, org_id)) {
+                Ok(Some(org)) => dashboard::stamp(&org, now),
+                _ => continue,
+            };
+            if stamps.iter().any(|s| *s != current) {
+                self.changed(org_id);
+            }
         }
     }
 
@@ -157,14 +212,10 @@ impl Hub {
     /// Render every watched view of the changed orgs once and send what changed. Blocking
     /// (reads the store): run it on a blocking thread.
     pub fn tick(&self, store: &Store, now: crate::domain::Ts) {
+        self.sweep();
         let work: Vec<(OrgId, Vec<(String, View)>)> = {
             let mut st = self.lock();
             let dirty: Vec<OrgId> = st.dirty.drain().collect();
-            // Forget views nobody watches any more.
-            for views in st.orgs.values_mut() {
-                views.retain(|_, w| w.tx.receiver_count() > 0);
-            }
-            st.orgs.retain(|_, v| !v.is_empty());
             dirty
                 .into_iter()
                 .filter_map(|org| {
@@ -185,10 +236,11 @@ impl Hub {
                     return Ok(Vec::new());
                 };
                 let version = sales::data_version(t, org_id)?;
+                let stamp = dashboard::stamp(&org, now);
                 let mut out = Vec::with_capacity(views.len());
                 for (key, view) in &views {
                     match dashboard::sections(t, &org, view, now) {
-                        Ok(s) => out.push((key.clone(), version, s)),
+                        Ok(s) => out.push((key.clone(), version, stamp.clone(), s)),
                         Err(e) => tracing::warn!(org = org_id.0, view = %key, error = %e.message, "live render failed"),
                     }
                 }
@@ -205,7 +257,7 @@ impl Hub {
             let Some(views) = st.orgs.get_mut(&org_id) else {
                 continue;
             };
-            for (key, version, sections) in rendered {
+            for (key, version, stamp, sections) in rendered {
                 let Some(w) = views.get_mut(&key) else {
                     continue;
                 };
@@ -220,10 +272,11 @@ impl Hub {
                     .collect();
                 if !changed.is_empty() {
                     // No receivers is not an error: the view is dropped on the next tick.
-                    let _ = w.tx.send(frame(version, changed));
+                    let _ = w.tx.send((version, frame(version, changed)));
                 }
-                w.snapshot = Some((version, full_frame(version, &sections)));
+                w.snapshot = Some((version, stamp.clone(), full_frame(version, &sections)));
                 w.last = Some((version, sections));
+                w.stamp = stamp;
             }
         }
     }
@@ -255,16 +308,25 @@ impl Hub {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut next_date_check = tokio::time::Instant::now() + DATE_CHECK;
             loop {
                 every.tick().await;
-                if hub.lock().dirty.is_empty() {
+                let check_dates = tokio::time::Instant::now() >= next_date_check;
+                if check_dates {
+                    next_date_check = tokio::time::Instant::now() + DATE_CHECK;
+                }
+                if hub.lock().dirty.is_empty() && !check_dates {
+                    hub.sweep();
                     continue;
                 }
                 let (h, s, now) = (hub.clone(), store.clone(), clock.now());
-                if tokio::task::spawn_blocking(move || h.tick(&s, now))
-                    .await
-                    .is_err()
-                {
+                let work = move || {
+                    if check_dates {
+                        h.check_dates(&s, now);
+                    }
+                    h.tick(&s, now)
+                };
+                if tokio::task::spawn_blocking(work).await.is_err() {
                     tracing::error!("live tick panicked");
                 }
             }

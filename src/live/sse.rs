@@ -51,10 +51,7 @@ fn parse(query: Option<&str>, headers: &HeaderMap) -> AppResult<(View, Option<u6
         .into_owned()
         .collect();
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let inner: Vec<(String, String)> = form_urlencoded::parse(get("view").unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    let view = View::parse(inner.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let view = View::from_query(get("view").unwrap_or(""))?;
     let shown = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -69,9 +66,11 @@ const REFRESH: &str = "event: refresh\ndata: behind\n\n";
 const HEARTBEAT: &str = ": keep-alive\n\n";
 
 struct Stream_ {
-    rx: broadcast::Receiver<Frame>,
+    rx: broadcast::Receiver<(u64, Frame)>,
     /// Sent before waiting for updates (the catch-up).
     first: Option<Frame>,
+    /// The data version the browser shows; older updates still queued are skipped.
+    shows: u64,
     state: AppState,
     user: (
         crate::domain::OrgId,
@@ -80,6 +79,8 @@ struct Stream_ {
     ),
     next_check: tokio::time::Instant,
     heartbeat: tokio::time::Interval,
+    /// The last frame went out; end the stream.
+    ended: bool,
     closed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
@@ -99,7 +100,12 @@ pub async fn live(
     let (view, shown) = parse(query.as_deref(), &headers)?;
     let org_id = a.user().org;
     // Subscribe first, then look: an update committed in between is not missed.
-    let sub = state.live.subscribe(org_id, &view);
+    let sub = state.live.subscribe(org_id, &view).map_err(|_| {
+        AppError::unavailable(
+            "Too many different dashboard views are open in this organization; live updates resume when some close.",
+            30,
+        )
+    })?;
     let now = state.clock.now();
     let (hub, v2) = (state.live.clone(), view.clone());
     // A browser whose page is older than the data gets the current state at once: the
@@ -109,18 +115,19 @@ pub async fn live(
             s.read(|t| {
                 let version = sales::data_version(t, org_id)?;
                 if shown == Some(version) {
-                    return Ok(Ok(None));
-                }
-                if let Some(f) = hub.snapshot(org_id, &v2, version) {
-                    return Ok(Ok(Some(f)));
+                    return Ok(Ok((version, None)));
                 }
                 let Some(org) = orgs::get(t, org_id)? else {
                     return Ok(Err(AppError::not_found("Organization")));
                 };
+                let stamp = dashboard::stamp(&org, now);
+                if let Some(f) = hub.snapshot(org_id, &v2, version, &stamp) {
+                    return Ok(Ok((version, Some(f))));
+                }
                 Ok(dashboard::sections(t, &org, &v2, now).map(|s| {
                     let f = super::full_frame(version, &s);
-                    hub.keep_snapshot(org_id, &v2, version, &f);
-                    Some(f)
+                    hub.keep_snapshot(org_id, &v2, version, &stamp, &f);
+                    (version, Some(f))
                 }))
             })?
         })
@@ -128,16 +135,22 @@ pub async fn live(
     let every = state.cfg.live.heartbeat.max(Duration::from_secs(1));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (shows, first) = first;
     let s = Stream_ {
         rx: sub.rx,
         first,
+        shows,
         user: (org_id, a.user().id, a.principal.0.session),
         state: state.clone(),
         next_check: tokio::time::Instant::now() + SESSION_CHECK,
         heartbeat,
+        ended: false,
         closed: Box::pin(state.live.closed()),
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
+        if s.ended {
+            return None;
+        }
         if let Some(f) = s.first.take() {
             return Some((Ok::<_, Infallible>(f), s));
         }
@@ -145,7 +158,12 @@ pub async fn live(
             tokio::select! {
                 _ = &mut s.closed => return None,
                 msg = s.rx.recv() => match msg {
-                    Ok(f) => return Some((Ok(f), s)),
+                    // Queued before the catch-up was taken: already shown.
+                    Ok((v, _)) if v <= s.shows => continue,
+                    Ok((v, f)) => {
+                        s.shows = v;
+                        return Some((Ok(f), s));
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Too far behind: skip the backlog, reload once.
                         s.rx = s.rx.resubscribe();
@@ -165,7 +183,10 @@ pub async fn live(
                         .db(move |st| sessions::live_user(st, org, uid, sid, now))
                         .await;
                     if !matches!(live, Ok(Some(ref u)) if u.role.has(crate::domain::Permission::SalesView)) {
-                        return None;
+                        // Signed out, revoked or disabled: the page reloads its view, which
+                        // sends the browser to sign in; then the stream ends.
+                        s.ended = true;
+                        return Some((Ok(Frame::from_static(REFRESH.as_bytes())), s));
                     }
                 }
             }

@@ -258,6 +258,8 @@ pub fn sparkline(values: &[f64], label: &str) -> Markup {
 /// One bar of a share list.
 pub struct Bar<'a> {
     pub label: &'a str,
+    /// An id for its link (so focus can be given back after a live update).
+    pub id: Option<String>,
     /// Where a click narrows the view to this item (drill-down), if anywhere.
     pub href: Option<String>,
     pub value: f64,
@@ -281,7 +283,7 @@ pub fn bars(items: &[Bar], format: &dyn Fn(f64) -> String, empty: &str) -> Marku
             @for (k, b) in items.iter().enumerate() {
                 li {
                     span.bar-label {
-                        @if let Some(h) = &b.href { a href=(h) { (b.label) } } @else { (b.label) }
+                        @if let Some(h) = &b.href { a id=[b.id.as_deref()] href=(h) { (b.label) } } @else { (b.label) }
                     }
                     // An SVG bar: its width is an attribute, so no inline style is needed
                     // (the CSP allows none).
@@ -413,12 +415,14 @@ mod tests {
     fn bars_scale_to_the_largest_and_show_shares() {
         let items = [
             Bar {
+                id: None,
                 label: "EMEA",
                 href: Some("/dashboard?region=EMEA".into()),
                 value: 200.0,
                 share: Some(0.8),
             },
             Bar {
+                id: None,
                 label: "NA",
                 href: None,
                 value: 50.0,
@@ -500,12 +504,14 @@ mod tests {
     fn snapshot_bars_and_sparkline() {
         let items = [
             Bar {
+                id: None,
                 label: "online",
                 href: Some("/dashboard?channel=online".into()),
                 value: 750.0,
                 share: Some(0.75),
             },
             Bar {
+                id: None,
                 label: "retail",
                 href: None,
                 value: 250.0,

@@ -125,8 +125,9 @@ pub fn trend(
             nav.switch aria-label="Interval" {
                 @for i in [crate::analytics::Interval::Hour, crate::analytics::Interval::Day,
                            crate::analytics::Interval::Week, crate::analytics::Interval::Month] {
-                    @let name = view::interval_name(i);
-                    a href=(v.with(|x| x.interval = Some(i)).href())
+                    @let name = i.as_str();
+                    // Ids let htmx give focus back to the link after the swap.
+                    a id=(format!("interval-{name}")) href=(v.with(|x| x.interval = Some(i)).href())
                         aria-current=[(i == interval).then_some("true")] { (name) }
                 }
             }
@@ -135,7 +136,8 @@ pub fn trend(
                                    (Some(crate::analytics::Dimension::Channel), "by channel"),
                                    (Some(crate::analytics::Dimension::Region), "by region"),
                                    (Some(crate::analytics::Dimension::Category), "by category")] {
-                    a href=(v.with(|x| x.split = d).href())
+                    a id=(format!("split-{}", d.map_or("total", |d| d.as_str())))
+                        href=(v.with(|x| x.split = d).href())
                         aria-current=[(d == v.split).then_some("true")] { (name) }
                 }
             }
@@ -156,7 +158,7 @@ pub fn trend(
                         Some(d) => v.on_day(d).href(),
                         None => String::new(),
                     }).collect()).unwrap_or_default();
-                @let title = format!("{label} by {}", view::interval_name(interval));
+                @let title = format!("{label} by {}", interval.as_str());
                 (chart::line_chart(&LineChart {
                     title: &title,
                     x_labels: &labels,
@@ -188,8 +190,10 @@ pub fn breakdowns(
     let panel = |title: &str, id: &str, items: &[Share], set: fn(&mut View, String)| {
         let bars: Vec<Bar> = items
             .iter()
-            .map(|s| Bar {
+            .enumerate()
+            .map(|(k, s)| Bar {
                 label: &s.key,
+                id: Some(format!("{id}-{k}")),
                 href: Some(v.with(|x| set(x, s.key.clone())).href()),
                 value: s.value,
                 share: s.share,
@@ -275,7 +279,7 @@ pub fn filters(
         html! {
             label.field {
                 span { (label) }
-                select name=(name) {
+                select name=(name) id=(format!("f-{name}")) {
                     option value="" { (all) }
                     // A filter value with no data in the range stays selectable.
                     @if let Some(c) = current { @if !options.contains(c) {
@@ -300,11 +304,11 @@ pub fn filters(
                     }
                 }
             }
-            label.field { span { "From" } input type="date" name="from" value=(from.to_string()); }
-            label.field { span { "To" } input type="date" name="to" value=(to.to_string()); }
+            label.field { span { "From" } input #f-from type="date" name="from" value=(from.to_string()); }
+            label.field { span { "To" } input #f-to type="date" name="to" value=(to.to_string()); }
             label.field {
                 span { "Compare with" }
-                select name="compare" {
+                select #f-compare name="compare" {
                     option value="previous_period" selected[v.compare == view::Compare::PreviousPeriod] { "Period before" }
                     option value="previous_year" selected[v.compare == view::Compare::PreviousYear] { "Year before" }
                 }
@@ -314,14 +318,14 @@ pub fn filters(
             (select("category", "Category", "All categories", categories, &v.category))
             label.field {
                 span { "Chart" }
-                select name="metric" {
+                select #f-metric name="metric" {
                     @for (m, l) in CHART_METRICS {
                         option value=(m) selected[m == v.metric] { (l) }
                     }
                 }
             }
-            @if let Some(i) = v.interval { input type="hidden" name="interval" value=(view::interval_name(i)); }
-            @if let Some(d) = v.split { input type="hidden" name="split" value=(view::dimension_name(d)); }
+            @if let Some(i) = v.interval { input type="hidden" name="interval" value=(i.as_str()); }
+            @if let Some(d) = v.split { input type="hidden" name="split" value=(d.as_str()); }
             div.filter-actions {
                 button.btn type="submit" { "Apply" }
                 @if *v != View::default() { a.btn.btn-ghost href="/dashboard" { "Reset" } }

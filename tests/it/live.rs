@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 struct Sse {
     event: String,
+    id: String,
     data: String,
 }
 
@@ -21,13 +22,17 @@ struct Stream {
 
 impl Stream {
     async fn open(s: &TestServer, token: &str, view: &str) -> Stream {
-        let url = format!(
-            "{}?{}",
-            s.url("/live"),
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("view", view)
-                .finish()
-        );
+        Self::open_at(s, token, view, None).await
+    }
+
+    /// Open as a page that shows data version `shown` would.
+    async fn open_at(s: &TestServer, token: &str, view: &str, shown: Option<&str>) -> Stream {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("view", view);
+        if let Some(v) = shown {
+            q.append_pair("v", v);
+        }
+        let url = format!("{}?{}", s.url("/live"), q.finish());
         let resp = client().get(url).bearer_auth(token).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(
@@ -41,6 +46,17 @@ impl Stream {
         }
     }
 
+    /// The id of the first event named `name` (after reading until one arrives).
+    async fn first_id(&mut self, name: &str) -> String {
+        self.until(name, |_| true).await.unwrap();
+        self.seen
+            .iter()
+            .find(|e| e.event == name)
+            .unwrap()
+            .id
+            .clone()
+    }
+
     /// Read until an event named `name` whose data passes `want` arrives; `None` if the stream
     /// ends first. Panics after the deadline.
     async fn until(&mut self, name: &str, want: impl Fn(&str) -> bool) -> Option<String> {
@@ -50,11 +66,14 @@ impl Stream {
                 let block: String = self.buf.drain(..i + 2).collect();
                 let mut e = Sse {
                     event: String::new(),
+                    id: String::new(),
                     data: String::new(),
                 };
                 for line in block.lines() {
                     if let Some(v) = line.strip_prefix("event:") {
                         e.event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        e.id = v.trim().to_string();
                     } else if let Some(v) = line.strip_prefix("data:") {
                         if !e.data.is_empty() {
                             e.data.push('\n');
@@ -187,6 +206,39 @@ async fn cross_site_requests_are_refused_and_a_stream_ends_with_its_session() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The page is told to reload (which leads to the sign-in page), then the stream ends.
+    assert!(st.until("refresh", |_| true).await.is_some());
     assert_eq!(st.until("never", |_| true).await, None);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_catches_up_from_the_version_its_page_shows() {
+    let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(20)).await;
+    let a = s.owner_token().await;
+    let at = s.now().timestamp().to_string();
+    post(&s, &a, json!(sale("c-1", &at, "1.00"))).await;
+    // The page names the version it shows in its stream address.
+    let (_, page) = {
+        let r = client()
+            .get(s.url("/dashboard"))
+            .bearer_auth(&a)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    assert!(
+        page.contains("sse-connect=\"/live?view=&amp;v=1\""),
+        "{page}"
+    );
+    // A page older than the data gets the current state at once...
+    let mut stale = Stream::open_at(&s, &a, "", Some("0")).await;
+    assert_eq!(stale.first_id("kpis").await, "1");
+    // ...a current one only what comes next.
+    let mut current = Stream::open_at(&s, &a, "", Some("1")).await;
+    post(&s, &a, json!(sale("c-2", &at, "2.00"))).await;
+    assert_eq!(current.first_id("kpis").await, "2");
+    assert!(current.everything().contains(">$3.00<"));
     s.stop().await;
 }

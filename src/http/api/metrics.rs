@@ -283,12 +283,7 @@ pub async fn timeseries(
         let (from, to) = range_text(range);
         Ok(TimeseriesResponse {
             metric,
-            interval: match interval {
-                Interval::Hour => "hour",
-                Interval::Day => "day",
-                Interval::Week => "week",
-                Interval::Month => "month",
-            },
+            interval: interval.as_str(),
             currency: org.currency.code().to_string(),
             from,
             to,

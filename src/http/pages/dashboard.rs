@@ -25,12 +25,7 @@ pub struct DashboardPage {
 }
 
 fn view_of(query: Option<&str>) -> AppResult<View> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    Ok(View::parse(
-        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    )?)
+    Ok(View::from_query(query.unwrap_or(""))?)
 }
 
 /// The `#dash` element: filters, live sections and the stream that keeps them current.
@@ -46,12 +41,7 @@ async fn dash_html(state: &AppState, org_id: crate::domain::OrgId, v: View) -> A
                 };
                 let version = sales::data_version(t, org_id)?;
                 let today = dashboard::today(&org, now);
-                let key = format!(
-                    "dashboard|{today}|{}|{}|{}",
-                    org.timezone,
-                    org.currency.code(),
-                    v.query()
-                );
+                let key = format!("dashboard|{}|{}", dashboard::stamp(&org, now), v.query());
                 Ok(cache.get_or_try(org_id, version, key, || {
                     let sections = dashboard::sections(t, &org, &v, now)?;
                     let [channels, regions, categories] =
@@ -83,11 +73,11 @@ fn dash(v: &View, version: u64, filters: maud::Markup, s: &dashboard::Sections) 
             div.dash-head {
                 (filters)
                 span #live-status .live-status data-state="connecting" role="status" title="Live updates" {
-                    span.live-dot aria-hidden="true" {} span.live-text { "Live" }
+                    span.live-dot aria-hidden="true" {} span.live-text { "Connecting…" }
                 }
             }
             // Reload the view when the stream says this browser fell behind.
-            div hx-get=(v.href()) hx-trigger="sse:refresh" hx-target="#dash" hx-swap="outerHTML" {}
+            div #dash-refresh hx-get=(v.href()) hx-trigger="sse:refresh" hx-target="#dash" hx-swap="outerHTML" {}
             section.card #kpis aria-labelledby="kpis-h" {
                 h2 #kpis-h { "Key figures" }
                 div #live-kpis sse-swap="kpis" { (section("kpis")) }
@@ -116,7 +106,7 @@ fn dash(v: &View, version: u64, filters: maud::Markup, s: &dashboard::Sections) 
                 }
                 section.card #latest-sales {
                     h2 { "Latest sales" }
-                    div #live-ticker sse-swap="ticker" aria-live="polite" { (section("ticker")) }
+                    div #live-ticker sse-swap="ticker" { (section("ticker")) }
                 }
             }
         }
@@ -131,15 +121,21 @@ pub async fn dashboard_page(
 ) -> AppResult<Response> {
     let v = view_of(query.as_deref())?;
     let href = v.href();
-    // htmx swaps only the dashboard, except when restoring history (it wants the page).
+    // htmx swaps only the dashboard (its requests say they target it), except when restoring
+    // history (it wants the page).
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let fragment =
-        crate::http::is_htmx(&headers) && !headers.contains_key("hx-history-restore-request");
+        header("hx-target") == Some("dash") && !headers.contains_key("hx-history-restore-request");
     // A submitted form carries every field: the address bar shows the short canonical form.
     if !fragment && query.as_deref().unwrap_or("") != v.query() {
         return Ok(Redirect::to(&href).into_response());
     }
     let dash = dash_html(&state, a.user().org, v).await?;
     if fragment {
+        // A reload after falling behind is the same address: no new history entry.
+        if header("hx-trigger") == Some("dash-refresh") {
+            return Ok(Html(dash).into_response());
+        }
         return Ok(([("hx-push-url", href)], Html(dash)).into_response());
     }
     Ok(DashboardPage {
@@ -167,10 +163,8 @@ pub async fn top_customers(
                 };
                 let version = sales::data_version(t, org_id)?;
                 let key = format!(
-                    "dashboard-customers|{}|{}|{}|{}",
-                    dashboard::today(&org, now),
-                    org.timezone,
-                    org.currency.code(),
+                    "dashboard-customers|{}|{}",
+                    dashboard::stamp(&org, now),
                     v.query()
                 );
                 Ok(cache.get_or_try(org_id, version, key, || {
