@@ -3,7 +3,8 @@
 //! breakdown for the whole two-year range through the real handlers, uncached (the KPI cache
 //! turned off: every query reads the rollups) and cached.
 //!
-//! `cargo bench --bench analytics` (add `SB_BENCH_EVENTS=10000000` for the 10M run).
+//! `cargo bench --bench analytics` (add `SB_BENCH_EVENTS=10000000` for the 10M run, and
+//! `SB_BENCH_ONLY=dashboard` to time only the queries whose name contains that text).
 
 use axum::body::Body;
 use axum::http::Request;
@@ -140,8 +141,11 @@ fn main() {
             "/dashboard/top-customers".to_string(),
         ),
     ];
+    // `SB_BENCH_ONLY=dashboard` runs only the queries whose name contains that text.
+    let only = std::env::var("SB_BENCH_ONLY").unwrap_or_default();
     for ((name, path), (mode, app)) in queries
         .iter()
+        .filter(|(name, _)| name.contains(only.as_str()))
         .flat_map(|q| [(q, ("uncached", &uncached)), (q, ("cached", &cached))])
     {
         let name = format!("{name} [{mode}]");
