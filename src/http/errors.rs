@@ -95,6 +95,9 @@ fn page_error(err: AppError, path_and_query: &str, htmx: bool, is_get: bool) -> 
             let h = r.headers_mut();
             h.insert("hx-retarget", HeaderValue::from_static("#toasts"));
             h.insert("hx-reswap", HeaderValue::from_static("beforeend"));
+            // Whatever part of the answer the request meant to pick (`hx-select`), the toast
+            // is the part to show.
+            h.insert("hx-reselect", HeaderValue::from_static(".toast"));
             if let Some(s) = err.retry_after {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(s));
             }

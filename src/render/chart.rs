@@ -120,7 +120,10 @@ pub fn line_chart(c: &LineChart) -> Markup {
     let summary = summary_text(c);
     html! {
         figure.chart {
-            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(summary) {
+            // With drill-down links the chart is a group (a screen reader must reach the
+            // links); without, one image with its text alternative.
+            svg viewBox=(format!("0 0 {W} {H}")) role=(if c.x_links.is_some() { "group" } else { "img" })
+                aria-label=(summary) {
                 title { (c.title) }
                 g.grid {
                     @for t in &ticks {

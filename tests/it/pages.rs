@@ -346,6 +346,9 @@ async fn cookie_writes_need_same_origin_and_the_csrf_token() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.headers()["hx-retarget"], "#toasts");
+    // ...whatever part of the answer the request meant to select (boosted dashboard links
+    // select `#dash`).
+    assert_eq!(r.headers()["hx-reselect"], ".toast");
     assert!(
         r.text()
             .await
