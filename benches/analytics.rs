@@ -188,11 +188,11 @@ async fn page_views(app: axum::Router, auth: &'static str) {
         .build()
         .unwrap();
 
-    // Page weight: the page and everything it loads, as a browser would fetch them (br).
+    // Page weight: the page and everything it loads, as a browser asks for them.
     let page = client
         .get(format!("{base}/dashboard"))
         .header("authorization", auth)
-        .header("accept-encoding", "br, gzip")
+        .header("accept-encoding", "gzip, deflate, br, zstd")
         .send()
         .await
         .unwrap();
@@ -214,7 +214,7 @@ async fn page_views(app: axum::Router, auth: &'static str) {
         if url.starts_with("/assets/") && (url.contains(".css") || url.contains(".js")) {
             let r = client
                 .get(format!("{base}{url}"))
-                .header("accept-encoding", "br, gzip")
+                .header("accept-encoding", "gzip, deflate, br, zstd")
                 .send()
                 .await
                 .unwrap();
@@ -246,7 +246,7 @@ async fn page_views(app: axum::Router, auth: &'static str) {
                 let r = client
                     .get(&url)
                     .header("authorization", auth)
-                    .header("accept-encoding", "br")
+                    .header("accept-encoding", "gzip, deflate, br, zstd")
                     .send()
                     .await
                     .unwrap();
