@@ -113,7 +113,9 @@ pub fn sections(t: &redb::ReadTransaction, org: &Org, v: &View, now: Ts) -> AppR
         }
     };
     let kpis = r::kpis(&summary, &trends, &money, v.compare_label());
-    let trend = r::trend(v, today, &chart, &money);
+    let cur = org.currency.clone();
+    let axis_money = move |x: f64| cur.display_brief(x, crate::render::chart::compact);
+    let trend = r::trend(v, today, &chart, &money, &axis_money);
 
     let by = |d: Dimension| analytics::breakdown(t, org, range, d, &f, v.metric, 12);
     let breakdowns = r::breakdowns(

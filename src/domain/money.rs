@@ -106,6 +106,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn brief_amounts_for_axes_keep_the_currency() {
+        let brief = |code: &str, v: f64| {
+            Currency::parse(code)
+                .unwrap()
+                .display_brief(v, |x| format!("{:.1}k", x / 1000.0))
+        };
+        assert_eq!(brief("USD", 1500.0), "$1.5k");
+        assert_eq!(brief("EUR", -2000.0), "-€2.0k");
+        assert_eq!(brief("CHF", 12000.0), "12.0k CHF");
+    }
+
+    #[test]
     fn currency_codes_are_checked_and_normalised() {
         assert_eq!(
             Currency::parse(" usd ").map(|c| c.code().to_string()),
@@ -190,19 +202,33 @@ impl Currency {
             grouped.push('.');
             grouped.push_str(frac);
         }
-        let sign = if minor < 0 { "-" } else { "" };
-        let symbol = match self.code() {
+        self.with_symbol(minor < 0, &grouped)
+    }
+
+    /// The sign for the few currencies written with one before the amount.
+    pub fn symbol(&self) -> Option<&'static str> {
+        match self.code() {
             "USD" => Some("$"),
             "EUR" => Some("€"),
             "GBP" => Some("£"),
             "JPY" => Some("¥"),
             "INR" => Some("₹"),
             _ => None,
-        };
-        match symbol {
-            Some(sym) => format!("{sign}{sym}{grouped}"),
-            None => format!("{sign}{grouped} {}", self.code()),
         }
+    }
+
+    /// `amount` (already formatted, without sign) as money: "$1,234.50", "1,234.50 CHF".
+    fn with_symbol(&self, negative: bool, amount: &str) -> String {
+        let sign = if negative { "-" } else { "" };
+        match self.symbol() {
+            Some(sym) => format!("{sign}{sym}{amount}"),
+            None => format!("{sign}{amount} {}", self.code()),
+        }
+    }
+
+    /// A brief amount in currency units for chart axes: "$1.5k", "12k CHF".
+    pub fn display_brief(&self, units: f64, brief: fn(f64) -> String) -> String {
+        self.with_symbol(units < 0.0, &brief(units.abs()))
     }
 }
 

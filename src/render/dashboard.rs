@@ -20,10 +20,24 @@ fn percent(v: f64) -> String {
 
 /// How a metric's values read: money, a count or a percentage.
 pub fn formatter<'a>(metric: &str, money: Money<'a>) -> Box<dyn Fn(f64) -> String + 'a> {
+    match unit(metric) {
+        Unit::Count => Box::new(count),
+        Unit::Percent => Box::new(percent),
+        Unit::Money => Box::new(money),
+    }
+}
+
+enum Unit {
+    Count,
+    Percent,
+    Money,
+}
+
+fn unit(metric: &str) -> Unit {
     match metric {
-        "orders" | "units" | "new_customers" | "returning_customers" | "visits" => Box::new(count),
-        "conversion_rate" => Box::new(percent),
-        _ => Box::new(money),
+        "orders" | "units" | "new_customers" | "returning_customers" | "visits" => Unit::Count,
+        "conversion_rate" => Unit::Percent,
+        _ => Unit::Money,
     }
 }
 
@@ -114,12 +128,12 @@ pub fn trend(
     today: jiff::civil::Date,
     series: &Result<Vec<Series>, String>,
     money: Money,
+    axis_money: Money,
 ) -> Markup {
     let metric = v.metric;
     let label = view::metric_label(metric);
     let interval = v.interval(today);
     let f = formatter(metric, money);
-    let axis_money = |x: f64| chart::compact(x);
     html! {
         div.chart-controls hx-boost="true" hx-target="#dash" hx-select="#dash" hx-swap="outerHTML" {
             nav.switch aria-label="Interval" {
@@ -164,7 +178,11 @@ pub fn trend(
                     x_labels: &labels,
                     lines: &lines,
                     format: &f,
-                    axis: if metric == "conversion_rate" { &percent } else { &axis_money },
+                    axis: match unit(metric) {
+                        Unit::Percent => &percent,
+                        Unit::Count => &chart::compact,
+                        Unit::Money => axis_money,
+                    },
                     empty: "Nothing to chart for this range and these filters.",
                     x_links: (interval == crate::analytics::Interval::Day).then_some(&links[..]),
                 }))
