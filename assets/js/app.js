@@ -45,4 +45,13 @@
       if (range) range.value = "custom";
     }
   }, true);
+  // A click on a chart day narrows the dashboard in place, like the other view links (htmx
+  // does not boost links inside SVG).
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest(".chart .hits a");
+    if (!a || !window.htmx || !document.getElementById("dash")) return;
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    window.htmx.ajax("GET", a.getAttribute("href"), { target: "#dash", swap: "outerHTML", select: "#dash" });
+  });
 })();

@@ -517,6 +517,34 @@ async fn the_dashboard_updates_live_and_keeps_its_filters_in_the_url() {
     wait_text(&b, revenue, |t| t == "$224.45", "drill-down to online").await;
     assert_eq!(query(&b).await, "channel=online");
 
+    // A day on the chart narrows the view to that day, in place.
+    let day = s
+        .now()
+        .timestamp()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    b.client
+        .execute(
+            "window.sbStayed = true; document.querySelector('#trend .hits a:last-of-type rect').dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let end = std::time::Instant::now() + WAIT;
+    while query(&b).await != format!("range=custom&from={day}&to={day}&channel=online") {
+        assert!(std::time::Instant::now() < end, "at {}", query(&b).await);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    wait_text(&b, revenue, |t| t == "$224.45", "one day").await;
+    // (no page load: the marker set before the click is still there)
+    let stayed = b
+        .client
+        .execute("return window.sbStayed === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stayed, serde_json::json!(true));
+
     // Without JavaScript the same URL renders the whole page (reload it).
     b.client.refresh().await.unwrap();
     wait_text(&b, revenue, |t| t == "$224.45", "reloaded").await;
