@@ -151,6 +151,43 @@ impl Range {
     }
 }
 
+/// What a range's KPIs are compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compare {
+    /// The range of the same length just before.
+    PreviousPeriod,
+    /// The same dates a year earlier.
+    PreviousYear,
+}
+
+impl Compare {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compare::PreviousPeriod => "previous_period",
+            Compare::PreviousYear => "previous_year",
+        }
+    }
+
+    pub fn parse(v: &str) -> Result<Compare, Invalid> {
+        match v.trim() {
+            "previous_period" => Ok(Compare::PreviousPeriod),
+            "previous_year" => Ok(Compare::PreviousYear),
+            other => Err(Invalid::new(
+                "compare",
+                format!("`{other}` is not previous_period or previous_year"),
+            )),
+        }
+    }
+
+    /// The range `r` is compared with.
+    pub fn range(self, r: Range) -> Range {
+        match self {
+            Compare::PreviousPeriod => r.previous_period(),
+            Compare::PreviousYear => r.previous_year(),
+        }
+    }
+}
+
 /// A rollup row's bucket: a local hour start (UTC micros) or a local civil day number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bucket {

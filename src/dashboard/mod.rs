@@ -4,7 +4,7 @@
 
 pub mod view;
 
-use crate::analytics::{self, Dimension, Filters, Range};
+use crate::analytics::{self, Dimension, Filters};
 use crate::domain::Ts;
 use crate::domain::org::Org;
 use crate::error::AppResult;
@@ -41,27 +41,15 @@ impl Sections {
     }
 }
 
-/// Today's date in the org's time zone.
-pub fn today(org: &Org, now: Ts) -> jiff::civil::Date {
-    now.timestamp().to_zoned(org.tz()).date()
-}
-
 /// What, besides the data version and the view, decides a rendering: the local date (relative
 /// presets move at midnight), the time zone and the currency.
 pub fn stamp(org: &Org, now: Ts) -> String {
     format!(
         "{}|{}|{}",
-        today(org, now),
+        org.today(now),
         org.timezone,
         org.currency.code()
     )
-}
-
-fn previous(v: &View, range: Range) -> Range {
-    match v.compare {
-        view::Compare::PreviousPeriod => range.previous_period(),
-        view::Compare::PreviousYear => range.previous_year(),
-    }
 }
 
 /// The metric products are ranked by: the chart's, where products have it.
@@ -75,14 +63,14 @@ pub fn product_metric(v: &View) -> &'static str {
 
 /// Render every live section of `v` as of `now`.
 pub fn sections(t: &redb::ReadTransaction, org: &Org, v: &View, now: Ts) -> AppResult<Sections> {
-    let today = today(org, now);
+    let today = org.today(now);
     let range = v.range(today);
     let f = v.filters();
-    let cur = org.currency.clone();
-    let money = move |x: f64| cur.display_units(x);
+    let cur = &org.currency;
+    let money = |x: f64| cur.display_units(x);
 
     let totals = analytics::total(t, org, range, &f)?;
-    let prev = analytics::total(t, org, previous(v, range), &f)?;
+    let prev = analytics::total(t, org, v.compare.range(range), &f)?;
     let summary = analytics::summary(org, &totals, &prev);
     // Sparklines at the automatic interval; the chart at the chosen one (one scan when equal).
     let auto = View {
@@ -113,8 +101,7 @@ pub fn sections(t: &redb::ReadTransaction, org: &Org, v: &View, now: Ts) -> AppR
         }
     };
     let kpis = r::kpis(&summary, &trends, &money, v.compare_label());
-    let cur = org.currency.clone();
-    let axis_money = move |x: f64| cur.display_brief(x, crate::render::chart::compact);
+    let axis_money = |x: f64| cur.display_brief(x, crate::render::chart::compact);
     let trend = r::trend(v, today, &chart, &money, &axis_money);
 
     let by = |d: Dimension| analytics::breakdown(t, org, range, d, &f, v.metric, 12);
@@ -136,8 +123,7 @@ pub fn sections(t: &redb::ReadTransaction, org: &Org, v: &View, now: Ts) -> AppR
     );
 
     let latest = sales::latest_sales(t, org.id, TICKER_LEN, 5_000, |s| keeps(&f, s))?;
-    let cur = org.currency.clone();
-    let ticker = r::ticker(&latest, &org.tz(), &move |m| cur.display_minor(m));
+    let ticker = r::ticker(&latest, &org.tz(), &|m| cur.display_minor(m));
 
     Ok(Sections {
         kpis: kpis.into_string(),
@@ -165,7 +151,7 @@ pub fn filter_options(
     v: &View,
     now: Ts,
 ) -> AppResult<[Vec<String>; 3]> {
-    let range = v.range(today(org, now));
+    let range = v.range(org.today(now));
     let all = Filters::default();
     let keys = |d: Dimension| -> AppResult<Vec<String>> {
         let mut k: Vec<String> = analytics::breakdown(t, org, range, d, &all, "orders", 100)?
@@ -185,7 +171,7 @@ pub fn filter_options(
 /// The top customers of the view (channel and region filters apply; customers have no
 /// category), loaded after the page: ranking customers reads one row per customer and day.
 pub fn top_customers(t: &redb::ReadTransaction, org: &Org, v: &View, now: Ts) -> AppResult<String> {
-    let range = v.range(today(org, now));
+    let range = v.range(org.today(now));
     let pm = product_metric(v);
     let top = analytics::customer_breakdown(
         t,

@@ -2,6 +2,7 @@
 //! comparison, filters, and the chart's metric, interval and split. One canonical query string
 //! per view, so links, bookmarks, the back button and the live hub all agree on what a view is.
 
+pub use crate::analytics::Compare;
 use crate::analytics::{self, Dimension, Filters, Interval, Range};
 use crate::domain::Invalid;
 use jiff::civil::Date;
@@ -53,21 +54,6 @@ impl Preset {
             Preset::ThisQuarter => "This quarter",
             Preset::ThisYear => "This year",
             Preset::Custom => "Custom dates",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Compare {
-    PreviousPeriod,
-    PreviousYear,
-}
-
-impl Compare {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compare::PreviousPeriod => "previous_period",
-            Compare::PreviousYear => "previous_year",
         }
     }
 }
@@ -162,18 +148,7 @@ impl View {
                         v.to = Some(d);
                     }
                 }
-                "compare" => {
-                    v.compare = match val {
-                        "previous_period" => Compare::PreviousPeriod,
-                        "previous_year" => Compare::PreviousYear,
-                        _ => {
-                            return Err(Invalid::new(
-                                "compare",
-                                format!("`{val}` is not previous_period or previous_year"),
-                            ));
-                        }
-                    }
-                }
+                "compare" => v.compare = Compare::parse(val)?,
                 "channel" => v.channel = text(),
                 "region" => v.region = text(),
                 "category" => v.category = text(),

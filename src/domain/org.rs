@@ -48,6 +48,11 @@ impl Org {
     pub fn tz(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
     }
+
+    /// The local date at `now` in this org's time zone (where its days begin and end).
+    pub fn today(&self, now: Ts) -> jiff::civil::Date {
+        now.timestamp().to_zoned(self.tz()).date()
+    }
 }
 
 #[cfg(test)]

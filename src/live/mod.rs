@@ -199,16 +199,6 @@ impl Hub {
         self.lock().dirty.insert(org);
     }
 
-    /// How many browsers watch, over all orgs and views.
-    pub fn subscribers(&self) -> usize {
-        self.lock()
-            .orgs
-            .values()
-            .flat_map(|v| v.values())
-            .map(|w| w.tx.receiver_count())
-            .sum()
-    }
-
     /// Render every watched view of the changed orgs once and send what changed. Blocking
     /// (reads the store): run it on a blocking thread.
     pub fn tick(&self, store: &Store, now: crate::domain::Ts) {

@@ -1,6 +1,8 @@
 //! Customer and product pages: figures, a monthly history chart, and the model in words.
 
 use super::chart::{self, Line, LineChart};
+use crate::analytics::{day_date, month_start};
+use crate::domain::money::Currency;
 use crate::store::sales::{CustomerAgg, Figures, ProductAgg};
 use maud::{Markup, html};
 
@@ -27,20 +29,12 @@ pub fn product_href(sku: &str) -> String {
 }
 
 /// Month labels and per-month revenue and orders lines.
-fn history(
-    title: &str,
-    months: &[(i32, Figures)],
-    money: &dyn Fn(i64) -> String,
-    minor_per_unit: f64,
-) -> Markup {
+fn history(title: &str, months: &[(i32, Figures)], cur: &Currency) -> Markup {
+    let money = |m: i64| cur.display_minor(m);
+    let minor_per_unit = cur.minor_per_unit();
     let labels: Vec<String> = months
         .iter()
-        .map(|(m, _)| {
-            let (y, mo) = (m.div_euclid(12), m.rem_euclid(12) + 1);
-            jiff::civil::Date::new(y as i16, mo as i8, 1)
-                .map(|d| d.strftime("%b %Y").to_string())
-                .unwrap_or_default()
-        })
+        .map(|(m, _)| day_date(month_start(*m)).strftime("%b %Y").to_string())
         .collect();
     let revenue: Vec<f64> = months
         .iter()
@@ -83,8 +77,7 @@ pub struct CustomerPage<'a> {
     pub agg: &'a CustomerAgg,
     pub value: &'a crate::domain::customers::Value,
     pub months: &'a [(i32, Figures)],
-    pub money: &'a dyn Fn(i64) -> String,
-    pub minor_per_unit: f64,
+    pub currency: &'a Currency,
     pub tz: &'a jiff::tz::TimeZone,
 }
 
@@ -101,7 +94,7 @@ fn when(t: Option<crate::domain::Ts>, tz: &jiff::tz::TimeZone) -> String {
 pub fn customer(p: &CustomerPage) -> Markup {
     let c = p.agg;
     let v = p.value;
-    let money = p.money;
+    let money = &|m: i64| p.currency.display_minor(m);
     html! {
         p.muted { "Customer " code { (p.id) }
             @if let Some(e) = &c.email { " · " (e) }
@@ -127,7 +120,7 @@ pub fn customer(p: &CustomerPage) -> Markup {
         }
         section.card #customer-history {
             h2 { "Last twelve months" }
-            (history("Net revenue by month", p.months, money, p.minor_per_unit))
+            (history("Net revenue by month", p.months, p.currency))
         }
     }
 }
@@ -136,15 +129,14 @@ pub struct ProductPage<'a> {
     pub sku: &'a str,
     pub agg: &'a ProductAgg,
     pub months: &'a [(i32, Figures)],
-    pub money: &'a dyn Fn(i64) -> String,
-    pub minor_per_unit: f64,
+    pub currency: &'a Currency,
     /// Where the category filter of the dashboard is.
     pub category_href: String,
 }
 
 pub fn product(p: &ProductPage) -> Markup {
     let f = &p.agg.figures;
-    let money = p.money;
+    let money = |m: i64| p.currency.display_minor(m);
     let return_rate = if f.units > 0 {
         f.refunded_units as f64 / f.units as f64 * 100.0
     } else {
@@ -167,7 +159,7 @@ pub fn product(p: &ProductPage) -> Markup {
         }
         section.card #product-history {
             h2 { "Last twelve months" }
-            (history("Net revenue by month", p.months, money, p.minor_per_unit))
+            (history("Net revenue by month", p.months, p.currency))
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Query;
 use crate::analytics::{
-    self, Dimension, Filters, Interval, Range, Series, SeriesQuery, Share, Summary,
+    self, Compare, Dimension, Filters, Interval, Range, Series, SeriesQuery, Share, Summary,
 };
 use crate::app::AppState;
 use crate::auth::{Authz, perm};
@@ -111,8 +111,7 @@ async fn scope(state: &AppState, org_id: crate::domain::OrgId, q: &Common<'_>) -
         (Some(f), Some(t)) => analytics::parse_range(f, t)?,
         (None, None) => {
             // Default: the last 30 days, today included, in the org's time zone.
-            let today =
-                analytics::day_number(state.clock.now().timestamp().to_zoned(org.tz()).date());
+            let today = analytics::day_number(org.today(state.clock.now()));
             Range::Days {
                 from: today - 29,
                 to: today,
@@ -214,16 +213,8 @@ pub async fn summary(
     Query(q): Query<SummaryQuery>,
 ) -> AppResult<Response> {
     let sc = scope(&state, a.user().org, &q.common()).await?;
-    let (compare_name, previous) = match q.compare.as_deref().unwrap_or("previous_period") {
-        "previous_period" => ("previous_period", sc.range.previous_period()),
-        "previous_year" => ("previous_year", sc.range.previous_year()),
-        other => {
-            return Err(AppError::validation(
-                "compare",
-                format!("`{other}` is not previous_period or previous_year"),
-            ));
-        }
-    };
+    let compare = Compare::parse(q.compare.as_deref().unwrap_or("previous_period"))?;
+    let (compare_name, previous) = (compare.as_str(), compare.range(sc.range));
     let key = format!("summary|{compare_name}|{}", sc.key());
     let (org, range, filters) = (sc.org, sc.range, sc.filters);
     answer(&state, org.id, key, move |t| {

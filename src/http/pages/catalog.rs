@@ -5,7 +5,7 @@ use super::{Shell, shell};
 use crate::analytics;
 use crate::app::AppState;
 use crate::auth::{Authz, perm};
-use crate::dashboard::{self, View};
+use crate::dashboard::View;
 use crate::domain::org::Org;
 use crate::domain::{Ts, customers};
 use crate::error::{AppError, AppResult};
@@ -27,7 +27,7 @@ pub struct DetailPage {
 
 /// The twelve local months up to this one.
 fn last_twelve(org: &Org, now: Ts) -> (i32, i32) {
-    let this = analytics::month_of(analytics::day_number(dashboard::today(org, now)));
+    let this = analytics::month_of(analytics::day_number(org.today(now)));
     (this - 11, this)
 }
 
@@ -74,15 +74,12 @@ pub async fn customer_page(
         let months = analytics::customer_months(t, org, &id, last_twelve(org, now))?;
         let first = c.first.as_ref().map(|f| f.0);
         let value = customers::value(c.orders, c.revenue, c.refunds, first, c.last_purchase, now);
-        let cur = org.currency.clone();
-        let money = move |m: i64| cur.display_minor(m);
         let body = r::customer(&r::CustomerPage {
             id: &id,
             agg: &c,
             value: &value,
             months: &months,
-            money: &money,
-            minor_per_unit: org.currency.minor_per_unit(),
+            currency: &org.currency,
             tz: &org.tz(),
         });
         let heading = c.name.clone().or(c.email.clone()).unwrap_or(id.clone());
@@ -101,8 +98,6 @@ pub async fn product_page(
             return Ok(None);
         };
         let months = analytics::product_months(t, org, &sku, last_twelve(org, now))?;
-        let cur = org.currency.clone();
-        let money = move |m: i64| cur.display_minor(m);
         let category_href = View {
             category: Some(p.category.clone()),
             ..View::default()
@@ -112,8 +107,7 @@ pub async fn product_page(
             sku: &sku,
             agg: &p,
             months: &months,
-            money: &money,
-            minor_per_unit: org.currency.minor_per_unit(),
+            currency: &org.currency,
             category_href,
         });
         let heading = if p.name.is_empty() {

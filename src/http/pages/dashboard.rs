@@ -6,6 +6,8 @@ use super::{Shell, shell};
 use crate::app::AppState;
 use crate::auth::{Authz, perm};
 use crate::dashboard::{self, View};
+use crate::domain::Ts;
+use crate::domain::org::Org;
 use crate::error::{AppError, AppResult};
 use crate::render::dashboard as r;
 use crate::store::{orgs, sales};
@@ -28,9 +30,18 @@ fn view_of(query: Option<&str>) -> AppResult<View> {
     Ok(View::from_query(query.unwrap_or(""))?)
 }
 
-/// The `#dash` element: filters, live sections and the stream that keeps them current.
-/// Cached per org, data version, day and view like the KPI API's answers.
-async fn dash_html(state: &AppState, org_id: crate::domain::OrgId, v: View) -> AppResult<String> {
+/// A dashboard fragment of `v`, cached per org, data version, [`dashboard::stamp`], `kind` and
+/// view like the KPI API's answers; `render` gets the read transaction, the org, `now` and the
+/// data version.
+async fn cached(
+    state: &AppState,
+    org_id: crate::domain::OrgId,
+    kind: &'static str,
+    v: View,
+    render: impl FnOnce(&redb::ReadTransaction, &Org, &View, Ts, u64) -> AppResult<String>
+    + Send
+    + 'static,
+) -> AppResult<String> {
     let now = state.clock.now();
     let cache = state.kpi_cache.clone();
     let bytes = state
@@ -40,21 +51,25 @@ async fn dash_html(state: &AppState, org_id: crate::domain::OrgId, v: View) -> A
                     return Ok(Err(AppError::not_found("Organization")));
                 };
                 let version = sales::data_version(t, org_id)?;
-                let today = dashboard::today(&org, now);
-                let key = format!("dashboard|{}|{}", dashboard::stamp(&org, now), v.query());
+                let key = format!("{kind}|{}|{}", dashboard::stamp(&org, now), v.query());
                 Ok(cache.get_or_try(org_id, version, key, || {
-                    let sections = dashboard::sections(t, &org, &v, now)?;
-                    let [channels, regions, categories] =
-                        dashboard::filter_options(t, &org, &v, now)?;
-                    let filters = r::filters(&v, today, &channels, &regions, &categories);
-                    Ok::<_, AppError>(Bytes::from(
-                        dash(&v, version, filters, &sections).into_string(),
-                    ))
+                    render(t, &org, &v, now, version).map(|h| Bytes::from(h.into_bytes()))
                 }))
             })?
         })
         .await?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The `#dash` element: filters, live sections and the stream that keeps them current.
+async fn dash_html(state: &AppState, org_id: crate::domain::OrgId, v: View) -> AppResult<String> {
+    cached(state, org_id, "dashboard", v, |t, org, v, now, version| {
+        let sections = dashboard::sections(t, org, v, now)?;
+        let [channels, regions, categories] = dashboard::filter_options(t, org, v, now)?;
+        let filters = r::filters(v, org.today(now), &channels, &regions, &categories);
+        Ok(dash(v, version, filters, &sections).into_string())
+    })
+    .await
 }
 
 fn dash(v: &View, version: u64, filters: maud::Markup, s: &dashboard::Sections) -> maud::Markup {
@@ -66,6 +81,9 @@ fn dash(v: &View, version: u64, filters: maud::Markup, s: &dashboard::Sections) 
             .finish()
     );
     let section = |name: &str| PreEscaped(s.get(name).to_string());
+    // Products and customers are ranked by the chart's metric where they have it.
+    let ranked_by = dashboard::product_metric(v);
+    let ranked_label = dashboard::view::metric_label(ranked_by).to_lowercase();
     let scope_note = (v.channel.is_some() || v.region.is_some())
         .then_some("Products are not split by channel or region: this list covers all of them.");
     html! {
@@ -90,14 +108,14 @@ fn dash(v: &View, version: u64, filters: maud::Markup, s: &dashboard::Sections) 
             div.dash-grid {
                 section.card #top-products {
                     h2 { "Top products" }
-                    p.small.muted { "By " (dashboard::view::metric_label(dashboard::product_metric(v)).to_lowercase())
-                        @if dashboard::product_metric(v) == "revenue" { " after discounts" } "."
+                    p.small.muted { "By " (ranked_label)
+                        @if ranked_by == "revenue" { " after discounts" } "."
                         @if let Some(n) = scope_note { " " (n) } }
                     div #live-products sse-swap="products" { (section("products")) }
                 }
                 section.card #top-customers {
                     h2 { "Top customers" }
-                    p.small.muted { "By " (dashboard::view::metric_label(dashboard::product_metric(v)).to_lowercase()) "; refreshed every minute." }
+                    p.small.muted { "By " (ranked_label) "; refreshed every minute." }
                     div hx-get=(v.href().replacen("/dashboard", "/dashboard/top-customers", 1))
                         hx-trigger="load, every 60s" {
                         p.muted { "Loading…" }
@@ -152,26 +170,13 @@ pub async fn top_customers(
     RawQuery(query): RawQuery,
 ) -> AppResult<Html<String>> {
     let v = view_of(query.as_deref())?;
-    let org_id = a.user().org;
-    let now = state.clock.now();
-    let cache = state.kpi_cache.clone();
-    let html = state
-        .db(move |s| {
-            s.read(|t| {
-                let Some(org) = orgs::get(t, org_id)? else {
-                    return Ok(Err(AppError::not_found("Organization")));
-                };
-                let version = sales::data_version(t, org_id)?;
-                let key = format!(
-                    "dashboard-customers|{}|{}",
-                    dashboard::stamp(&org, now),
-                    v.query()
-                );
-                Ok(cache.get_or_try(org_id, version, key, || {
-                    dashboard::top_customers(t, &org, &v, now).map(|h| Bytes::from(h.into_bytes()))
-                }))
-            })?
-        })
-        .await?;
-    Ok(Html(String::from_utf8_lossy(&html).into_owned()))
+    let html = cached(
+        &state,
+        a.user().org,
+        "dashboard-customers",
+        v,
+        |t, org, v, now, _| dashboard::top_customers(t, org, v, now),
+    )
+    .await?;
+    Ok(Html(html))
 }

@@ -163,7 +163,7 @@ pub async fn load_demo(State(state): State<AppState>, a: Editor) -> AppResult<Re
         events: state.cfg.import.demo_events.clamp(1, 10_000_000),
         days: 365,
         seed: 42,
-        last_day: state.clock.now().timestamp().to_zoned(tz.clone()).date(),
+        last_day: org.today(state.clock.now()),
     };
     let total = spec.events + 16 * u64::from(spec.days);
     let id = ulid::Ulid::generate().to_string();
