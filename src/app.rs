@@ -32,6 +32,8 @@ pub struct AppState {
     pub jobs: crate::import::job::Jobs,
     /// Open live dashboards (see `live`).
     pub live: crate::live::Hub,
+    /// Decoded pipelines and opportunities per org (see `pipeline`).
+    pub books: crate::pipeline::Books,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             kpi_cache: crate::analytics::cache::KpiCache::new(cfg.analytics.cache_mb),
             jobs: Default::default(),
             live: crate::live::Hub::new(cfg.live.client_buffer),
+            books: Default::default(),
             store,
             cfg,
             clock,

@@ -335,33 +335,23 @@ pub struct Intake<'a> {
 impl<'a> Intake<'a> {
     /// How this event's amounts convert, given the currency it names (none: the org's own).
     fn conversion(&self, given: Option<&str>) -> Result<Conversion<'a>, ItemError> {
-        let same = Conversion {
-            target: self.currency,
-            source: None,
-        };
-        let code = match given.map(str::trim) {
-            None | Some("") => return Ok(same),
-            Some(c) if c.eq_ignore_ascii_case(self.currency.code()) => return Ok(same),
-            Some(c) => c,
-        };
-        let mismatch = || ItemError {
-            code: "currency_mismatch",
-            field: Some("currency".into()),
-            message: format!(
-                "`{code}` differs from the organization's currency {} and no exchange rate is configured",
-                self.currency.code()
-            ),
-        };
-        let source = Currency::parse(code).map_err(|_| mismatch())?;
-        let rate = self
-            .rates
-            .rate(&source, self.currency)
-            .ok_or_else(mismatch)?;
-        Ok(Conversion {
-            target: self.currency,
-            source: Some((source, rate)),
-        })
+        self.rates
+            .conversion(self.currency, given)
+            .ok_or_else(|| ItemError {
+                code: "currency_mismatch",
+                field: Some("currency".into()),
+                message: currency_mismatch(given.unwrap_or_default(), self.currency),
+            })
     }
+}
+
+/// Why an amount in currency `code` is refused for an org whose currency is `org`.
+pub fn currency_mismatch(code: &str, org: &Currency) -> String {
+    format!(
+        "`{}` differs from the organization's currency {} and no exchange rate is configured",
+        code.trim(),
+        org.code()
+    )
 }
 
 fn bad_event(e: serde_json::Error) -> ItemError {

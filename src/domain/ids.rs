@@ -78,6 +78,22 @@ ulid_id!(
     ApiKeyId
 );
 ulid_id!(
+    /// A sales pipeline (an ordered list of stages).
+    PipelineId
+);
+ulid_id!(
+    /// A stage of a pipeline; stable across renames, so history keeps pointing at it.
+    StageId
+);
+ulid_id!(
+    /// A sales opportunity (a deal).
+    OpportunityId
+);
+ulid_id!(
+    /// An ISV partner.
+    PartnerId
+);
+ulid_id!(
     /// A refresh-token family: one login session and all its rotations.
     FamilyId
 );

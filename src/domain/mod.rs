@@ -3,15 +3,19 @@
 pub mod apikey;
 pub mod customers;
 pub mod events;
+pub mod forecast;
 pub mod ids;
 pub mod money;
 pub mod org;
+pub mod pipeline;
 pub mod roles;
 pub mod rollup;
 pub mod time;
 pub mod user;
 
-pub use ids::{ApiKeyId, FamilyId, OrgId, TeamId, UserId};
+pub use ids::{
+    ApiKeyId, FamilyId, OpportunityId, OrgId, PartnerId, PipelineId, StageId, TeamId, UserId,
+};
 pub use roles::{Permission, Role, Scope};
 pub use time::Ts;
 

@@ -365,6 +365,33 @@ impl Rates {
     }
 }
 
+impl Rates {
+    /// How amounts given in `code` (none or blank: `target` itself) become minor units of
+    /// `target`; `None` when the currency differs and no rate is configured (or the code is
+    /// not a currency).
+    pub fn conversion<'a>(
+        &self,
+        target: &'a Currency,
+        code: Option<&str>,
+    ) -> Option<Conversion<'a>> {
+        let same = Conversion {
+            target,
+            source: None,
+        };
+        let code = match code.map(str::trim) {
+            None | Some("") => return Some(same),
+            Some(c) if c.eq_ignore_ascii_case(target.code()) => return Some(same),
+            Some(c) => c,
+        };
+        let source = Currency::parse(code).ok()?;
+        let rate = self.rate(&source, target)?;
+        Some(Conversion {
+            target,
+            source: Some((source, rate)),
+        })
+    }
+}
+
 /// How amounts of one event become minor units of the org's currency: as they are, or from
 /// another currency at a configured rate.
 #[derive(Clone, Debug)]

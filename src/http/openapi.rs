@@ -6,7 +6,9 @@
 //! every operation shares: the security schemes, the error envelope and the error answers.
 
 use crate::domain::money::{Currency, MoneyInput};
-use crate::domain::{ApiKeyId, OrgId, TeamId, Ts, UserId};
+use crate::domain::{
+    ApiKeyId, OpportunityId, OrgId, PartnerId, PipelineId, StageId, TeamId, Ts, UserId,
+};
 use crate::error::AppError;
 use std::borrow::Cow;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
@@ -38,6 +40,22 @@ text_schema!(
     ApiKeyId,
     "An API key id (ULID).",
     "01KAK7D2Y3N9Q8T0V4W6X8Z0AD"
+);
+text_schema!(
+    PipelineId,
+    "A pipeline id (ULID).",
+    "01KAK7D2Y3N9Q8T0V4W6X8Z0AE"
+);
+text_schema!(StageId, "A stage id (ULID).", "01KAK7D2Y3N9Q8T0V4W6X8Z0AF");
+text_schema!(
+    OpportunityId,
+    "An opportunity id (ULID).",
+    "01KAK7D2Y3N9Q8T0V4W6X8Z0AG"
+);
+text_schema!(
+    PartnerId,
+    "A partner id (ULID).",
+    "01KAK7D2Y3N9Q8T0V4W6X8Z0AH"
 );
 text_schema!(
     Ts,

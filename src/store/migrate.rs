@@ -4,12 +4,12 @@
 use super::{ReadTx, Store, StoreError, StoreResult, tables::*};
 use redb::{ReadableTable, TableHandle, WriteTransaction};
 
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 pub const SCHEMA_KEY: &str = "schema_version";
 
 /// Upgrade steps: `STEPS[i]` takes a file from version `i + 1` to `i + 2`.
 type Step = fn(&WriteTransaction) -> StoreResult<()>;
-const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6];
 
 /// Version 2 adds the sales analytics tables (all empty in a version-1 file).
 fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
@@ -158,6 +158,18 @@ fn v4_to_v5(txn: &WriteTransaction) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 6 adds pipelines and opportunities; every org without a pipeline gets the default
+/// one.
+fn v5_to_v6(txn: &WriteTransaction) -> StoreResult<()> {
+    super::pipeline::create_tables(txn)?;
+    for org in super::orgs::list(txn)? {
+        if super::pipeline::pipelines(txn, org.id)?.is_empty() {
+            super::orgs::add_default_pipeline(txn, org.id, org.created_at)?;
+        }
+    }
+    Ok(())
+}
+
 fn create_v5_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(CUSTOMER_DAY)?;
     Ok(())
@@ -200,7 +212,8 @@ fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(AUDIT)?;
     create_sales_tables(txn)?;
     create_v4_tables(txn)?;
-    create_v5_tables(txn)
+    create_v5_tables(txn)?;
+    super::pipeline::create_tables(txn)
 }
 
 pub fn schema_version(txn: &impl ReadTx) -> StoreResult<Option<u32>> {

@@ -24,7 +24,15 @@ pub fn create(txn: &WriteTransaction, new: NewOrg, now: Ts) -> StoreResult<Org> 
     };
     orgs.insert(next, codec::encode(&org)?.as_slice())?;
     names.insert(key.as_str(), next)?;
+    drop((orgs, names));
+    add_default_pipeline(txn, org.id, now)?;
     Ok(org)
+}
+
+/// Every org starts with one pipeline of the usual stages (editable).
+pub(super) fn add_default_pipeline(txn: &WriteTransaction, org: OrgId, now: Ts) -> StoreResult<()> {
+    let p = crate::domain::pipeline::Pipeline::default_for(org, "Sales", now);
+    super::pipeline::put_pipeline(txn, &p)
 }
 
 pub fn get(txn: &impl ReadTx, id: OrgId) -> StoreResult<Option<Org>> {

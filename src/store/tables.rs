@@ -80,3 +80,19 @@ pub const PRODUCT_MONTH: TableDefinition<(u64, i32, &str), &[u8]> =
 /// date range). Kept when raw events expire, like the other rollups.
 pub const CUSTOMER_DAY: TableDefinition<(u64, i32, &str, &str), &[u8]> =
     TableDefinition::new("customer_day");
+
+// ---- schema version 6: pipelines and opportunities ----
+
+/// (org, pipeline) -> Pipeline (its stages inside, removed ones kept for history)
+pub const PIPELINES: TableDefinition<(u64, u128), &[u8]> = TableDefinition::new("pipelines");
+/// (org, opportunity) -> Opportunity (its current state)
+pub const OPPORTUNITIES: TableDefinition<(u64, u128), &[u8]> =
+    TableDefinition::new("opportunities");
+/// (org, opportunity, seq) -> HistoryRecord; append-only
+pub const OPP_HISTORY: TableDefinition<(u64, u128, u32), &[u8]> =
+    TableDefinition::new("opportunity_history");
+/// (org, at micros, opportunity, seq) -> (); the history in time order (as-of views, waterfall)
+pub const OPP_HISTORY_TIME: TableDefinition<(u64, i64, u128, u32), ()> =
+    TableDefinition::new("opportunity_history_time");
+/// org -> version, bumped by every committed change to its pipelines or opportunities
+pub const PIPELINE_VERSION: TableDefinition<u64, u64> = TableDefinition::new("pipeline_version");

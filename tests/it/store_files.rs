@@ -160,6 +160,44 @@ fn schema_v4_fixture_upgrades_with_sales_data() {
     );
 }
 
+/// The version-5 file upgrades to pipelines: its org gets the default pipeline, its sales data
+/// and audit chain are kept.
+#[test]
+fn schema_v5_fixture_upgrades_with_a_default_pipeline() {
+    use salesboard::store::pipeline;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v5.redb"), &p).unwrap();
+    let store = Store::open(&p).unwrap();
+    let org = store
+        .read(|t| orgs::by_name(t, "fixture co"))
+        .unwrap()
+        .unwrap();
+    let pipes = store.read(|t| pipeline::pipelines(t, org.id)).unwrap();
+    assert_eq!(pipes.len(), 1);
+    assert_eq!(pipes[0].name, "Sales");
+    assert_eq!(pipes[0].active_stages().count(), 6);
+    let all = salesboard::analytics::parse_range("2026-01-01", "2026-12-31").unwrap();
+    let total = store
+        .read(|t| salesboard::analytics::total(t, &org, all, &Default::default()))
+        .unwrap();
+    assert!(total.orders > 500, "{}", total.orders);
+    assert_eq!(
+        store.read(|t| audit::verify_chain(t, org.id)).unwrap(),
+        Ok(3)
+    );
+    drop(store);
+    // Opening again changes nothing (the migration ran once).
+    let store = Store::open(&p).unwrap();
+    assert_eq!(
+        store
+            .read(|t| pipeline::pipelines(t, org.id))
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 #[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();

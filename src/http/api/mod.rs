@@ -6,6 +6,7 @@ mod apikeys;
 mod catalog;
 mod events;
 mod metrics;
+mod pipeline;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -41,6 +42,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::summary))
         .routes(routes!(metrics::timeseries))
         .routes(routes!(metrics::breakdown))
+        .routes(routes!(pipeline::list_pipelines, pipeline::create_pipeline))
+        .routes(routes!(pipeline::get_pipeline, pipeline::update_pipeline))
+        .routes(routes!(
+            pipeline::list_opportunities,
+            pipeline::create_opportunity
+        ))
+        .routes(routes!(
+            pipeline::get_opportunity,
+            pipeline::update_opportunity
+        ))
+        .routes(routes!(pipeline::opportunity_history))
+        .routes(routes!(pipeline::forecast))
         .fallback(|| async { AppError::not_found("API route") })
 }
 

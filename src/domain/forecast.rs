@@ -1,0 +1,540 @@
+//! The forecast of a period from opportunities (current or "as of" a past instant), the
+//! pipeline hygiene figures from the history, and the week-over-week waterfall.
+//!
+//! Categories are cumulative, as sales teams read them: **closed won** (won deals closing in
+//! the period), **commit** (closed won + open deals in commit stages), **best case** (commit +
+//! open deals in best-case stages), **pipeline** (every open deal closing in the period that
+//! is not omitted) and **weighted** (Σ amount × probability over those open deals).
+
+use super::pipeline::{ForecastCategory, HistoryRecord, Pipeline, StageKind, Tracked, Value};
+use super::{OpportunityId, PartnerId, PipelineId, StageId, TeamId, Ts, UserId};
+use jiff::civil::Date;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// What the forecast needs of one deal.
+#[derive(Clone, Debug)]
+pub struct Deal<'a> {
+    pub id: OpportunityId,
+    pub state: &'a Tracked,
+    pub partner: Option<PartnerId>,
+    pub team: Option<TeamId>,
+}
+
+/// Amounts in minor units of the org's currency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Figures {
+    pub closed_won: i64,
+    pub commit: i64,
+    pub best_case: i64,
+    pub pipeline: i64,
+    pub weighted: i64,
+    /// Open deals closing in the period.
+    pub open_deals: u64,
+    pub won_deals: u64,
+}
+
+impl Figures {
+    fn add(&mut self, kind: StageKind, cat: ForecastCategory, amount: i64, probability: u8) {
+        match kind {
+            StageKind::Won => {
+                self.closed_won += amount;
+                self.commit += amount;
+                self.best_case += amount;
+                self.won_deals += 1;
+            }
+            StageKind::Lost => {}
+            StageKind::Open => {
+                if cat == ForecastCategory::Omitted {
+                    return;
+                }
+                self.open_deals += 1;
+                self.pipeline += amount;
+                self.weighted += weighted(amount, probability);
+                if cat == ForecastCategory::Commit {
+                    self.commit += amount;
+                }
+                if matches!(cat, ForecastCategory::Commit | ForecastCategory::BestCase) {
+                    self.best_case += amount;
+                }
+            }
+        }
+    }
+}
+
+/// amount × probability%, rounded half away from zero, exact in integers.
+pub fn weighted(amount: i64, probability: u8) -> i64 {
+    let x = i128::from(amount) * i128::from(probability);
+    let q = (x.abs() + 50) / 100;
+    i64::try_from(if x < 0 { -q } else { q }).unwrap_or(i64::MAX)
+}
+
+/// The forecast of one period, in total and by owner, team, partner and pipeline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Forecast {
+    pub total: Figures,
+    pub by_owner: BTreeMap<UserId, Figures>,
+    /// `None`: owners in no team.
+    pub by_team: BTreeMap<Option<TeamId>, Figures>,
+    /// `None`: deals without a partner.
+    pub by_partner: BTreeMap<Option<PartnerId>, Figures>,
+    pub by_pipeline: BTreeMap<PipelineId, Figures>,
+}
+
+/// Stage kind and forecast category of every stage of every pipeline.
+pub struct StageIndex(HashMap<StageId, (StageKind, ForecastCategory)>);
+
+impl StageIndex {
+    pub fn new<'a>(pipelines: impl IntoIterator<Item = &'a Pipeline>) -> StageIndex {
+        StageIndex(
+            pipelines
+                .into_iter()
+                .flat_map(|p| p.stages.iter().map(|s| (s.id, (s.kind, s.forecast))))
+                .collect(),
+        )
+    }
+    pub fn kind(&self, s: StageId) -> StageKind {
+        self.0.get(&s).map_or(StageKind::Open, |k| k.0)
+    }
+    fn of(&self, s: StageId) -> (StageKind, ForecastCategory) {
+        self.0
+            .get(&s)
+            .copied()
+            .unwrap_or((StageKind::Open, ForecastCategory::Pipeline))
+    }
+}
+
+/// Inclusive date range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub from: Date,
+    pub to: Date,
+}
+
+impl Period {
+    pub fn contains(&self, d: Date) -> bool {
+        self.from <= d && d <= self.to
+    }
+}
+
+pub fn forecast<'a>(
+    deals: impl IntoIterator<Item = Deal<'a>>,
+    stages: &StageIndex,
+    period: Period,
+) -> Forecast {
+    let mut f = Forecast::default();
+    for d in deals {
+        let t = d.state;
+        if t.archived || !period.contains(t.close_date) {
+            continue;
+        }
+        let (kind, cat) = stages.of(t.stage);
+        for fig in [
+            &mut f.total,
+            f.by_owner.entry(t.owner).or_default(),
+            f.by_team.entry(d.team).or_default(),
+            f.by_partner.entry(d.partner).or_default(),
+            f.by_pipeline.entry(t.pipeline).or_default(),
+        ] {
+            fig.add(kind, cat, t.amount, t.probability);
+        }
+    }
+    f
+}
+
+/// Per stage: how long deals stayed, and how many moved on to the next stage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StageFlow {
+    pub stage: String,
+    /// Finished stays in the stage (the deal moved on, or closed).
+    pub stays: u64,
+    /// Average length of a finished stay, in days.
+    pub avg_days: f64,
+    /// Deals that reached this stage (or a later one).
+    pub reached: u64,
+    /// Share of those that went on to the next stage (or won, for the last open stage);
+    /// `None` for the last stage.
+    pub conversion: Option<f64>,
+}
+
+/// Hygiene figures of one pipeline from its deals' histories (grouped per deal, in `seq`
+/// order) and their current states.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Flow {
+    pub stages: Vec<StageFlow>,
+    /// Average days from creation to won, over won deals.
+    pub avg_cycle_days: Option<f64>,
+    pub won: u64,
+    pub lost: u64,
+    /// won / (won + lost)
+    pub win_rate: Option<f64>,
+}
+
+const DAY_MICROS: f64 = 86_400e6;
+
+pub fn flow<'a>(
+    pipeline: &Pipeline,
+    histories: impl IntoIterator<Item = &'a [HistoryRecord]>,
+) -> Flow {
+    let open: Vec<StageId> = pipeline
+        .active_stages()
+        .filter(|s| s.kind == StageKind::Open)
+        .map(|s| s.id)
+        .collect();
+    let kind = |s: StageId| pipeline.stage(s).map(|s| s.kind);
+    let n = open.len();
+    let mut stay_total = vec![0f64; n];
+    let mut stays = vec![0u64; n];
+    // furthest[i]: deals whose furthest open stage index is >= i ...
+    let mut reached = vec![0u64; n + 1]; // index n = won
+    let (mut won, mut lost, mut cycle_sum) = (0u64, 0u64, 0f64);
+    for recs in histories {
+        let mut current: Option<(StageId, Ts)> = None;
+        let mut created: Option<Ts> = None;
+        let mut furthest: Option<usize> = None;
+        let mut in_pipeline = false;
+        let mut last_kind = None;
+        for r in recs {
+            if created.is_none() {
+                created = Some(r.at);
+            }
+            let mut pipe_now = in_pipeline;
+            if let Some(c) = r.change_of("pipeline")
+                && let Value::Pipeline(p) = c.after
+            {
+                pipe_now = p == pipeline.id;
+            }
+            if let Some(c) = r.change_of("stage")
+                && let Value::Stage(s, _) = &c.after
+            {
+                if let Some((prev, since)) = current
+                    && let Some(i) = open.iter().position(|o| *o == prev)
+                {
+                    stays[i] += 1;
+                    stay_total[i] += (r.at.0 - since.0) as f64 / DAY_MICROS;
+                }
+                current = Some((*s, r.at));
+                if pipe_now {
+                    if let Some(i) = open.iter().position(|o| o == s) {
+                        furthest = Some(furthest.map_or(i, |f| f.max(i)));
+                    }
+                    last_kind = kind(*s);
+                    if last_kind == Some(StageKind::Won) {
+                        furthest = Some(n);
+                    }
+                }
+            }
+            in_pipeline = pipe_now;
+        }
+        if !in_pipeline {
+            continue;
+        }
+        match last_kind {
+            Some(StageKind::Won) => {
+                won += 1;
+                if let (Some(c), Some((_, at))) = (created, current) {
+                    cycle_sum += (at.0 - c.0) as f64 / DAY_MICROS;
+                }
+            }
+            Some(StageKind::Lost) => lost += 1,
+            _ => {}
+        }
+        if let Some(f) = furthest {
+            for r in reached.iter_mut().take(f + 1) {
+                *r += 1;
+            }
+        }
+    }
+    let stages = open
+        .iter()
+        .enumerate()
+        .map(|(i, id)| StageFlow {
+            stage: pipeline
+                .stage(*id)
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            stays: stays[i],
+            avg_days: if stays[i] > 0 {
+                stay_total[i] / stays[i] as f64
+            } else {
+                0.0
+            },
+            reached: reached[i],
+            conversion: (reached[i] > 0).then(|| reached[i + 1] as f64 / reached[i] as f64),
+        })
+        .collect();
+    Flow {
+        stages,
+        avg_cycle_days: (won > 0).then(|| cycle_sum / won as f64),
+        won,
+        lost,
+        win_rate: (won + lost > 0).then(|| won as f64 / (won + lost) as f64),
+    }
+}
+
+/// How the open pipeline of a period changed between two instants. Every figure is an
+/// amount; `start + new + moved_in - moved_out - won - lost + amount_up - amount_down = end`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Waterfall {
+    pub start: i64,
+    pub new: i64,
+    pub moved_in: i64,
+    pub moved_out: i64,
+    pub won: i64,
+    pub lost: i64,
+    pub amount_up: i64,
+    pub amount_down: i64,
+    pub end: i64,
+}
+
+/// `before` and `after`: the states of every deal at the two instants (a deal missing from
+/// `before` did not exist yet).
+pub fn waterfall(
+    before: &HashMap<OpportunityId, Tracked>,
+    after: &HashMap<OpportunityId, Tracked>,
+    stages: &StageIndex,
+    period: Period,
+) -> Waterfall {
+    let open_in = |t: &Tracked| {
+        !t.archived
+            && period.contains(t.close_date)
+            && stages.of(t.stage).0 == StageKind::Open
+            && stages.of(t.stage).1 != ForecastCategory::Omitted
+    };
+    let mut w = Waterfall::default();
+    for (id, now) in after {
+        let was = before.get(id).filter(|t| open_in(t));
+        let is = open_in(now);
+        match (was, is) {
+            (None, true) if !before.contains_key(id) => w.new += now.amount,
+            (None, true) => w.moved_in += now.amount,
+            (None, false) => {}
+            (Some(b), true) => {
+                let d = now.amount - b.amount;
+                if d > 0 {
+                    w.amount_up += d;
+                } else {
+                    w.amount_down -= d;
+                }
+            }
+            (Some(b), false) => {
+                let in_period = !now.archived && period.contains(now.close_date);
+                match stages.of(now.stage).0 {
+                    StageKind::Won if in_period => w.won += b.amount,
+                    StageKind::Lost if in_period => w.lost += b.amount,
+                    _ => w.moved_out += b.amount,
+                }
+            }
+        }
+    }
+    w.start = before
+        .values()
+        .filter(|t| open_in(t))
+        .map(|t| t.amount)
+        .sum();
+    w.end = after
+        .values()
+        .filter(|t| open_in(t))
+        .map(|t| t.amount)
+        .sum();
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrgId;
+    use crate::domain::pipeline::{FieldChange, diff};
+
+    fn fixture() -> (Pipeline, Vec<(OpportunityId, Tracked, Option<PartnerId>)>) {
+        let p = Pipeline::default_for(OrgId(1), "Sales", Ts(0));
+        let s = |name: &str| p.find_stage(name).unwrap().id;
+        let d = |m, day| Date::constant(2026, m, day);
+        let t = |stage, amount, probability, owner, close| Tracked {
+            pipeline: p.id,
+            stage,
+            amount,
+            probability,
+            owner: UserId(owner),
+            close_date: close,
+            archived: false,
+        };
+        let deals = vec![
+            // in Q4 2026
+            (
+                OpportunityId(1),
+                t(s("Closed won"), 10_000, 100, 1, d(10, 5)),
+                Some(PartnerId(7)),
+            ),
+            (
+                OpportunityId(2),
+                t(s("Negotiation"), 20_000, 80, 1, d(11, 30)),
+                None,
+            ),
+            (
+                OpportunityId(3),
+                t(s("Proposal"), 30_000, 50, 2, d(12, 1)),
+                Some(PartnerId(7)),
+            ),
+            (
+                OpportunityId(4),
+                t(s("Prospecting"), 40_000, 10, 2, d(12, 31)),
+                None,
+            ),
+            (
+                OpportunityId(5),
+                t(s("Closed lost"), 50_000, 0, 1, d(11, 2)),
+                None,
+            ),
+            // outside Q4
+            (
+                OpportunityId(6),
+                t(s("Negotiation"), 60_000, 80, 1, d(9, 30)),
+                None,
+            ),
+            (
+                OpportunityId(7),
+                t(s("Closed won"), 70_000, 100, 2, Date::constant(2027, 1, 1)),
+                None,
+            ),
+        ];
+        (p, deals)
+    }
+
+    const Q4: Period = Period {
+        from: Date::constant(2026, 10, 1),
+        to: Date::constant(2026, 12, 31),
+    };
+
+    #[test]
+    fn forecast_matches_hand_computed_figures() {
+        let (p, deals) = fixture();
+        let idx = StageIndex::new([&p]);
+        let teams = |u: UserId| (u.0 == 2).then_some(TeamId(5));
+        let f = forecast(
+            deals.iter().map(|(id, t, partner)| Deal {
+                id: *id,
+                state: t,
+                partner: *partner,
+                team: teams(t.owner),
+            }),
+            &idx,
+            Q4,
+        );
+        let want = Figures {
+            closed_won: 10_000,
+            commit: 10_000 + 20_000,
+            best_case: 10_000 + 20_000 + 30_000,
+            pipeline: 20_000 + 30_000 + 40_000,
+            weighted: 16_000 + 15_000 + 4_000,
+            open_deals: 3,
+            won_deals: 1,
+        };
+        assert_eq!(f.total, want);
+        assert_eq!(f.by_owner[&UserId(1)].closed_won, 10_000);
+        assert_eq!(f.by_owner[&UserId(1)].pipeline, 20_000);
+        assert_eq!(f.by_owner[&UserId(2)].pipeline, 70_000);
+        assert_eq!(f.by_team[&Some(TeamId(5))].weighted, 19_000);
+        assert_eq!(f.by_partner[&Some(PartnerId(7))].best_case, 40_000);
+        assert_eq!(f.by_pipeline[&p.id], want);
+    }
+
+    #[test]
+    fn weighted_rounds_exactly() {
+        assert_eq!(weighted(333, 50), 167);
+        assert_eq!(weighted(-333, 50), -167);
+        assert_eq!(weighted(i64::MAX, 100), i64::MAX);
+        assert_eq!(weighted(1999, 0), 0);
+    }
+
+    #[test]
+    fn waterfall_reconciles() {
+        let (p, deals) = fixture();
+        let idx = StageIndex::new([&p]);
+        let before: HashMap<_, _> = deals.iter().map(|(id, t, _)| (*id, t.clone())).collect();
+        let mut after = before.clone();
+        after.get_mut(&OpportunityId(2)).unwrap().stage = p.find_stage("Closed won").unwrap().id; // won 20k
+        after.get_mut(&OpportunityId(3)).unwrap().amount = 35_000; // up 5k
+        after.get_mut(&OpportunityId(4)).unwrap().close_date = Date::constant(2027, 2, 1); // out 40k
+        after.get_mut(&OpportunityId(6)).unwrap().close_date = Date::constant(2026, 10, 15); // in 60k
+        let mut new = before[&OpportunityId(4)].clone();
+        new.amount = 1_000;
+        after.insert(OpportunityId(8), new); // new 1k
+        let w = waterfall(&before, &after, &idx, Q4);
+        assert_eq!(w.start, 90_000);
+        assert_eq!(
+            (w.new, w.moved_in, w.moved_out, w.won, w.lost),
+            (1_000, 60_000, 40_000, 20_000, 0)
+        );
+        assert_eq!((w.amount_up, w.amount_down), (5_000, 0));
+        assert_eq!(
+            w.start + w.new + w.moved_in - w.moved_out - w.won - w.lost + w.amount_up
+                - w.amount_down,
+            w.end
+        );
+        assert_eq!(w.end, 35_000 + 60_000 + 1_000);
+    }
+
+    #[test]
+    fn flow_counts_stays_conversions_and_cycle() {
+        let p = Pipeline::default_for(OrgId(1), "Sales", Ts(0));
+        let s = |name: &str| p.find_stage(name).unwrap().id;
+        let day = |d: i64| Ts(d * 86_400_000_000);
+        let name = |_| String::new();
+        let start = |stage| Tracked {
+            pipeline: p.id,
+            stage,
+            amount: 1,
+            probability: 10,
+            owner: UserId(1),
+            close_date: Date::constant(2026, 1, 1),
+            archived: false,
+        };
+        let history = |moves: &[(i64, &str)]| -> Vec<HistoryRecord> {
+            let mut t = start(s(moves[0].1));
+            let mut out = vec![HistoryRecord {
+                opportunity: OpportunityId(1),
+                seq: 1,
+                at: day(moves[0].0),
+                by: None,
+                by_label: String::new(),
+                changes: diff(None, &t, &name),
+            }];
+            for (i, (at, stage)) in moves.iter().enumerate().skip(1) {
+                let mut u = t.clone();
+                u.stage = s(stage);
+                let changes: Vec<FieldChange> = diff(Some(&t), &u, &name);
+                out.push(HistoryRecord {
+                    opportunity: OpportunityId(1),
+                    seq: i as u32 + 1,
+                    at: day(*at),
+                    by: None,
+                    by_label: String::new(),
+                    changes,
+                });
+                t = u;
+            }
+            out
+        };
+        let a = history(&[
+            (0, "Prospecting"),
+            (2, "Qualification"),
+            (6, "Proposal"),
+            (10, "Closed won"),
+        ]);
+        let b = history(&[(0, "Prospecting"), (4, "Closed lost")]);
+        let c = history(&[(0, "Qualification")]);
+        let f = flow(&p, [a.as_slice(), b.as_slice(), c.as_slice()]);
+        assert_eq!((f.won, f.lost), (1, 1));
+        assert_eq!(f.win_rate, Some(0.5));
+        assert_eq!(f.avg_cycle_days, Some(10.0));
+        let pros = &f.stages[0];
+        assert_eq!((pros.stays, pros.avg_days), (2, 3.0)); // 2 days and 4 days
+        assert_eq!(pros.reached, 3);
+        assert_eq!(pros.conversion, Some(2.0 / 3.0)); // a and c got further
+        let qual = &f.stages[1];
+        assert_eq!((qual.reached, qual.conversion), (2, Some(0.5)));
+        let nego = &f.stages[3];
+        assert_eq!((nego.reached, nego.conversion), (1, Some(1.0))); // a skipped it and won
+    }
+}

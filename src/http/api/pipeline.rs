@@ -1,0 +1,1028 @@
+//! Pipelines, opportunities (with their history) and the forecast.
+//!
+//! Single records carry an `ETag` (their version); a change sent with `If-Match` applies only
+//! to that version, otherwise it answers 409 naming the current one.
+
+use super::{Json, Query};
+use crate::app::AppState;
+use crate::auth::accounts::ActingAs;
+use crate::auth::{Authz, perm};
+use crate::domain::forecast::{Figures, Flow, Period, Waterfall};
+use crate::domain::org::Org;
+use crate::domain::pipeline::{
+    ForecastCategory, HistoryRecord, Opportunity, Pipeline, StageKind, Tracked, Value,
+};
+use crate::domain::{OpportunityId, PipelineId, Scope, StageId, Ts, UserId};
+use crate::error::{AppError, AppResult};
+use crate::pipeline::{
+    self as deals, Caller, DealFilter, OpportunityInput, People, PipelineInput, Viewer,
+};
+use crate::store::{orgs, pipeline as repo};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+type Viewing = Authz<perm::PipelineView>;
+type Editing = Authz<perm::PipelineEdit>;
+
+async fn org_of(state: &AppState, id: crate::domain::OrgId) -> AppResult<Org> {
+    state
+        .db(move |s| Ok(s.read(|t| orgs::get(t, id))?))
+        .await?
+        .ok_or_else(|| AppError::not_found("Organization"))
+}
+
+/// The version an `If-Match` header names (`"7"`, `W/"7"`); `None` without the header.
+fn if_match(h: &HeaderMap) -> AppResult<Option<u64>> {
+    let Some(v) = h.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse()
+        .map(Some)
+        .map_err(|_| AppError::bad_request("If-Match must be the ETag of the record, e.g. \"3\"."))
+}
+
+fn with_etag<T: Serialize>(version: u64, status: StatusCode, body: T) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+// ---------- views ----------
+
+#[derive(Serialize, ToSchema)]
+pub struct StageView {
+    id: StageId,
+    name: String,
+    probability: u8,
+    kind: StageKind,
+    forecast: ForecastCategory,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PipelineView {
+    id: PipelineId,
+    name: String,
+    /// The active stages in board order.
+    stages: Vec<StageView>,
+    lost_reasons: Vec<String>,
+    archived: bool,
+    created_at: Ts,
+    updated_at: Ts,
+    version: u64,
+}
+
+impl From<&Pipeline> for PipelineView {
+    fn from(p: &Pipeline) -> Self {
+        PipelineView {
+            id: p.id,
+            name: p.name.clone(),
+            stages: p
+                .active_stages()
+                .map(|s| StageView {
+                    id: s.id,
+                    name: s.name.clone(),
+                    probability: s.probability,
+                    kind: s.kind,
+                    forecast: s.forecast,
+                })
+                .collect(),
+            lost_reasons: p.lost_reasons.clone(),
+            archived: p.archived,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            version: p.version,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OpportunityView {
+    id: OpportunityId,
+    name: String,
+    account: String,
+    pipeline: PipelineId,
+    pipeline_name: String,
+    stage: StageId,
+    stage_name: String,
+    /// open, won or lost
+    status: StageKind,
+    /// Exact decimal in the org's currency, e.g. `"12500.00"`.
+    amount: String,
+    currency: String,
+    /// Percent.
+    probability: u8,
+    /// amount × probability, exact decimal.
+    weighted_amount: String,
+    owner: UserId,
+    owner_name: String,
+    #[schema(value_type = String, format = Date)]
+    close_date: jiff::civil::Date,
+    next_step: String,
+    source: String,
+    notes: String,
+    lost_reason: Option<String>,
+    archived: bool,
+    created_at: Ts,
+    updated_at: Ts,
+    closed_at: Option<Ts>,
+    /// When it entered its current stage.
+    stage_since: Ts,
+    /// The ETag: send it back in `If-Match` to change this version only.
+    version: u64,
+}
+
+fn opp_view(
+    org: &Org,
+    book_pipes: &[Pipeline],
+    people: &People,
+    o: &Opportunity,
+    t: &Tracked,
+) -> OpportunityView {
+    let pipe = book_pipes.iter().find(|p| p.id == t.pipeline);
+    let stage = pipe.and_then(|p| p.stage(t.stage));
+    OpportunityView {
+        id: o.id,
+        name: o.name.clone(),
+        account: o.account.clone(),
+        pipeline: t.pipeline,
+        pipeline_name: pipe.map(|p| p.name.clone()).unwrap_or_default(),
+        stage: t.stage,
+        stage_name: stage.map(|s| s.name.clone()).unwrap_or_default(),
+        status: stage.map_or(StageKind::Open, |s| s.kind),
+        amount: org.currency.format_minor(t.amount),
+        currency: org.currency.code().to_string(),
+        probability: t.probability,
+        weighted_amount: org
+            .currency
+            .format_minor(crate::domain::forecast::weighted(t.amount, t.probability)),
+        owner: t.owner,
+        owner_name: people.name(t.owner).to_string(),
+        close_date: t.close_date,
+        next_step: o.next_step.clone(),
+        source: o.source.clone(),
+        notes: o.notes.clone(),
+        lost_reason: o.lost_reason.clone(),
+        archived: t.archived,
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        closed_at: o.closed_at,
+        stage_since: o.stage_since,
+        version: o.version,
+    }
+}
+
+// ---------- pipelines ----------
+
+#[derive(Serialize, ToSchema)]
+pub struct Pipelines {
+    items: Vec<PipelineView>,
+}
+
+/// The org's pipelines with their stages (archived ones last).
+#[utoipa::path(get, path = "/pipelines", tag = "pipeline",
+    responses((status = 200, description = "The pipelines", body = Pipelines)))]
+pub async fn list_pipelines(
+    State(state): State<AppState>,
+    a: Viewing,
+) -> AppResult<Json<Pipelines>> {
+    let org = a.user().org;
+    let mut pipes = state
+        .db(move |s| Ok(s.read(|t| repo::pipelines(t, org))?))
+        .await?;
+    pipes.sort_by_key(|p| p.archived);
+    Ok(Json(Pipelines {
+        items: pipes.iter().map(PipelineView::from).collect(),
+    }))
+}
+
+fn parse_pipeline_id(id: &str) -> AppResult<PipelineId> {
+    id.parse().map_err(|_| AppError::not_found("Pipeline"))
+}
+
+/// One pipeline.
+#[utoipa::path(get, path = "/pipelines/{id}", tag = "pipeline",
+    params(("id" = String, Path, description = "The pipeline id")),
+    responses((status = 200, description = "The pipeline", body = PipelineView)))]
+pub async fn get_pipeline(
+    State(state): State<AppState>,
+    a: Viewing,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let (org, id) = (a.user().org, parse_pipeline_id(&id)?);
+    let p = state
+        .db(move |s| Ok(s.read(|t| repo::get_pipeline(t, org, id))?))
+        .await?
+        .ok_or_else(|| AppError::not_found("Pipeline"))?;
+    Ok(with_etag(p.version, StatusCode::OK, PipelineView::from(&p)))
+}
+
+fn org_wide(a: &Editing) -> AppResult<()> {
+    if a.scope != Scope::Org {
+        return Err(AppError::forbidden(
+            "Changing pipelines and their stages needs pipeline.edit for the whole organization (VP or admin).",
+        ));
+    }
+    Ok(())
+}
+
+/// Create a pipeline. Without `stages` it gets the default ones.
+#[utoipa::path(post, path = "/pipelines", tag = "pipeline", request_body = PipelineInput,
+    responses((status = 201, description = "Created", body = PipelineView)))]
+pub async fn create_pipeline(
+    State(state): State<AppState>,
+    a: Editing,
+    Json(input): Json<PipelineInput>,
+) -> AppResult<Response> {
+    org_wide(&a)?;
+    let org = org_of(&state, a.user().org).await?;
+    let (by, now, rates) = (
+        ActingAs::user(a.user()),
+        state.clock.now(),
+        state.cfg.exchange_rates.clone(),
+    );
+    let p = state
+        .db(move |s| {
+            let c = Caller {
+                by: &by,
+                scope: Scope::Org,
+                org: &org,
+                rates: &rates,
+                now,
+            };
+            deals::create_pipeline(s, &c, &input)
+        })
+        .await?;
+    Ok(with_etag(
+        p.version,
+        StatusCode::CREATED,
+        PipelineView::from(&p),
+    ))
+}
+
+/// Rename, replace the stages (deals in removed stages move where `move_to` says), change
+/// lost reasons, archive or restore.
+#[utoipa::path(patch, path = "/pipelines/{id}", tag = "pipeline",
+    params(("id" = String, Path, description = "The pipeline id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; a stale one answers 409")),
+    request_body = PipelineInput,
+    responses((status = 200, description = "The updated pipeline", body = PipelineView)))]
+pub async fn update_pipeline(
+    State(state): State<AppState>,
+    a: Editing,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(input): Json<PipelineInput>,
+) -> AppResult<Response> {
+    org_wide(&a)?;
+    let id = parse_pipeline_id(&id)?;
+    let version = if_match(&headers)?;
+    let org = org_of(&state, a.user().org).await?;
+    let (by, now, rates) = (
+        ActingAs::user(a.user()),
+        state.clock.now(),
+        state.cfg.exchange_rates.clone(),
+    );
+    let p = state
+        .db(move |s| {
+            let c = Caller {
+                by: &by,
+                scope: Scope::Org,
+                org: &org,
+                rates: &rates,
+                now,
+            };
+            deals::update_pipeline(s, &c, id, &input, version)
+        })
+        .await?;
+    Ok(with_etag(p.version, StatusCode::OK, PipelineView::from(&p)))
+}
+
+// ---------- opportunities ----------
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OpportunityQuery {
+    /// Pipeline id or name.
+    pipeline: Option<String>,
+    /// Owner user id, or `me`.
+    owner: Option<String>,
+    /// Expected close date from (inclusive), `YYYY-MM-DD`.
+    close_from: Option<String>,
+    /// Expected close date to (inclusive).
+    close_to: Option<String>,
+    /// open, won or lost.
+    status: Option<String>,
+    /// Words in the name or account.
+    q: Option<String>,
+    /// Include archived opportunities.
+    archived: Option<bool>,
+    /// Show the opportunities as they stood at this instant (RFC 3339) or the end of this
+    /// day (`YYYY-MM-DD`, org time zone).
+    as_of: Option<String>,
+    /// close_date (default), amount, name, stage, owner, updated_at or created_at; prefix `-`
+    /// for descending.
+    sort: Option<String>,
+    /// Page size, 1–500, default 50.
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OpportunityPage {
+    items: Vec<OpportunityView>,
+    /// Matching opportunities over all pages.
+    total: usize,
+    /// Pass as `cursor` for the next page; absent on the last.
+    next_cursor: Option<String>,
+}
+
+/// The filter fields the list, the board and the forecast share, as sent.
+#[derive(Clone, Copy, Default)]
+pub struct RawFilter<'a> {
+    pub pipeline: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub close_from: Option<&'a str>,
+    pub close_to: Option<&'a str>,
+    pub q: Option<&'a str>,
+}
+
+/// Check a filter against the org's pipelines.
+pub fn deal_filter(book: &deals::Book, me: UserId, raw: RawFilter) -> AppResult<DealFilter> {
+    let RawFilter {
+        pipeline,
+        owner,
+        close_from,
+        close_to,
+        q,
+    } = raw;
+    let nonblank = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let pipeline = match nonblank(pipeline) {
+        None => None,
+        Some(raw) => {
+            let id = raw.parse::<PipelineId>().ok();
+            Some(
+                book.pipelines
+                    .iter()
+                    .find(|p| Some(p.id) == id || p.name.eq_ignore_ascii_case(&raw))
+                    .map(|p| p.id)
+                    .ok_or_else(|| {
+                        AppError::validation(
+                            "pipeline",
+                            format!("`{raw}` is not a pipeline of this organization"),
+                        )
+                    })?,
+            )
+        }
+    };
+    let owner = match nonblank(owner).as_deref() {
+        None => None,
+        Some("me") => Some(me),
+        Some(raw) => Some(
+            raw.parse::<UserId>()
+                .map_err(|_| AppError::validation("owner", "must be a user id or `me`"))?,
+        ),
+    };
+    let date = |field, v: Option<&str>| {
+        nonblank(v)
+            .map(|d| deals::parse_date(field, &d))
+            .transpose()
+    };
+    Ok(DealFilter {
+        pipeline,
+        owner,
+        partner: None,
+        close_from: date("close_from", close_from)?,
+        close_to: date("close_to", close_to)?,
+        include_archived: false,
+        text: nonblank(q),
+    })
+}
+
+/// An instant from `as_of`: RFC 3339, or a date meaning the end of that day in the org's zone.
+pub fn parse_as_of(org: &Org, raw: Option<&str>) -> AppResult<Option<Ts>> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
+        return Ok(Some(Ts::from_timestamp(t)));
+    }
+    let d = deals::parse_date("as_of", raw)?;
+    let end = d
+        .tomorrow()
+        .and_then(|d| d.to_zoned(org.tz()))
+        .map_err(|_| AppError::validation("as_of", "is out of range"))?;
+    Ok(Some(Ts(end.timestamp().as_microsecond() - 1)))
+}
+
+/// Opportunities the caller may see, filtered, sorted and paged; optionally as of a past
+/// instant (reconstructed from the history).
+#[utoipa::path(get, path = "/opportunities", tag = "pipeline", params(OpportunityQuery),
+    responses((status = 200, description = "A page of opportunities", body = OpportunityPage)))]
+pub async fn list_opportunities(
+    State(state): State<AppState>,
+    a: Viewing,
+    Query(q): Query<OpportunityQuery>,
+) -> AppResult<Json<OpportunityPage>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 500"));
+    }
+    let offset: usize = match q.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c
+            .parse()
+            .map_err(|_| AppError::validation("cursor", "is not a cursor from a previous page"))?,
+    };
+    let (sort, desc) = match q.sort.as_deref().unwrap_or("close_date") {
+        s if s.starts_with('-') => (s[1..].to_string(), true),
+        s => (s.to_string(), false),
+    };
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => {
+            Some(StageKind::parse(s).map_err(|e| AppError::validation("status", e.message))?)
+        }
+    };
+    let org = org_of(&state, a.user().org).await?;
+    let viewer = Viewer {
+        me: a.user().id,
+        scope: a.scope,
+    };
+    let st = state.clone();
+    let page = state
+        .db(move |s| {
+            let book = st.books.get(s, org.id)?;
+            let people = s.read(|t| Ok(People::load(t, org.id)))??;
+            let mut filter = deal_filter(&book, viewer.me, RawFilter { pipeline: q.pipeline.as_deref(), owner: q.owner.as_deref(), close_from: q.close_from.as_deref(), close_to: q.close_to.as_deref(), q: q.q.as_deref() })?;
+            filter.include_archived = q.archived.unwrap_or(false);
+            let states = match parse_as_of(&org, q.as_of.as_deref())? {
+                Some(at) => Some(deals::states_at(s, &book, org.id, at)?),
+                None => None,
+            };
+            let stages = book.stages();
+            let mut rows = deals::visible(&book, &people, viewer, &filter, states.as_ref());
+            if let Some(k) = status {
+                rows.retain(|(_, t)| stages.kind(t.stage) == k);
+            }
+            let stage_pos = |t: &Tracked| {
+                book.pipeline(t.pipeline)
+                    .and_then(|p| p.stages.iter().position(|s| s.id == t.stage))
+                    .unwrap_or(0)
+            };
+            match sort.as_str() {
+                "close_date" => rows.sort_by_key(|(o, t)| (t.close_date, o.id)),
+                "amount" => rows.sort_by_key(|(o, t)| (t.amount, o.id)),
+                "name" => rows.sort_by_cached_key(|(o, _)| (o.name.to_lowercase(), o.id)),
+                "stage" => rows.sort_by_key(|(o, t)| (t.pipeline, stage_pos(t), o.id)),
+                "owner" => rows.sort_by(|a, b| (people.name(a.1.owner), a.0.id).cmp(&(people.name(b.1.owner), b.0.id))),
+                "updated_at" => rows.sort_by_key(|(o, _)| (o.updated_at, o.id)),
+                "created_at" => rows.sort_by_key(|(o, _)| (o.created_at, o.id)),
+                other => {
+                    return Err(AppError::validation("sort", format!("`{other}` is not one of: close_date, amount, name, stage, owner, updated_at, created_at")));
+                }
+            }
+            if desc {
+                rows.reverse();
+            }
+            let total = rows.len();
+            let items = rows
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(o, t)| opp_view(&org, &book.pipelines, &people, o, t))
+                .collect();
+            Ok(OpportunityPage {
+                items,
+                total,
+                next_cursor: (offset + limit < total).then(|| (offset + limit).to_string()),
+            })
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+fn parse_opp_id(id: &str) -> AppResult<OpportunityId> {
+    id.parse().map_err(|_| AppError::not_found("Opportunity"))
+}
+
+/// Load one opportunity the viewer may see (others' out-of-scope deals are "not found").
+fn visible_one(
+    state: &AppState,
+    s: &crate::store::Store,
+    org: &Org,
+    viewer: Viewer,
+    id: OpportunityId,
+) -> AppResult<(std::sync::Arc<deals::Book>, People, OpportunityView)> {
+    let book = state.books.get(s, org.id)?;
+    let people = s.read(|t| Ok(People::load(t, org.id)))??;
+    let o = book
+        .opportunity(id)
+        .filter(|o| people.in_scope(viewer.scope, viewer.me, o.state.owner))
+        .ok_or_else(|| AppError::not_found("Opportunity"))?;
+    let view = opp_view(org, &book.pipelines, &people, o, &o.state);
+    Ok((book.clone(), people, view))
+}
+
+/// One opportunity.
+#[utoipa::path(get, path = "/opportunities/{id}", tag = "pipeline",
+    params(("id" = String, Path, description = "The opportunity id")),
+    responses((status = 200, description = "The opportunity; its version is the ETag", body = OpportunityView)))]
+pub async fn get_opportunity(
+    State(state): State<AppState>,
+    a: Viewing,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_opp_id(&id)?;
+    let org = org_of(&state, a.user().org).await?;
+    let viewer = Viewer {
+        me: a.user().id,
+        scope: a.scope,
+    };
+    let st = state.clone();
+    let view = state
+        .db(move |s| Ok(visible_one(&st, s, &org, viewer, id)?.2))
+        .await?;
+    Ok(with_etag(view.version, StatusCode::OK, view))
+}
+
+async fn write_opp(
+    state: &AppState,
+    a: &Editing,
+    id: Option<OpportunityId>,
+    input: OpportunityInput,
+    version: Option<u64>,
+) -> AppResult<Response> {
+    let org = org_of(state, a.user().org).await?;
+    let (by, scope, now, rates) = (
+        ActingAs::user(a.user()),
+        a.scope,
+        state.clock.now(),
+        state.cfg.exchange_rates.clone(),
+    );
+    let me = a.user().id;
+    let view_scope = a
+        .user()
+        .role
+        .scope_of(crate::domain::Permission::PipelineView)
+        .unwrap_or(Scope::Own);
+    let st = state.clone();
+    let (view, status) = state
+        .db(move |s| {
+            // A deal the caller cannot see is "not found", before any edit rule.
+            if let Some(id) = id {
+                visible_one(
+                    &st,
+                    s,
+                    &org,
+                    Viewer {
+                        me,
+                        scope: view_scope,
+                    },
+                    id,
+                )?;
+            }
+            let c = Caller {
+                by: &by,
+                scope,
+                org: &org,
+                rates: &rates,
+                now,
+            };
+            let (opp, status) = match id {
+                None => (
+                    deals::create_opportunity(s, &c, &input)?,
+                    StatusCode::CREATED,
+                ),
+                Some(id) => (
+                    deals::update_opportunity(s, &c, id, &input, version)?,
+                    StatusCode::OK,
+                ),
+            };
+            let (_, _, view) = visible_one(
+                &st,
+                s,
+                &org,
+                Viewer {
+                    me,
+                    scope: Scope::Org,
+                },
+                opp.id,
+            )?;
+            Ok((view, status))
+        })
+        .await?;
+    Ok(with_etag(view.version, status, view))
+}
+
+/// Create an opportunity (recorded as the first entry of its history).
+#[utoipa::path(post, path = "/opportunities", tag = "pipeline", request_body = OpportunityInput,
+    responses((status = 201, description = "Created", body = OpportunityView)))]
+pub async fn create_opportunity(
+    State(state): State<AppState>,
+    a: Editing,
+    Json(input): Json<OpportunityInput>,
+) -> AppResult<Response> {
+    write_opp(&state, &a, None, input, None).await
+}
+
+/// Change an opportunity: any of its fields; moving it to another stage is `{"stage": "Proposal"}`.
+/// Every change of pipeline, stage, amount, probability, owner, close date or archived is
+/// recorded in its history.
+#[utoipa::path(patch, path = "/opportunities/{id}", tag = "pipeline",
+    params(("id" = String, Path, description = "The opportunity id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last seen; a stale one answers 409")),
+    request_body = OpportunityInput,
+    responses((status = 200, description = "The updated opportunity", body = OpportunityView)))]
+pub async fn update_opportunity(
+    State(state): State<AppState>,
+    a: Editing,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(input): Json<OpportunityInput>,
+) -> AppResult<Response> {
+    let id = parse_opp_id(&id)?;
+    let version = if_match(&headers)?;
+    write_opp(&state, &a, Some(id), input, version).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChangeView {
+    field: &'static str,
+    /// Absent in the creation entry.
+    before: Option<serde_json::Value>,
+    after: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryView {
+    seq: u32,
+    at: Ts,
+    by: Option<UserId>,
+    by_label: String,
+    changes: Vec<ChangeView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct History {
+    items: Vec<HistoryView>,
+}
+
+pub fn value_json(org: &Org, v: &Value) -> serde_json::Value {
+    use serde_json::json;
+    match v {
+        Value::Pipeline(p) => json!(p.to_string()),
+        Value::Stage(id, name) => json!({"id": id.to_string(), "name": name}),
+        Value::Amount(a) => json!(org.currency.format_minor(*a)),
+        Value::Probability(p) => json!(p),
+        Value::Owner(u) => json!(u.to_string()),
+        Value::CloseDate(d) => json!(d.to_string()),
+        Value::Archived(b) => json!(b),
+    }
+}
+
+fn history_view(org: &Org, r: &HistoryRecord) -> HistoryView {
+    HistoryView {
+        seq: r.seq,
+        at: r.at,
+        by: r.by,
+        by_label: r.by_label.clone(),
+        changes: r
+            .changes
+            .iter()
+            .map(|c| ChangeView {
+                field: c.after.field(),
+                before: c.before.as_ref().map(|b| value_json(org, b)),
+                after: value_json(org, &c.after),
+            })
+            .collect(),
+    }
+}
+
+/// The opportunity's history, oldest first: who changed which tracked field when, with the
+/// values before and after.
+#[utoipa::path(get, path = "/opportunities/{id}/history", tag = "pipeline",
+    params(("id" = String, Path, description = "The opportunity id")),
+    responses((status = 200, description = "The history", body = History)))]
+pub async fn opportunity_history(
+    State(state): State<AppState>,
+    a: Viewing,
+    Path(id): Path<String>,
+) -> AppResult<Json<History>> {
+    let id = parse_opp_id(&id)?;
+    let org = org_of(&state, a.user().org).await?;
+    let viewer = Viewer {
+        me: a.user().id,
+        scope: a.scope,
+    };
+    let st = state.clone();
+    let items = state
+        .db(move |s| {
+            visible_one(&st, s, &org, viewer, id)?;
+            let recs = s.read(|t| repo::history(t, org.id, id))?;
+            Ok(recs.iter().map(|r| history_view(&org, r)).collect())
+        })
+        .await?;
+    Ok(Json(History { items }))
+}
+
+// ---------- forecast ----------
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastQuery {
+    /// `month` (default: this month), `quarter` (this quarter), or `custom` with from/to.
+    period: Option<String>,
+    /// First day (custom), or any day of the month/quarter wanted.
+    from: Option<String>,
+    /// Last day (custom).
+    to: Option<String>,
+    pipeline: Option<String>,
+    /// Owner user id, or `me`.
+    owner: Option<String>,
+    /// The forecast as it stood at this instant or the end of this day.
+    as_of: Option<String>,
+    /// Start of the waterfall (an instant, or a day meaning its end); default 7 days before
+    /// `as_of` (or now).
+    since: Option<String>,
+    /// Open deals unchanged for this many days are stale (default 30).
+    stale_days: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Row {
+    /// The owner, team, partner or pipeline id (`null`: none).
+    key: Option<String>,
+    label: String,
+    #[serde(flatten)]
+    figures: MoneyFigures,
+}
+
+/// Forecast figures as exact decimals of the org's currency.
+#[derive(Serialize, ToSchema)]
+pub struct MoneyFigures {
+    closed_won: String,
+    commit: String,
+    best_case: String,
+    pipeline: String,
+    weighted: String,
+    open_deals: u64,
+    won_deals: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ForecastView {
+    #[schema(value_type = String, format = Date)]
+    from: jiff::civil::Date,
+    #[schema(value_type = String, format = Date)]
+    to: jiff::civil::Date,
+    as_of: Option<Ts>,
+    currency: String,
+    total: MoneyFigures,
+    by_owner: Vec<Row>,
+    by_team: Vec<Row>,
+    by_pipeline: Vec<Row>,
+    by_partner: Vec<Row>,
+    /// Open deals whose close date has passed.
+    slipped: Vec<OpportunityId>,
+    /// Open deals with no change for `stale_days`.
+    stale: Vec<OpportunityId>,
+    /// Stage durations and conversions of the chosen pipeline (or the first one).
+    flow: Flow,
+    flow_pipeline: PipelineId,
+    /// How the period's open pipeline changed since `waterfall_since`.
+    waterfall: WaterfallView,
+    waterfall_since: Ts,
+}
+
+pub fn period_of(
+    org: &Org,
+    now: Ts,
+    period: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> AppResult<Period> {
+    let day = |field, v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|d| deals::parse_date(field, d))
+            .transpose()
+    };
+    let anchor = day("from", from)?.unwrap_or_else(|| org.today(now));
+    let err = |_| AppError::validation("from", "is out of range");
+    match period.unwrap_or("month") {
+        "month" => Ok(Period {
+            from: anchor.first_of_month(),
+            to: anchor.last_of_month(),
+        }),
+        "quarter" => {
+            let first_month = (anchor.month() - 1) / 3 * 3 + 1;
+            let start = jiff::civil::Date::new(anchor.year(), first_month, 1).map_err(err)?;
+            let end = start
+                .checked_add(jiff::Span::new().months(3))
+                .map_err(err)?
+                .yesterday()
+                .map_err(err)?;
+            Ok(Period {
+                from: start,
+                to: end,
+            })
+        }
+        "custom" => {
+            let (Some(f), Some(t)) = (day("from", from)?, day("to", to)?) else {
+                return Err(AppError::validation(
+                    "to",
+                    "a custom period needs both from and to",
+                ));
+            };
+            if t < f {
+                return Err(AppError::validation("to", "must not be before from"));
+            }
+            Ok(Period { from: f, to: t })
+        }
+        other => Err(AppError::validation(
+            "period",
+            format!("`{other}` is not one of: month, quarter, custom"),
+        )),
+    }
+}
+
+/// Open pipeline of the period at the start, each kind of change, and at the end; exact
+/// decimals: `start + new + moved_in - moved_out - won - lost + amount_up - amount_down = end`.
+#[derive(Serialize, ToSchema)]
+pub struct WaterfallView {
+    start: String,
+    new: String,
+    moved_in: String,
+    moved_out: String,
+    won: String,
+    lost: String,
+    amount_up: String,
+    amount_down: String,
+    end: String,
+}
+
+fn waterfall_view(org: &Org, w: &Waterfall) -> WaterfallView {
+    let m = |v| org.currency.format_minor(v);
+    WaterfallView {
+        start: m(w.start),
+        new: m(w.new),
+        moved_in: m(w.moved_in),
+        moved_out: m(w.moved_out),
+        won: m(w.won),
+        lost: m(w.lost),
+        amount_up: m(w.amount_up),
+        amount_down: m(w.amount_down),
+        end: m(w.end),
+    }
+}
+
+fn money(org: &Org, f: &Figures) -> MoneyFigures {
+    let m = |v| org.currency.format_minor(v);
+    MoneyFigures {
+        closed_won: m(f.closed_won),
+        commit: m(f.commit),
+        best_case: m(f.best_case),
+        pipeline: m(f.pipeline),
+        weighted: m(f.weighted),
+        open_deals: f.open_deals,
+        won_deals: f.won_deals,
+    }
+}
+
+/// Closed won, commit, best case, pipeline and weighted pipeline of a period, by owner, team,
+/// pipeline and partner; slipped and stale deals; stage flow; the waterfall since a date.
+#[utoipa::path(get, path = "/forecast", tag = "pipeline", params(ForecastQuery),
+    responses((status = 200, description = "The forecast", body = ForecastView)))]
+pub async fn forecast(
+    State(state): State<AppState>,
+    a: Viewing,
+    Query(q): Query<ForecastQuery>,
+) -> AppResult<Json<ForecastView>> {
+    let org = org_of(&state, a.user().org).await?;
+    let viewer = Viewer {
+        me: a.user().id,
+        scope: a.scope,
+    };
+    let now = state.clock.now();
+    let st = state.clone();
+    let view = state
+        .db(move |s| {
+            let period = period_of(
+                &org,
+                now,
+                q.period.as_deref(),
+                q.from.as_deref(),
+                q.to.as_deref(),
+            )?;
+            let book = st.books.get(s, org.id)?;
+            let people = s.read(|t| Ok(People::load(t, org.id)))??;
+            let mut filter = deal_filter(
+                &book,
+                viewer.me,
+                RawFilter {
+                    pipeline: q.pipeline.as_deref(),
+                    owner: q.owner.as_deref(),
+                    ..Default::default()
+                },
+            )?;
+            filter.include_archived = true;
+            let as_of = parse_as_of(&org, q.as_of.as_deref())?;
+            let at = as_of.unwrap_or(now);
+            let states_now = match as_of {
+                Some(at) => Some(deals::states_at(s, &book, org.id, at)?),
+                None => None,
+            };
+            let rows = deals::visible(&book, &people, viewer, &filter, states_now.as_ref());
+            let today = org.today(at);
+            let stale_days = q.stale_days.unwrap_or(30);
+            let stale_before = Ts(at.0 - i64::from(stale_days) * 86_400_000_000);
+            let live: Vec<_> = rows.iter().filter(|(_, t)| !t.archived).copied().collect();
+            let report = deals::forecast_report(&book, &people, &live, period, today, stale_before);
+            let since = match parse_as_of(&org, q.since.as_deref())? {
+                Some(t) => t,
+                None => Ts(at.0 - 7 * 86_400_000_000),
+            };
+            let before = deals::states_at(s, &book, org.id, since)?;
+            let waterfall = deals::waterfall(&book, &before, &rows, period);
+            let flow_pipe = filter
+                .pipeline
+                .and_then(|p| book.pipeline(p))
+                .or_else(|| book.pipelines.iter().find(|p| !p.archived))
+                .ok_or_else(|| AppError::not_found("Pipeline"))?;
+            let ids: Vec<OpportunityId> = rows.iter().map(|(o, _)| o.id).collect();
+            let flow = deals::pipeline_flow(s, org.id, flow_pipe, &ids)?;
+            let f = &report.forecast;
+            let label_user = |u: &UserId| people.name(*u).to_string();
+            let teams = s.read(|t| crate::store::teams::list(t, org.id))?;
+            Ok(ForecastView {
+                from: period.from,
+                to: period.to,
+                as_of,
+                currency: org.currency.code().to_string(),
+                total: money(&org, &f.total),
+                by_owner: f
+                    .by_owner
+                    .iter()
+                    .map(|(k, v)| Row {
+                        key: Some(k.to_string()),
+                        label: label_user(k),
+                        figures: money(&org, v),
+                    })
+                    .collect(),
+                by_team: f
+                    .by_team
+                    .iter()
+                    .map(|(k, v)| Row {
+                        key: k.map(|t| t.to_string()),
+                        label: k
+                            .and_then(|k| teams.iter().find(|t| t.id == k))
+                            .map_or("No team".into(), |t| t.name.clone()),
+                        figures: money(&org, v),
+                    })
+                    .collect(),
+                by_pipeline: f
+                    .by_pipeline
+                    .iter()
+                    .map(|(k, v)| Row {
+                        key: Some(k.to_string()),
+                        label: book
+                            .pipeline(*k)
+                            .map(|p| p.name.clone())
+                            .unwrap_or_default(),
+                        figures: money(&org, v),
+                    })
+                    .collect(),
+                by_partner: f
+                    .by_partner
+                    .iter()
+                    .map(|(k, v)| Row {
+                        key: k.map(|p| p.to_string()),
+                        label: k.map_or("No partner".into(), |p| p.to_string()),
+                        figures: money(&org, v),
+                    })
+                    .collect(),
+                slipped: report.slipped,
+                stale: report.stale,
+                flow,
+                flow_pipeline: flow_pipe.id,
+                waterfall: waterfall_view(&org, &waterfall),
+                waterfall_since: since,
+            })
+        })
+        .await?;
+    Ok(Json(view))
+}

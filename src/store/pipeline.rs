@@ -1,0 +1,159 @@
+//! Pipelines, opportunities and the opportunity history. Writes of an opportunity and its
+//! history record happen together through [`save_opportunity`], so the two cannot disagree.
+
+use super::{ReadTx, StoreError, StoreResult, codec, get_rec, tables::*};
+use crate::domain::pipeline::{HistoryRecord, Opportunity, Pipeline};
+use crate::domain::{OpportunityId, OrgId, PipelineId, Ts};
+use redb::{ReadableTable, WriteTransaction};
+
+pub fn get_pipeline(
+    txn: &impl ReadTx,
+    org: OrgId,
+    id: PipelineId,
+) -> StoreResult<Option<Pipeline>> {
+    get_rec(&txn.table(PIPELINES)?, (org.0, id.0))
+}
+
+/// Every pipeline of the org (archived ones too), oldest first.
+pub fn pipelines(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<Pipeline>> {
+    let t = txn.table(PIPELINES)?;
+    let mut out = Vec::new();
+    for row in t.range((org.0, 0u128)..=(org.0, u128::MAX))? {
+        out.push(codec::decode(row?.1.value())?);
+    }
+    Ok(out)
+}
+
+/// Insert or replace a pipeline; names are unique per org (case-insensitive).
+pub fn put_pipeline(txn: &WriteTransaction, p: &Pipeline) -> StoreResult<()> {
+    if pipelines(txn, p.org)?
+        .iter()
+        .any(|o| o.id != p.id && o.name.eq_ignore_ascii_case(&p.name))
+    {
+        return Err(StoreError::Conflict {
+            field: "name",
+            message: format!("a pipeline named `{}` already exists", p.name),
+        });
+    }
+    txn.open_table(PIPELINES)?
+        .insert((p.org.0, p.id.0), codec::encode(p)?.as_slice())?;
+    bump(txn, p.org)
+}
+
+pub fn get_opportunity(
+    txn: &impl ReadTx,
+    org: OrgId,
+    id: OpportunityId,
+) -> StoreResult<Option<Opportunity>> {
+    get_rec(&txn.table(OPPORTUNITIES)?, (org.0, id.0))
+}
+
+/// Every opportunity of the org, in creation order. `each` sees them one by one, so callers
+/// can filter without holding all of them.
+pub fn each_opportunity(
+    txn: &impl ReadTx,
+    org: OrgId,
+    mut each: impl FnMut(Opportunity),
+) -> StoreResult<()> {
+    let t = txn.table(OPPORTUNITIES)?;
+    for row in t.range((org.0, 0u128)..=(org.0, u128::MAX))? {
+        each(codec::decode(row?.1.value())?);
+    }
+    Ok(())
+}
+
+/// Store the opportunity and, when given, its next history record (whose `seq` must be the
+/// opportunity's `history_seq`).
+pub fn save_opportunity(
+    txn: &WriteTransaction,
+    opp: &Opportunity,
+    record: Option<&HistoryRecord>,
+) -> StoreResult<()> {
+    let org = opp.org.0;
+    txn.open_table(OPPORTUNITIES)?
+        .insert((org, opp.id.0), codec::encode(opp)?.as_slice())?;
+    if let Some(r) = record {
+        debug_assert_eq!(r.seq, opp.history_seq);
+        let key = (org, opp.id.0, r.seq);
+        let mut h = txn.open_table(OPP_HISTORY)?;
+        if h.get(key)?.is_some() {
+            // History is append-only: a record is never replaced.
+            return Err(StoreError::Conflict {
+                field: "version",
+                message: "this opportunity changed at the same time; reload and try again".into(),
+            });
+        }
+        h.insert(key, codec::encode(r)?.as_slice())?;
+        txn.open_table(OPP_HISTORY_TIME)?
+            .insert((org, r.at.0, opp.id.0, r.seq), ())?;
+    }
+    bump(txn, opp.org)
+}
+
+/// One opportunity's history, oldest first.
+pub fn history(
+    txn: &impl ReadTx,
+    org: OrgId,
+    id: OpportunityId,
+) -> StoreResult<Vec<HistoryRecord>> {
+    let t = txn.table(OPP_HISTORY)?;
+    let mut out = Vec::new();
+    for row in t.range((org.0, id.0, 0u32)..=(org.0, id.0, u32::MAX))? {
+        out.push(codec::decode(row?.1.value())?);
+    }
+    Ok(out)
+}
+
+/// Every history record of the org after `after` (exclusive), in time order.
+pub fn history_after(txn: &impl ReadTx, org: OrgId, after: Ts) -> StoreResult<Vec<HistoryRecord>> {
+    let times = txn.table(OPP_HISTORY_TIME)?;
+    let recs = txn.table(OPP_HISTORY)?;
+    let mut out = Vec::new();
+    let start = after.0.saturating_add(1);
+    for row in times.range((org.0, start, 0u128, 0u32)..=(org.0, i64::MAX, u128::MAX, u32::MAX))? {
+        let (_, at, opp, seq) = row?.0.value();
+        let _ = at;
+        if let Some(r) = get_rec(&recs, (org.0, opp, seq))? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Every history record of the org, in key order (by opportunity, then seq).
+pub fn each_history(
+    txn: &impl ReadTx,
+    org: OrgId,
+    mut each: impl FnMut(HistoryRecord),
+) -> StoreResult<()> {
+    let t = txn.table(OPP_HISTORY)?;
+    for row in t.range((org.0, 0u128, 0u32)..=(org.0, u128::MAX, u32::MAX))? {
+        each(codec::decode(row?.1.value())?);
+    }
+    Ok(())
+}
+
+/// The org's pipeline data version (0 before any change).
+pub fn version(txn: &impl ReadTx, org: OrgId) -> StoreResult<u64> {
+    Ok(txn
+        .table(PIPELINE_VERSION)?
+        .get(org.0)?
+        .map(|g| g.value())
+        .unwrap_or(0))
+}
+
+fn bump(txn: &WriteTransaction, org: OrgId) -> StoreResult<()> {
+    let mut t = txn.open_table(PIPELINE_VERSION)?;
+    let v = t.get(org.0)?.map(|g| g.value()).unwrap_or(0);
+    t.insert(org.0, v + 1)?;
+    Ok(())
+}
+
+pub(super) fn create_tables(txn: &WriteTransaction) -> StoreResult<()> {
+    txn.open_table(PIPELINES)?;
+    txn.open_table(OPPORTUNITIES)?;
+    txn.open_table(OPP_HISTORY)?;
+    txn.open_table(OPP_HISTORY_TIME)?;
+    txn.open_table(PIPELINE_VERSION)?;
+    Ok(())
+}
