@@ -70,6 +70,23 @@ impl AppState {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || f(&store)).await?
     }
+
+    /// [`AppState::db`] for work that changes `org`'s pipelines or opportunities: once it
+    /// has committed, every open pipeline page of the org hears of it.
+    pub async fn db_pipeline<T: Send + 'static>(
+        &self,
+        org: crate::domain::OrgId,
+        f: impl FnOnce(&Store) -> AppResult<T> + Send + 'static,
+    ) -> AppResult<T> {
+        let (out, version) = self
+            .db(move |s| {
+                let out = f(s)?;
+                Ok((out, s.read(|t| crate::store::pipeline::version(t, org))?))
+            })
+            .await?;
+        self.live.pipeline_changed(org, version);
+        Ok(out)
+    }
 }
 
 /// The process-wide Prometheus recorder (one per process, shared by every server in it).

@@ -45,6 +45,47 @@
       if (range) range.value = "custom";
     }
   }, true);
+  // Pipeline board: drag a card onto another column to move it. The drop posts the card's own
+  // "Move to" form (same endpoint, CSRF token and version) with the target stage; keyboard
+  // users use that form directly.
+  var dragged = null;
+  document.addEventListener("dragstart", function (e) {
+    var card = e.target.closest && e.target.closest(".deal[draggable=true]");
+    if (!card) return;
+    dragged = card;
+    card.classList.add("dragging");
+    e.dataTransfer.effectAllowed = "move";
+    e.dataTransfer.setData("text/plain", card.getAttribute("data-id"));
+  });
+  document.addEventListener("dragend", function () {
+    if (dragged) dragged.classList.remove("dragging");
+    dragged = null;
+    document.querySelectorAll(".cards.drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+  });
+  function dropZone(e) {
+    var list = e.target.closest && e.target.closest(".column");
+    return list ? list.querySelector(".cards[data-drop-stage]") : null;
+  }
+  document.addEventListener("dragover", function (e) {
+    var zone = dragged && dropZone(e);
+    if (!zone) return;
+    e.preventDefault();
+    document.querySelectorAll(".cards.drop-target").forEach(function (c) { if (c !== zone) c.classList.remove("drop-target"); });
+    zone.classList.add("drop-target");
+  });
+  document.addEventListener("drop", function (e) {
+    var zone = dragged && dropZone(e);
+    if (!zone) return;
+    e.preventDefault();
+    var card = dragged;
+    var stage = zone.getAttribute("data-drop-stage");
+    var form = card.querySelector("form.move-form");
+    if (!form || !window.htmx || card.closest(".cards") === zone) return;
+    zone.insertBefore(card, zone.firstChild);
+    window.htmx.ajax("POST", form.getAttribute("action"), {
+      source: form, target: "#board", swap: "outerHTML", select: "#board", values: { stage: stage }
+    });
+  });
   // A click on a chart day narrows the dashboard in place, like the other view links (htmx
   // does not boost links inside SVG).
   document.addEventListener("click", function (e) {

@@ -117,6 +117,36 @@ impl Period {
     }
 }
 
+/// Month number (year × 12 + month − 1) of a date, the key of monthly targets.
+pub fn month_number(d: Date) -> i32 {
+    i32::from(d.year()) * 12 + i32::from(d.month()) - 1
+}
+
+/// The target of `period` from monthly targets (month number -> amount): a month the period
+/// covers whole counts fully, one it covers in part counts by its share of days. `None`
+/// without any target in the period.
+pub fn period_target(period: Period, monthly: &BTreeMap<i32, i64>) -> Option<i64> {
+    let mut total: i128 = 0;
+    let mut any = false;
+    let mut day = period.from.first_of_month();
+    while day <= period.to {
+        let (first, last) = (day, day.last_of_month());
+        if let Some(a) = monthly.get(&month_number(day)) {
+            any = true;
+            let from = first.max(period.from);
+            let to = last.min(period.to);
+            let covered = i128::from((to - from).get_days() + 1);
+            let days = i128::from(last.day());
+            total += (i128::from(*a) * covered + days / 2) / days;
+        }
+        match last.tomorrow() {
+            Ok(d) => day = d,
+            Err(_) => break,
+        }
+    }
+    any.then(|| i64::try_from(total).unwrap_or(i64::MAX))
+}
+
 pub fn forecast<'a>(
     deals: impl IntoIterator<Item = Deal<'a>>,
     stages: &StageIndex,
@@ -437,6 +467,29 @@ mod tests {
         assert_eq!(f.by_team[&Some(TeamId(5))].weighted, 19_000);
         assert_eq!(f.by_partner[&Some(PartnerId(7))].best_case, 40_000);
         assert_eq!(f.by_pipeline[&p.id], want);
+    }
+
+    #[test]
+    fn period_targets_add_whole_months_and_prorate_partial_ones() {
+        let m = |y, mo| month_number(Date::constant(y, mo, 1));
+        let monthly: BTreeMap<i32, i64> = [
+            (m(2026, 10), 3_000),
+            (m(2026, 11), 3_000),
+            (m(2026, 12), 3_100),
+        ]
+        .into();
+        assert_eq!(period_target(Q4, &monthly), Some(9_100));
+        // 15 of November's 30 days and 1 of December's 31
+        let p = Period {
+            from: Date::constant(2026, 11, 16),
+            to: Date::constant(2026, 12, 1),
+        };
+        assert_eq!(period_target(p, &monthly), Some(1_500 + 100));
+        let jan = Period {
+            from: Date::constant(2027, 1, 1),
+            to: Date::constant(2027, 1, 31),
+        };
+        assert_eq!(period_target(jan, &monthly), None);
     }
 
     #[test]

@@ -70,6 +70,14 @@ struct State {
     /// org -> canonical view query -> its channel
     orgs: HashMap<OrgId, HashMap<String, Watched>>,
     dirty: HashSet<OrgId>,
+    /// org -> the channel of its pipeline boards: one `changed` event per committed change
+    /// (each browser then fetches its own board, which depends on the viewer's scope).
+    pipelines: HashMap<OrgId, broadcast::Sender<(u64, Frame)>>,
+}
+
+/// The event that tells a pipeline page its data moved on to `version`.
+pub fn pipeline_frame(version: u64) -> Frame {
+    frame(version, [("changed", version.to_string().as_str())])
 }
 
 #[derive(Clone)]
@@ -171,6 +179,27 @@ impl Hub {
             views.retain(|_, w| w.tx.receiver_count() > 0);
         }
         st.orgs.retain(|_, v| !v.is_empty());
+        st.pipelines.retain(|_, tx| tx.receiver_count() > 0);
+    }
+
+    /// Follow the org's pipeline changes.
+    pub fn subscribe_pipeline(&self, org: OrgId) -> broadcast::Receiver<(u64, Frame)> {
+        let mut st = self.lock();
+        st.pipelines
+            .entry(org)
+            .or_insert_with(|| broadcast::channel(self.buffer).0)
+            .subscribe()
+    }
+
+    /// The org's pipelines or opportunities changed (committed at `version`): tell every open
+    /// pipeline page at once (no tick: a moved card should show up everywhere quickly).
+    pub fn pipeline_changed(&self, org: OrgId, version: u64) {
+        let st = self.lock();
+        if let Some(tx) = st.pipelines.get(&org)
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send((version, pipeline_frame(version)));
+        }
     }
 
     /// Mark orgs whose local date, time zone or currency moved on since their views were

@@ -11,6 +11,7 @@ use super::Frame;
 use crate::app::AppState;
 use crate::auth::{Authz, perm, sessions};
 use crate::dashboard::{self, View};
+use crate::domain::{FamilyId, OrgId, Permission, UserId};
 use crate::error::{AppError, AppResult};
 use crate::store::{orgs, sales};
 use axum::extract::{RawQuery, State};
@@ -52,12 +53,7 @@ fn parse(query: Option<&str>, headers: &HeaderMap) -> AppResult<(View, Option<u6
         .collect();
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let view = View::from_query(get("view").unwrap_or(""))?;
-    let shown = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .or(get("v"))
-        .and_then(|v| v.trim().parse().ok());
-    Ok((view, shown))
+    Ok((view, shown_version(query, headers)))
 }
 
 /// Told to a browser that fell too far behind: reload the view.
@@ -72,11 +68,9 @@ struct Stream_ {
     /// The data version the browser shows; older updates still queued are skipped.
     shows: u64,
     state: AppState,
-    user: (
-        crate::domain::OrgId,
-        crate::domain::UserId,
-        crate::domain::FamilyId,
-    ),
+    user: (OrgId, UserId, FamilyId),
+    /// The permission the stream's content needs (re-checked with the session).
+    needs: Permission,
     next_check: tokio::time::Instant,
     heartbeat: tokio::time::Interval,
     /// The last frame went out; end the stream.
@@ -132,15 +126,84 @@ pub async fn live(
             })?
         })
         .await?;
+    let (shows, first) = first;
+    Ok(event_stream(
+        &state,
+        sub.rx,
+        first,
+        shows,
+        (org_id, a.user().id, a.principal.0.session),
+        Permission::SalesView,
+    ))
+}
+
+/// `GET /live/pipeline?v=…`: a `changed` event (its data the new version) after every
+/// committed change to the org's pipelines and opportunities; the page then fetches its own
+/// board (what a viewer sees depends on their scope, so there is nothing to share).
+pub async fn live_pipeline(
+    State(state): State<AppState>,
+    a: Authz<perm::PipelineView>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> AppResult<Response> {
+    if !same_origin(&headers) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Live updates are only served to this site's own pages.",
+        ));
+    }
+    let shown = shown_version(query.as_deref(), &headers);
+    let org_id = a.user().org;
+    let rx = state.live.subscribe_pipeline(org_id);
+    let version = state
+        .db(move |s| Ok(s.read(|t| crate::store::pipeline::version(t, org_id))?))
+        .await?;
+    let first = (shown != Some(version)).then(|| super::pipeline_frame(version));
+    Ok(event_stream(
+        &state,
+        rx,
+        first,
+        version,
+        (org_id, a.user().id, a.principal.0.session),
+        Permission::PipelineView,
+    ))
+}
+
+/// The data version the browser shows: `Last-Event-ID` after a reconnect, else `v=`.
+fn shown_version(query: Option<&str>, headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "v")
+                .map(|(_, v)| v.into_owned())
+        })
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The SSE response for one subscriber: the catch-up `first`, then every frame newer than
+/// `shows`, heartbeats, one `refresh` when it fell behind, and the end when the user's
+/// session is revoked, the user disabled or no longer holding `needs`, or the server stops.
+pub(crate) fn event_stream(
+    state: &AppState,
+    rx: broadcast::Receiver<(u64, Frame)>,
+    first: Option<Frame>,
+    shows: u64,
+    user: (OrgId, UserId, FamilyId),
+    needs: Permission,
+) -> Response {
     let every = state.cfg.live.heartbeat.max(Duration::from_secs(1));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (shows, first) = first;
     let s = Stream_ {
-        rx: sub.rx,
+        rx,
         first,
         shows,
-        user: (org_id, a.user().id, a.principal.0.session),
+        user,
+        needs,
         state: state.clone(),
         next_check: tokio::time::Instant::now() + SESSION_CHECK,
         heartbeat,
@@ -182,7 +245,7 @@ pub async fn live(
                         .state
                         .db(move |st| sessions::live_user(st, org, uid, sid, now))
                         .await;
-                    if !matches!(live, Ok(Some(ref u)) if u.role.has(crate::domain::Permission::SalesView)) {
+                    if !matches!(live, Ok(Some(ref u)) if u.role.has(s.needs)) {
                         // Signed out, revoked or disabled: the page reloads its view, which
                         // sends the browser to sign in; then the stream ends.
                         s.ended = true;
@@ -192,7 +255,7 @@ pub async fn live(
             }
         }
     });
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
@@ -201,7 +264,7 @@ pub async fn live(
         ],
         axum::body::Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 #[cfg(test)]

@@ -625,3 +625,99 @@ pub fn update_pipeline(
         Ok(p)
     })
 }
+
+/// `YYYY-MM` as a month number (year × 12 + month − 1).
+pub fn parse_month(field: &'static str, raw: &str) -> AppResult<i32> {
+    let bad = || {
+        AppError::validation(
+            field,
+            format!("`{}` is not a month like 2026-12", raw.trim()),
+        )
+    };
+    let (y, m) = raw.trim().split_once('-').ok_or_else(bad)?;
+    let (y, m): (i32, i32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    Ok(y * 12 + m - 1)
+}
+
+/// A month number as `YYYY-MM`.
+pub fn month_text(month: i32) -> String {
+    format!(
+        "{:04}-{:02}",
+        month.div_euclid(12),
+        month.rem_euclid(12) + 1
+    )
+}
+
+/// Set or remove (`amount` `None`) a monthly target, the org's (`owner` `None`) or a person's.
+/// `c.scope` is the caller's `goals.manage` scope: org-wide targets need `Org`.
+pub fn set_target(
+    store: &Store,
+    c: &Caller,
+    month: i32,
+    owner: Option<&str>,
+    amount: Option<&MoneyInput>,
+) -> AppResult<()> {
+    let org = c.org.id;
+    store.try_write(|txn| {
+        let people = People::load(txn, org)?;
+        let owner = match owner.map(str::trim).filter(|s| !s.is_empty()) {
+            None if c.scope != Scope::Org => {
+                return Err(AppError::forbidden(
+                    "Only users who manage goals for the whole organization set its targets.",
+                ));
+            }
+            None => None,
+            Some(raw) => {
+                let id = raw
+                    .parse::<UserId>()
+                    .ok()
+                    .filter(|u| people.0.contains_key(u))
+                    .ok_or_else(|| {
+                        AppError::validation("owner", "is not a user of this organization")
+                    })?;
+                if !people.in_scope(c.scope, c.me(), id) {
+                    return Err(AppError::forbidden(
+                        "You may only set targets for your team.",
+                    ));
+                }
+                Some(id)
+            }
+        };
+        let minor = match amount {
+            None => None,
+            Some(a) => {
+                let m = c
+                    .org
+                    .currency
+                    .to_minor(a)
+                    .map_err(|e| AppError::validation("amount", e.0))?;
+                if m < 0 {
+                    return Err(AppError::validation("amount", "must not be negative"));
+                }
+                Some(m)
+            }
+        };
+        repo::set_target(txn, org, month, owner, minor)?;
+        audit::append(
+            txn,
+            org,
+            c.now,
+            audit_entry(
+                c,
+                "forecast.target",
+                "target",
+                format!(
+                    "{}/{}",
+                    month_text(month),
+                    owner.map_or("org".into(), |o| o.to_string())
+                ),
+                None,
+                audit::json(&json!({"amount": minor})),
+            ),
+        )?;
+        Ok(())
+    })
+}

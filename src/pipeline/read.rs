@@ -3,9 +3,10 @@
 
 use super::ops::People;
 use crate::domain::forecast::{self, Deal, Flow, Forecast, Period, StageIndex, Waterfall};
+use crate::domain::org::Org;
 use crate::domain::pipeline::{self, HistoryRecord, Opportunity, Pipeline, StageKind, Tracked};
 use crate::domain::{OpportunityId, OrgId, PartnerId, PipelineId, Scope, Ts, UserId};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::store::{ReadTx, Store, pipeline as repo};
 use jiff::civil::Date;
 use std::collections::HashMap;
@@ -196,53 +197,6 @@ pub fn board<'a>(
     Board { pipeline, columns }
 }
 
-/// The forecast of the visible deals over `period`, with hygiene figures.
-pub struct ForecastReport {
-    pub forecast: Forecast,
-    /// Open deals whose close date has passed.
-    pub slipped: Vec<OpportunityId>,
-    /// Open deals unchanged for `stale_days`.
-    pub stale: Vec<OpportunityId>,
-}
-
-pub fn forecast_report(
-    book: &Book,
-    people: &People,
-    deals: &[(&Opportunity, &Tracked)],
-    period: Period,
-    today: Date,
-    stale_before: Ts,
-) -> ForecastReport {
-    let stages = book.stages();
-    let forecast = forecast::forecast(
-        deals.iter().map(|(o, t)| Deal {
-            id: o.id,
-            state: t,
-            partner: o.partner.map(|p| p.0),
-            team: people.team(t.owner),
-        }),
-        &stages,
-        period,
-    );
-    let open: Vec<_> = deals
-        .iter()
-        .filter(|(_, t)| stages.kind(t.stage) == StageKind::Open)
-        .collect();
-    ForecastReport {
-        forecast,
-        slipped: open
-            .iter()
-            .filter(|(_, t)| t.close_date < today)
-            .map(|(o, _)| o.id)
-            .collect(),
-        stale: open
-            .iter()
-            .filter(|(o, _)| o.updated_at < stale_before)
-            .map(|(o, _)| o.id)
-            .collect(),
-    }
-}
-
 /// Stage durations, conversions and cycle length of one pipeline, from the history of the
 /// given deals.
 pub fn pipeline_flow(
@@ -266,21 +220,286 @@ pub fn pipeline_flow(
     ))
 }
 
-/// The waterfall of the visible deals' open pipeline in `period` between `since` and now.
-pub fn waterfall(
-    book: &Book,
-    before: &HashMap<OpportunityId, Tracked>,
-    visible_now: &[(&Opportunity, &Tracked)],
-    period: Period,
-) -> Waterfall {
-    let after: HashMap<OpportunityId, Tracked> = visible_now
+/// The filter fields the list, the board and the forecast share, as sent.
+#[derive(Clone, Copy, Default)]
+pub struct RawFilter<'a> {
+    pub pipeline: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub close_from: Option<&'a str>,
+    pub close_to: Option<&'a str>,
+    pub q: Option<&'a str>,
+}
+
+/// Check a filter against the org's pipelines.
+pub fn deal_filter(book: &Book, me: UserId, raw: RawFilter) -> AppResult<DealFilter> {
+    let RawFilter {
+        pipeline,
+        owner,
+        close_from,
+        close_to,
+        q,
+    } = raw;
+    let nonblank = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let pipeline = match nonblank(pipeline) {
+        None => None,
+        Some(raw) => {
+            let id = raw.parse::<PipelineId>().ok();
+            Some(
+                book.pipelines
+                    .iter()
+                    .find(|p| Some(p.id) == id || p.name.eq_ignore_ascii_case(&raw))
+                    .map(|p| p.id)
+                    .ok_or_else(|| {
+                        AppError::validation(
+                            "pipeline",
+                            format!("`{raw}` is not a pipeline of this organization"),
+                        )
+                    })?,
+            )
+        }
+    };
+    let owner = match nonblank(owner).as_deref() {
+        None => None,
+        Some("me") => Some(me),
+        Some(raw) => Some(
+            raw.parse::<UserId>()
+                .map_err(|_| AppError::validation("owner", "must be a user id or `me`"))?,
+        ),
+    };
+    let date = |field, v: Option<&str>| {
+        nonblank(v)
+            .map(|d| super::parse_date(field, &d))
+            .transpose()
+    };
+    Ok(DealFilter {
+        pipeline,
+        owner,
+        partner: None,
+        close_from: date("close_from", close_from)?,
+        close_to: date("close_to", close_to)?,
+        include_archived: false,
+        text: nonblank(q),
+    })
+}
+
+/// An instant from `as_of`: RFC 3339, or a date meaning the end of that day in the org's zone.
+pub fn parse_as_of(org: &Org, raw: Option<&str>) -> AppResult<Option<Ts>> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
+        return Ok(Some(Ts::from_timestamp(t)));
+    }
+    let d = super::parse_date("as_of", raw)?;
+    let end = d
+        .tomorrow()
+        .and_then(|d| d.to_zoned(org.tz()))
+        .map_err(|_| AppError::validation("as_of", "is out of range"))?;
+    Ok(Some(Ts(end.timestamp().as_microsecond() - 1)))
+}
+
+/// The forecast period: `month` or `quarter` around `from` (default today), or `custom`.
+pub fn period_of(
+    org: &Org,
+    now: Ts,
+    period: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> AppResult<Period> {
+    let day = |field, v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|d| super::parse_date(field, d))
+            .transpose()
+    };
+    let anchor = day("from", from)?.unwrap_or_else(|| org.today(now));
+    let err = |_| AppError::validation("from", "is out of range");
+    match period.unwrap_or("month") {
+        "month" => Ok(Period {
+            from: anchor.first_of_month(),
+            to: anchor.last_of_month(),
+        }),
+        "quarter" => {
+            let first_month = (anchor.month() - 1) / 3 * 3 + 1;
+            let start = jiff::civil::Date::new(anchor.year(), first_month, 1).map_err(err)?;
+            let end = start
+                .checked_add(jiff::Span::new().months(3))
+                .map_err(err)?
+                .yesterday()
+                .map_err(err)?;
+            Ok(Period {
+                from: start,
+                to: end,
+            })
+        }
+        "custom" => {
+            let (Some(f), Some(t)) = (day("from", from)?, day("to", to)?) else {
+                return Err(AppError::validation(
+                    "to",
+                    "a custom period needs both from and to",
+                ));
+            };
+            if t < f {
+                return Err(AppError::validation("to", "must not be before from"));
+            }
+            Ok(Period { from: f, to: t })
+        }
+        other => Err(AppError::validation(
+            "period",
+            format!("`{other}` is not one of: month, quarter, custom"),
+        )),
+    }
+}
+
+/// What a forecast view asks for (as sent; checked by [`forecast_data`]).
+#[derive(Clone, Copy, Default)]
+pub struct ForecastArgs<'a> {
+    /// `month` (default), `quarter` or `custom`.
+    pub period: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub pipeline: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub as_of: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub stale_days: Option<u32>,
+}
+
+/// A forecast with everything around it: figures, target, hygiene, flow and waterfall.
+pub struct ForecastData {
+    pub book: Arc<Book>,
+    pub people: People,
+    pub period: Period,
+    pub as_of: Option<Ts>,
+    pub forecast: Forecast,
+    /// The period's target (the owner's when one is chosen, else the org's).
+    pub target: Option<i64>,
+    /// Open deals past their close date, and open deals unchanged for `stale_days`, with
+    /// their state at the time the forecast shows.
+    pub slipped: Vec<(OpportunityId, Tracked)>,
+    pub stale: Vec<(OpportunityId, Tracked)>,
+    pub stale_days: u32,
+    /// Stage flow of the chosen pipeline (or the first one).
+    pub flow: Option<(PipelineId, Flow)>,
+    pub waterfall: Waterfall,
+    pub since: Ts,
+}
+
+const DAY: i64 = 86_400_000_000;
+
+pub fn forecast_data(
+    store: &Store,
+    books: &Books,
+    org: &Org,
+    viewer: Viewer,
+    args: ForecastArgs,
+    now: Ts,
+) -> AppResult<ForecastData> {
+    let period = period_of(org, now, args.period, args.from, args.to)?;
+    let book = books.get(store, org.id)?;
+    let people = store.read(|t| Ok(People::load(t, org.id)))??;
+    let mut filter = deal_filter(
+        &book,
+        viewer.me,
+        RawFilter {
+            pipeline: args.pipeline,
+            owner: args.owner,
+            ..Default::default()
+        },
+    )?;
+    filter.include_archived = true;
+    let as_of = parse_as_of(org, args.as_of)?;
+    let at = as_of.unwrap_or(now);
+    let then = match as_of {
+        Some(t) => Some(states_at(store, &book, org.id, t)?),
+        None => None,
+    };
+    let rows = visible(&book, &people, viewer, &filter, then.as_ref());
+    let live: Vec<_> = rows.iter().filter(|(_, t)| !t.archived).copied().collect();
+    let stages = book.stages();
+    let forecast = forecast::forecast(
+        live.iter().map(|(o, t)| Deal {
+            id: o.id,
+            state: t,
+            partner: o.partner.map(|p| p.0),
+            team: people.team(t.owner),
+        }),
+        &stages,
+        period,
+    );
+    let today = org.today(at);
+    let stale_days = args.stale_days.unwrap_or(30);
+    let stale_before = Ts(at.0 - i64::from(stale_days) * DAY);
+    let open = live
         .iter()
+        .filter(|(_, t)| stages.kind(t.stage) == StageKind::Open);
+    let slipped = open
+        .clone()
+        .filter(|(_, t)| t.close_date < today)
         .map(|(o, t)| (o.id, (*t).clone()))
         .collect();
-    let before: HashMap<OpportunityId, Tracked> = before
-        .iter()
-        .filter(|(id, _)| after.contains_key(id))
-        .map(|(id, t)| (*id, t.clone()))
+    let stale = open
+        .filter(|(o, _)| o.updated_at < stale_before)
+        .map(|(o, t)| (o.id, (*t).clone()))
         .collect();
-    forecast::waterfall(&before, &after, &book.stages(), period)
+    let since = parse_as_of(org, args.since)?.unwrap_or(Ts(at.0 - 7 * DAY));
+    if since > at {
+        return Err(AppError::validation(
+            "since",
+            "must be before the time the forecast shows",
+        ));
+    }
+    let before: HashMap<OpportunityId, Tracked> = states_at(store, &book, org.id, since)?;
+    let after: HashMap<OpportunityId, Tracked> =
+        rows.iter().map(|(o, t)| (o.id, (*t).clone())).collect();
+    let before: HashMap<OpportunityId, Tracked> = before
+        .into_iter()
+        .filter(|(id, _)| after.contains_key(id))
+        .collect();
+    let waterfall = forecast::waterfall(&before, &after, &stages, period);
+    let flow = match filter
+        .pipeline
+        .and_then(|p| book.pipeline(p))
+        .or_else(|| book.pipelines.iter().find(|p| !p.archived))
+    {
+        Some(p) => {
+            let ids: Vec<OpportunityId> = rows.iter().map(|(o, _)| o.id).collect();
+            Some((p.id, pipeline_flow(store, org.id, p, &ids)?))
+        }
+        None => None,
+    };
+    let (first, last) = (
+        forecast::month_number(period.from),
+        forecast::month_number(period.to),
+    );
+    let targets = store.read(|t| repo::targets(t, org.id, first, last))?;
+    let mut monthly: std::collections::BTreeMap<i32, i64> = Default::default();
+    let mine: Vec<_> = match filter.owner {
+        Some(u) => targets.iter().filter(|t| t.1 == Some(u)).collect(),
+        None if targets.iter().any(|t| t.1.is_none()) => {
+            targets.iter().filter(|t| t.1.is_none()).collect()
+        }
+        None => targets.iter().collect(),
+    };
+    for (m, _, a) in mine {
+        *monthly.entry(*m).or_default() += a;
+    }
+    Ok(ForecastData {
+        target: forecast::period_target(period, &monthly),
+        book,
+        people,
+        period,
+        as_of,
+        forecast,
+        slipped,
+        stale,
+        stale_days,
+        flow,
+        waterfall,
+        since,
+    })
 }

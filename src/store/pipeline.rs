@@ -149,7 +149,46 @@ fn bump(txn: &WriteTransaction, org: OrgId) -> StoreResult<()> {
     Ok(())
 }
 
+/// A monthly target: `owner` `None` is the whole org's. `amount` `None` removes it.
+pub fn set_target(
+    txn: &WriteTransaction,
+    org: OrgId,
+    month: i32,
+    owner: Option<crate::domain::UserId>,
+    amount: Option<i64>,
+) -> StoreResult<()> {
+    let mut t = txn.open_table(FORECAST_TARGETS)?;
+    let key = (org.0, month, owner.map_or(0, |u| u.0));
+    match amount {
+        Some(a) => t.insert(key, a)?,
+        None => t.remove(key)?,
+    };
+    bump(txn, org)
+}
+
+/// Targets of months `from..=to` (month numbers): (month, owner, amount).
+pub fn targets(
+    txn: &impl ReadTx,
+    org: OrgId,
+    from: i32,
+    to: i32,
+) -> StoreResult<Vec<(i32, Option<crate::domain::UserId>, i64)>> {
+    let t = txn.table(FORECAST_TARGETS)?;
+    let mut out = Vec::new();
+    for row in t.range((org.0, from, 0u128)..=(org.0, to, u128::MAX))? {
+        let (k, v) = row?;
+        let (_, month, owner) = k.value();
+        out.push((
+            month,
+            (owner != 0).then_some(crate::domain::UserId(owner)),
+            v.value(),
+        ));
+    }
+    Ok(out)
+}
+
 pub(super) fn create_tables(txn: &WriteTransaction) -> StoreResult<()> {
+    txn.open_table(FORECAST_TARGETS)?;
     txn.open_table(PIPELINES)?;
     txn.open_table(OPPORTUNITIES)?;
     txn.open_table(OPP_HISTORY)?;

@@ -94,5 +94,8 @@ pub const OPP_HISTORY: TableDefinition<(u64, u128, u32), &[u8]> =
 /// (org, at micros, opportunity, seq) -> (); the history in time order (as-of views, waterfall)
 pub const OPP_HISTORY_TIME: TableDefinition<(u64, i64, u128, u32), ()> =
     TableDefinition::new("opportunity_history_time");
+/// (org, year * 12 + month - 1, owner or 0 for the whole org) -> target amount (minor units)
+pub const FORECAST_TARGETS: TableDefinition<(u64, i32, u128), i64> =
+    TableDefinition::new("forecast_targets");
 /// org -> version, bumped by every committed change to its pipelines or opportunities
 pub const PIPELINE_VERSION: TableDefinition<u64, u64> = TableDefinition::new("pipeline_version");

@@ -660,6 +660,115 @@ async fn forecast_matches_hand_computed_numbers() {
         pipeline_q == "9000.00" || pipeline_q == "18999.00",
         "{pipeline_q}"
     );
+    // A target for the month: the gap and coverage follow.
+    let month = &d(1)[..7];
+    let (st, _, v) = send(
+        &s,
+        reqwest::Method::PUT,
+        &owner,
+        "/api/v1/forecast/targets",
+        json!({"month": month, "amount": "5000"}),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["items"][0]["amount"], "5000.00");
+    let (_, f) = s
+        .get_json(
+            &owner,
+            &format!("/api/v1/forecast?period=month&from={}", d(1)),
+        )
+        .await;
+    assert_eq!(
+        (f["target"].as_str(), f["gap"].as_str()),
+        (Some("5000.00"), Some("4000.00"))
+    );
+    assert_eq!(f["coverage"], 2.25); // 9000 open / 4000 to go
+    // A personal target (a VP manages goals org-wide) is what a view of that owner compares with.
+    let (st, _, _) = send(
+        &s,
+        reqwest::Method::PUT,
+        &rep,
+        "/api/v1/forecast/targets",
+        json!({"month": month, "owner": rep_id, "amount": 8000}),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, f) = s
+        .get_json(
+            &owner,
+            &format!("/api/v1/forecast?period=month&from={}&owner={rep_id}", d(1)),
+        )
+        .await;
+    assert_eq!(
+        (f["target"].as_str(), f["total"]["pipeline"].as_str()),
+        (Some("8000.00"), Some("7000.00"))
+    );
+    let (_, viewer) = s.user(&owner, "viewer@example.com", "viewer").await;
+    let (st, _, _) = send(
+        &s,
+        reqwest::Method::PUT,
+        &viewer,
+        "/api/v1/forecast/targets",
+        json!({"month": month, "amount": 1}),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _, v) = send(
+        &s,
+        reqwest::Method::PUT,
+        &owner,
+        "/api/v1/forecast/targets",
+        json!({"month": "2026-13", "amount": 1}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("month"))
+    );
+    let (_, t) = s
+        .get_json(
+            &owner,
+            &format!("/api/v1/forecast/targets?from={month}&to={month}"),
+        )
+        .await;
+    assert_eq!(t["items"].as_array().unwrap().len(), 2);
+    // As of before any deal existed: nothing, and the waterfall cannot start after it.
+    let before = salesboard::domain::Ts(s.now().0 - 3_600_000_000)
+        .timestamp()
+        .to_string();
+    s.clock.advance(Duration::from_secs(5));
+    let (st, f) = s
+        .get_json(
+            &owner,
+            &format!(
+                "/api/v1/forecast?period=month&from={}&as_of={before}&since={before}",
+                d(1)
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{f}");
+    assert_eq!(
+        (
+            f["total"]["pipeline"].as_str(),
+            f["total"]["closed_won"].as_str()
+        ),
+        (Some("0.00"), Some("0.00"))
+    );
+    let later = s.now().timestamp().to_string();
+    let (st, f) = s
+        .get_json(
+            &owner,
+            &format!("/api/v1/forecast?as_of={before}&since={later}"),
+        )
+        .await;
+    assert_eq!(
+        (st, f["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("since"))
+    );
     // Bad periods are named.
     for (query, field) in [
         ("period=year", "period"),

@@ -54,6 +54,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(pipeline::opportunity_history))
         .routes(routes!(pipeline::forecast))
+        .routes(routes!(pipeline::list_targets, pipeline::set_target))
         .fallback(|| async { AppError::not_found("API route") })
 }
 

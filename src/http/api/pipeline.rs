@@ -7,7 +7,7 @@ use super::{Json, Query};
 use crate::app::AppState;
 use crate::auth::accounts::ActingAs;
 use crate::auth::{Authz, perm};
-use crate::domain::forecast::{Figures, Flow, Period, Waterfall};
+use crate::domain::forecast::{Figures, Flow, Waterfall};
 use crate::domain::org::Org;
 use crate::domain::pipeline::{
     ForecastCategory, HistoryRecord, Opportunity, Pipeline, StageKind, Tracked, Value,
@@ -15,7 +15,8 @@ use crate::domain::pipeline::{
 use crate::domain::{OpportunityId, PipelineId, Scope, StageId, Ts, UserId};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::{
-    self as deals, Caller, DealFilter, OpportunityInput, People, PipelineInput, Viewer,
+    self as deals, Caller, ForecastArgs, OpportunityInput, People, PipelineInput, RawFilter,
+    Viewer, deal_filter, parse_as_of,
 };
 use crate::store::{orgs, pipeline as repo};
 use axum::extract::{Path, State};
@@ -345,88 +346,6 @@ pub struct OpportunityPage {
     next_cursor: Option<String>,
 }
 
-/// The filter fields the list, the board and the forecast share, as sent.
-#[derive(Clone, Copy, Default)]
-pub struct RawFilter<'a> {
-    pub pipeline: Option<&'a str>,
-    pub owner: Option<&'a str>,
-    pub close_from: Option<&'a str>,
-    pub close_to: Option<&'a str>,
-    pub q: Option<&'a str>,
-}
-
-/// Check a filter against the org's pipelines.
-pub fn deal_filter(book: &deals::Book, me: UserId, raw: RawFilter) -> AppResult<DealFilter> {
-    let RawFilter {
-        pipeline,
-        owner,
-        close_from,
-        close_to,
-        q,
-    } = raw;
-    let nonblank = |v: Option<&str>| {
-        v.map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let pipeline = match nonblank(pipeline) {
-        None => None,
-        Some(raw) => {
-            let id = raw.parse::<PipelineId>().ok();
-            Some(
-                book.pipelines
-                    .iter()
-                    .find(|p| Some(p.id) == id || p.name.eq_ignore_ascii_case(&raw))
-                    .map(|p| p.id)
-                    .ok_or_else(|| {
-                        AppError::validation(
-                            "pipeline",
-                            format!("`{raw}` is not a pipeline of this organization"),
-                        )
-                    })?,
-            )
-        }
-    };
-    let owner = match nonblank(owner).as_deref() {
-        None => None,
-        Some("me") => Some(me),
-        Some(raw) => Some(
-            raw.parse::<UserId>()
-                .map_err(|_| AppError::validation("owner", "must be a user id or `me`"))?,
-        ),
-    };
-    let date = |field, v: Option<&str>| {
-        nonblank(v)
-            .map(|d| deals::parse_date(field, &d))
-            .transpose()
-    };
-    Ok(DealFilter {
-        pipeline,
-        owner,
-        partner: None,
-        close_from: date("close_from", close_from)?,
-        close_to: date("close_to", close_to)?,
-        include_archived: false,
-        text: nonblank(q),
-    })
-}
-
-/// An instant from `as_of`: RFC 3339, or a date meaning the end of that day in the org's zone.
-pub fn parse_as_of(org: &Org, raw: Option<&str>) -> AppResult<Option<Ts>> {
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
-        return Ok(Some(Ts::from_timestamp(t)));
-    }
-    let d = deals::parse_date("as_of", raw)?;
-    let end = d
-        .tomorrow()
-        .and_then(|d| d.to_zoned(org.tz()))
-        .map_err(|_| AppError::validation("as_of", "is out of range"))?;
-    Ok(Some(Ts(end.timestamp().as_microsecond() - 1)))
-}
-
 /// Opportunities the caller may see, filtered, sorted and paged; optionally as of a past
 /// instant (reconstructed from the history).
 #[utoipa::path(get, path = "/opportunities", tag = "pipeline", params(OpportunityQuery),
@@ -580,7 +499,7 @@ async fn write_opp(
         .unwrap_or(Scope::Own);
     let st = state.clone();
     let (view, status) = state
-        .db(move |s| {
+        .db_pipeline(org.id, move |s| {
             // A deal the caller cannot see is "not found", before any edit rule.
             if let Some(id) = id {
                 visible_one(
@@ -792,6 +711,13 @@ pub struct ForecastView {
     as_of: Option<Ts>,
     currency: String,
     total: MoneyFigures,
+    /// The period's target from the monthly targets (the owner's with `owner`, else the
+    /// organization's); months the period covers in part count by their share of days.
+    target: Option<String>,
+    /// Target minus closed won (not below zero).
+    gap: Option<String>,
+    /// Open pipeline / gap.
+    coverage: Option<f64>,
     by_owner: Vec<Row>,
     by_team: Vec<Row>,
     by_pipeline: Vec<Row>,
@@ -806,58 +732,6 @@ pub struct ForecastView {
     /// How the period's open pipeline changed since `waterfall_since`.
     waterfall: WaterfallView,
     waterfall_since: Ts,
-}
-
-pub fn period_of(
-    org: &Org,
-    now: Ts,
-    period: Option<&str>,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> AppResult<Period> {
-    let day = |field, v: Option<&str>| {
-        v.map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|d| deals::parse_date(field, d))
-            .transpose()
-    };
-    let anchor = day("from", from)?.unwrap_or_else(|| org.today(now));
-    let err = |_| AppError::validation("from", "is out of range");
-    match period.unwrap_or("month") {
-        "month" => Ok(Period {
-            from: anchor.first_of_month(),
-            to: anchor.last_of_month(),
-        }),
-        "quarter" => {
-            let first_month = (anchor.month() - 1) / 3 * 3 + 1;
-            let start = jiff::civil::Date::new(anchor.year(), first_month, 1).map_err(err)?;
-            let end = start
-                .checked_add(jiff::Span::new().months(3))
-                .map_err(err)?
-                .yesterday()
-                .map_err(err)?;
-            Ok(Period {
-                from: start,
-                to: end,
-            })
-        }
-        "custom" => {
-            let (Some(f), Some(t)) = (day("from", from)?, day("to", to)?) else {
-                return Err(AppError::validation(
-                    "to",
-                    "a custom period needs both from and to",
-                ));
-            };
-            if t < f {
-                return Err(AppError::validation("to", "must not be before from"));
-            }
-            Ok(Period { from: f, to: t })
-        }
-        other => Err(AppError::validation(
-            "period",
-            format!("`{other}` is not one of: month, quarter, custom"),
-        )),
-    }
 }
 
 /// Open pipeline of the period at the start, each kind of change, and at the end; exact
@@ -921,108 +795,197 @@ pub async fn forecast(
     let st = state.clone();
     let view = state
         .db(move |s| {
-            let period = period_of(
-                &org,
-                now,
-                q.period.as_deref(),
-                q.from.as_deref(),
-                q.to.as_deref(),
-            )?;
-            let book = st.books.get(s, org.id)?;
-            let people = s.read(|t| Ok(People::load(t, org.id)))??;
-            let mut filter = deal_filter(
-                &book,
-                viewer.me,
-                RawFilter {
-                    pipeline: q.pipeline.as_deref(),
-                    owner: q.owner.as_deref(),
-                    ..Default::default()
-                },
-            )?;
-            filter.include_archived = true;
-            let as_of = parse_as_of(&org, q.as_of.as_deref())?;
-            let at = as_of.unwrap_or(now);
-            let states_now = match as_of {
-                Some(at) => Some(deals::states_at(s, &book, org.id, at)?),
-                None => None,
+            let args = ForecastArgs {
+                period: q.period.as_deref(),
+                from: q.from.as_deref(),
+                to: q.to.as_deref(),
+                pipeline: q.pipeline.as_deref(),
+                owner: q.owner.as_deref(),
+                as_of: q.as_of.as_deref(),
+                since: q.since.as_deref(),
+                stale_days: q.stale_days,
             };
-            let rows = deals::visible(&book, &people, viewer, &filter, states_now.as_ref());
-            let today = org.today(at);
-            let stale_days = q.stale_days.unwrap_or(30);
-            let stale_before = Ts(at.0 - i64::from(stale_days) * 86_400_000_000);
-            let live: Vec<_> = rows.iter().filter(|(_, t)| !t.archived).copied().collect();
-            let report = deals::forecast_report(&book, &people, &live, period, today, stale_before);
-            let since = match parse_as_of(&org, q.since.as_deref())? {
-                Some(t) => t,
-                None => Ts(at.0 - 7 * 86_400_000_000),
-            };
-            let before = deals::states_at(s, &book, org.id, since)?;
-            let waterfall = deals::waterfall(&book, &before, &rows, period);
-            let flow_pipe = filter
-                .pipeline
-                .and_then(|p| book.pipeline(p))
-                .or_else(|| book.pipelines.iter().find(|p| !p.archived))
-                .ok_or_else(|| AppError::not_found("Pipeline"))?;
-            let ids: Vec<OpportunityId> = rows.iter().map(|(o, _)| o.id).collect();
-            let flow = deals::pipeline_flow(s, org.id, flow_pipe, &ids)?;
-            let f = &report.forecast;
-            let label_user = |u: &UserId| people.name(*u).to_string();
+            let d = deals::forecast_data(s, &st.books, &org, viewer, args, now)?;
             let teams = s.read(|t| crate::store::teams::list(t, org.id))?;
+            let f = &d.forecast;
+            let row = |key: Option<String>, label: String, v: &Figures| Row {
+                key,
+                label,
+                figures: money(&org, v),
+            };
+            let (flow_pipeline, flow) = d
+                .flow
+                .clone()
+                .ok_or_else(|| AppError::not_found("Pipeline"))?;
+            let remaining = d.target.map(|t| (t - f.total.closed_won).max(0));
             Ok(ForecastView {
-                from: period.from,
-                to: period.to,
-                as_of,
+                from: d.period.from,
+                to: d.period.to,
+                as_of: d.as_of,
                 currency: org.currency.code().to_string(),
                 total: money(&org, &f.total),
+                target: d.target.map(|t| org.currency.format_minor(t)),
+                gap: remaining.map(|g| org.currency.format_minor(g)),
+                coverage: remaining
+                    .filter(|g| *g > 0)
+                    .map(|g| f.total.pipeline as f64 / g as f64),
                 by_owner: f
                     .by_owner
                     .iter()
-                    .map(|(k, v)| Row {
-                        key: Some(k.to_string()),
-                        label: label_user(k),
-                        figures: money(&org, v),
-                    })
+                    .map(|(k, v)| row(Some(k.to_string()), d.people.name(*k).to_string(), v))
                     .collect(),
                 by_team: f
                     .by_team
                     .iter()
-                    .map(|(k, v)| Row {
-                        key: k.map(|t| t.to_string()),
-                        label: k
+                    .map(|(k, v)| {
+                        let name = k
                             .and_then(|k| teams.iter().find(|t| t.id == k))
-                            .map_or("No team".into(), |t| t.name.clone()),
-                        figures: money(&org, v),
+                            .map_or("No team".into(), |t| t.name.clone());
+                        row(k.map(|t| t.to_string()), name, v)
                     })
                     .collect(),
                 by_pipeline: f
                     .by_pipeline
                     .iter()
-                    .map(|(k, v)| Row {
-                        key: Some(k.to_string()),
-                        label: book
-                            .pipeline(*k)
-                            .map(|p| p.name.clone())
-                            .unwrap_or_default(),
-                        figures: money(&org, v),
+                    .map(|(k, v)| {
+                        row(
+                            Some(k.to_string()),
+                            d.book
+                                .pipeline(*k)
+                                .map(|p| p.name.clone())
+                                .unwrap_or_default(),
+                            v,
+                        )
                     })
                     .collect(),
                 by_partner: f
                     .by_partner
                     .iter()
-                    .map(|(k, v)| Row {
-                        key: k.map(|p| p.to_string()),
-                        label: k.map_or("No partner".into(), |p| p.to_string()),
-                        figures: money(&org, v),
+                    .map(|(k, v)| {
+                        row(
+                            k.map(|p| p.to_string()),
+                            k.map_or("No partner".into(), |p| p.to_string()),
+                            v,
+                        )
                     })
                     .collect(),
-                slipped: report.slipped,
-                stale: report.stale,
+                slipped: d.slipped.iter().map(|(id, _)| *id).collect(),
+                stale: d.stale.iter().map(|(id, _)| *id).collect(),
                 flow,
-                flow_pipeline: flow_pipe.id,
-                waterfall: waterfall_view(&org, &waterfall),
-                waterfall_since: since,
+                flow_pipeline,
+                waterfall: waterfall_view(&org, &d.waterfall),
+                waterfall_since: d.since,
             })
         })
         .await?;
     Ok(Json(view))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetBody {
+    /// `YYYY-MM`.
+    month: String,
+    /// A user id for a personal target; omit for the whole organization's.
+    owner: Option<String>,
+    /// Decimal string or number; `null` removes the target.
+    amount: Option<crate::domain::money::MoneyInput>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TargetView {
+    month: String,
+    owner: Option<UserId>,
+    amount: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Targets {
+    items: Vec<TargetView>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TargetQuery {
+    /// First month, `YYYY-MM` (default: this month).
+    from: Option<String>,
+    /// Last month, `YYYY-MM` (default: 11 months after `from`).
+    to: Option<String>,
+}
+
+/// Monthly forecast targets (the organization's and personal ones).
+#[utoipa::path(get, path = "/forecast/targets", tag = "pipeline", params(TargetQuery),
+    responses((status = 200, description = "The targets", body = Targets)))]
+pub async fn list_targets(
+    State(state): State<AppState>,
+    a: Viewing,
+    Query(q): Query<TargetQuery>,
+) -> AppResult<Json<Targets>> {
+    let org = org_of(&state, a.user().org).await?;
+    let this = crate::domain::forecast::month_number(org.today(state.clock.now()));
+    let from = match q.from.as_deref() {
+        Some(m) => deals::parse_month("from", m)?,
+        None => this,
+    };
+    let to = match q.to.as_deref() {
+        Some(m) => deals::parse_month("to", m)?,
+        None => from + 11,
+    };
+    let items = state
+        .db(move |s| Ok(s.read(|t| repo::targets(t, org.id, from, to))?))
+        .await?;
+    Ok(Json(Targets {
+        items: items
+            .into_iter()
+            .map(|(m, owner, a)| TargetView {
+                month: deals::month_text(m),
+                owner,
+                amount: org.currency.format_minor(a),
+            })
+            .collect(),
+    }))
+}
+
+/// Set (or with `amount: null` remove) a monthly target. Needs `goals.manage`: org-wide for
+/// the organization's targets, a manager's team scope for their team members'.
+#[utoipa::path(put, path = "/forecast/targets", tag = "pipeline", request_body = TargetBody,
+    responses((status = 200, description = "The targets of that month", body = Targets)))]
+pub async fn set_target(
+    State(state): State<AppState>,
+    a: Authz<perm::GoalsManage>,
+    Json(b): Json<TargetBody>,
+) -> AppResult<Json<Targets>> {
+    let org = org_of(&state, a.user().org).await?;
+    let (by, scope, now, rates) = (
+        ActingAs::user(a.user()),
+        a.scope,
+        state.clock.now(),
+        state.cfg.exchange_rates.clone(),
+    );
+    let month = deals::parse_month("month", &b.month)?;
+    let org2 = org.clone();
+    let items = state
+        .db_pipeline(org.id, move |s| {
+            let c = Caller {
+                by: &by,
+                scope,
+                org: &org2,
+                rates: &rates,
+                now,
+            };
+            deals::set_target(s, &c, month, b.owner.as_deref(), b.amount.as_ref())?;
+            Ok(s.read(|t| repo::targets(t, org2.id, month, month))?)
+        })
+        .await?;
+    Ok(Json(Targets {
+        items: items
+            .into_iter()
+            .map(|(m, owner, a)| TargetView {
+                month: deals::month_text(m),
+                owner,
+                amount: org.currency.format_minor(a),
+            })
+            .collect(),
+    }))
 }

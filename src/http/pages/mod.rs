@@ -7,6 +7,7 @@ mod dashboard;
 mod home;
 mod import;
 mod integrations;
+mod pipeline;
 
 use crate::app::AppState;
 use crate::auth::{Principal, csrf};
@@ -26,6 +27,24 @@ pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
         .route("/dashboard", get(dashboard::dashboard_page))
         .route("/dashboard/top-customers", get(dashboard::top_customers))
         .route("/live", get(crate::live::sse::live))
+        .route("/live/pipeline", get(crate::live::sse::live_pipeline))
+        .route("/pipeline", get(pipeline::pipeline_page))
+        .route(
+            "/pipeline/opportunities/{id}/move",
+            post(pipeline::move_card),
+        )
+        .route(
+            "/pipeline/opportunities/{id}/edit",
+            post(pipeline::edit_row),
+        )
+        .route("/opportunities/new", get(pipeline::new_opportunity))
+        .route("/opportunities", post(pipeline::create_opportunity))
+        .route(
+            "/opportunities/{id}",
+            get(pipeline::opportunity_page).post(pipeline::update_opportunity),
+        )
+        .route("/forecast", get(pipeline::forecast_page))
+        .route("/forecast/targets", post(pipeline::save_targets))
         .route("/customers/{id}", get(catalog::customer_page))
         .route("/products/{sku}", get(catalog::product_page))
         .route(
@@ -97,6 +116,8 @@ impl Shell {
 const NAV: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Home", None),
     ("/dashboard", "Dashboard", Some(Permission::SalesView)),
+    ("/pipeline", "Pipeline", Some(Permission::PipelineView)),
+    ("/forecast", "Forecast", Some(Permission::PipelineView)),
     ("/admin/users", "Users", Some(Permission::UsersManage)),
     ("/import", "Import", Some(Permission::SalesEdit)),
     ("/admin/roles", "Roles", None),
