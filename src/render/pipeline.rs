@@ -385,7 +385,12 @@ pub fn waterfall(w: &Waterfall, since: &str, currency: &Currency) -> Markup {
                     tr class={ "step-" @if sign > 0 { "up" } @else if sign < 0 { "down" } @else { "total" } } {
                         th scope="row" { (label) }
                         td.num { @if sign > 0 { "+" } @else if sign < 0 && v != 0 { "−" } (currency.display_minor(v)) }
-                        td.bar-cell aria-hidden="true" { span.wbar style=(format!("width:{:.1}%", v.abs() as f64 * 100.0 / max as f64)) {} }
+                        td.bar-cell aria-hidden="true" {
+                            // SVG geometry, not an inline style (the CSP allows no inline styles).
+                            svg.bar-track viewBox="0 0 100 10" preserveAspectRatio="none" {
+                                rect.wbar width=(format!("{:.1}", v.abs() as f64 * 100.0 / max as f64)) height="10" rx="1" {}
+                            }
+                        }
                     }
                 } }
             }

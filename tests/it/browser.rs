@@ -557,3 +557,164 @@ async fn the_dashboard_updates_live_and_keeps_its_filters_in_the_url() {
     b.close().await;
     s.stop().await;
 }
+
+/// The column (stage name) a deal's card is in, or "" when it is not on the board.
+async fn column_of(b: &Browser, deal: &str) -> String {
+    b.client
+        .execute(
+            "const n = [...document.querySelectorAll('#board .deal-name')].find(n => n.textContent === arguments[0]);
+             return n ? n.closest('.column').querySelector('h2').firstChild.textContent.trim() : '';",
+            vec![serde_json::json!(deal)],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+async fn wait_for_column(b: &Browser, deal: &str, want: &str) {
+    let end = std::time::Instant::now() + WAIT;
+    loop {
+        let now = column_of(b, deal).await;
+        if now == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{deal} is in `{now}`, expected `{want}`"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Drag a card onto a column the way a mouse does (HTML5 drag and drop events).
+async fn drag_card(b: &Browser, deal: &str, to: &str) {
+    b.client
+        .execute(
+            "const card = [...document.querySelectorAll('.deal')].find(d => d.querySelector('.deal-name').textContent === arguments[0]);
+             const zone = [...document.querySelectorAll('.column')].find(c => c.querySelector('h2').firstChild.textContent.trim() === arguments[1]).querySelector('.cards');
+             const dt = new DataTransfer();
+             card.dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: dt}));
+             zone.dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: dt}));
+             zone.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: dt}));
+             card.dispatchEvent(new DragEvent('dragend', {bubbles: true, dataTransfer: dt}));",
+            vec![serde_json::json!(deal), serde_json::json!(to)],
+        )
+        .await
+        .unwrap();
+}
+
+async fn column_total(b: &Browser, stage: &str) -> String {
+    b.client
+        .execute(
+            "const c = [...document.querySelectorAll('.column')].find(c => c.querySelector('h2').firstChild.textContent.trim() === arguments[0]);
+             return c.querySelector('.column-totals .total').textContent + ' / ' + c.querySelector('.count').textContent;",
+            vec![serde_json::json!(stage)],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn pipeline_board_drag_keyboard_and_a_second_window_live() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    s.user(&owner, "vp@example.com", "vp").await;
+    for (name, amount) in [("Acme rollout", "12500"), ("Globex renewal", "4000")] {
+        let r = client()
+            .post(s.url("/api/v1/opportunities"))
+            .bearer_auth(&owner)
+            .json(&serde_json::json!({"name": name, "account": "X", "amount": amount, "close_date": "2026-12-20"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    }
+    let Some(a) = Browser::start().await else {
+        return;
+    };
+    let bw = Browser::start().await.expect("a second browser");
+    sign_in_to(&a, &s, &s.owner_email, "/").await;
+    sign_in_to(&bw, &s, "vp@example.com", "/").await;
+    for b in [&a, &bw] {
+        click_link(b, "Pipeline").await;
+        wait_for_path(b, "/pipeline").await;
+        wait_for(b, "#live-status[data-state=on]").await;
+    }
+    assert_eq!(column_of(&a, "Acme rollout").await, "Prospecting");
+
+    // Drag in the first window: the card, its column totals, and the other window follow.
+    drag_card(&a, "Acme rollout", "Proposal").await;
+    wait_for_column(&a, "Acme rollout", "Proposal").await;
+    let end = std::time::Instant::now() + WAIT;
+    while column_total(&a, "Proposal").await != "$12,500.00 / 1" {
+        assert!(
+            std::time::Instant::now() < end,
+            "totals: {}",
+            column_total(&a, "Proposal").await
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    wait_for_column(&bw, "Acme rollout", "Proposal").await;
+    screenshot(&a, "pipeline-board").await;
+
+    // The keyboard way in the second window: open "Move to…" and pick a stage with Enter.
+    let card = bw
+        .client
+        .execute(
+            "return [...document.querySelectorAll('.deal')].find(d => d.querySelector('.deal-name').textContent === 'Globex renewal').id;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let card = card.as_str().unwrap().to_string();
+    wait_for(&bw, &format!("#{card} summary"))
+        .await
+        .send_keys(fantoccini::key::Key::Enter.to_string().as_str())
+        .await
+        .unwrap();
+    let target = bw
+        .client
+        .find(Locator::XPath(&format!(
+            "//li[@id='{card}']//button[normalize-space()='Negotiation']"
+        )))
+        .await
+        .unwrap();
+    target
+        .send_keys(fantoccini::key::Key::Enter.to_string().as_str())
+        .await
+        .unwrap();
+    wait_for_column(&bw, "Globex renewal", "Negotiation").await;
+    wait_for_column(&a, "Globex renewal", "Negotiation").await;
+    assert_eq!(column_total(&a, "Negotiation").await, "$4,000.00 / 1");
+
+    // The history on the deal's page.
+    click_link(&a, "Acme rollout").await;
+    let timeline = wait_for(&a, "#timeline").await.text().await.unwrap();
+    assert!(timeline.contains("Prospecting → Proposal"), "{timeline}");
+    assert!(timeline.contains(&s.owner_email), "{timeline}");
+
+    // The forecast page, and both pages at phone width.
+    click_link(&a, "Forecast").await;
+    wait_for(&a, "#forecast-totals").await;
+    screenshot(&a, "forecast").await;
+    a.client.set_window_size(360, 800).await.unwrap();
+    for p in ["/pipeline", "/forecast", "/opportunities/new"] {
+        a.client.goto(&s.url(p)).await.unwrap();
+        wait_for(&a, "main h1").await;
+        assert!(
+            no_horizontal_scroll(&a).await,
+            "horizontal scroll at 360px on {p}"
+        );
+    }
+    for b in [&a, &bw] {
+        let errors = b.console_errors().await;
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+    a.close().await;
+    bw.close().await;
+}

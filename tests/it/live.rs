@@ -32,7 +32,10 @@ impl Stream {
         if let Some(v) = shown {
             q.append_pair("v", v);
         }
-        let url = format!("{}?{}", s.url("/live"), q.finish());
+        Self::open_url(token, format!("{}?{}", s.url("/live"), q.finish())).await
+    }
+
+    async fn open_url(token: &str, url: String) -> Stream {
         let resp = client().get(url).bearer_auth(token).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(
@@ -241,4 +244,75 @@ async fn a_stream_catches_up_from_the_version_its_page_shows() {
     assert_eq!(current.first_id("kpis").await, "2");
     assert!(current.everything().contains(">$3.00<"));
     s.stop().await;
+}
+
+async fn new_deal(s: &TestServer, token: &str, name: &str) -> String {
+    let r = client()
+        .post(s.url("/api/v1/opportunities"))
+        .bearer_auth(token)
+        .json(
+            &json!({"name": name, "account": "Acme", "amount": "100", "close_date": "2026-12-31"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `/live/pipeline`: a `changed` event for every committed change of the viewer's org (a
+/// page that is behind hears at once), and nothing from another org.
+#[tokio::test]
+async fn pipeline_streams_tell_only_their_org_about_changes() {
+    let s = TestServer::start().await;
+    let a = s.owner_token().await;
+    let b = s.second_org("Other", "b@example.com", "owner").await;
+    // A page showing an old version is told the current one straight away.
+    let mut sa = Stream::open_url(&a, s.url("/live/pipeline?v=0")).await;
+    let first = sa.until("changed", |_| true).await.unwrap();
+    let mut sb = Stream::open_url(&b, s.url("/live/pipeline?v=0")).await;
+    let b_first = sb.until("changed", |_| true).await.unwrap();
+    let id = new_deal(&s, &a, "A1").await;
+    let v1: u64 = sa
+        .until("changed", |v| v != first)
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = client()
+        .patch(s.url(&format!("/api/v1/opportunities/{id}")))
+        .bearer_auth(&a)
+        .json(&json!({"stage": "Proposal"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v2: u64 = sa
+        .until("changed", |v| v != v1.to_string())
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(v2 > v1);
+    // B's stream stays quiet about A; B's own change is the first thing it hears.
+    new_deal(&s, &b, "B1").await;
+    sb.until("changed", |v| v != b_first).await.unwrap();
+    assert_eq!(
+        sb.seen.iter().filter(|e| e.event == "changed").count(),
+        2,
+        "{:?}",
+        sb.seen
+    );
+    // Cross-site pages may not open one.
+    let r = client()
+        .get(s.url("/live/pipeline"))
+        .bearer_auth(&a)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

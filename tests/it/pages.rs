@@ -708,3 +708,205 @@ async fn customer_and_product_pages_show_the_apis_figures_in_words() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     s.stop().await;
 }
+
+/// The pipeline without JavaScript: create through the form (an error keeps what was typed),
+/// move a card with its "Move to" form, see the column totals and the history change; a
+/// stale move is refused; htmx gets the board fragment; a viewer gets no edit controls.
+#[tokio::test]
+async fn pipeline_pages_work_without_javascript() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+    let owner = s.owner_token().await;
+    let (_, pipes) = s.get_json(&owner, "/api/v1/pipelines").await;
+    let stage = |name: &str| {
+        pipes["items"][0]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let board = text_of(&c, &s.url("/pipeline")).await;
+    for col in [
+        "Prospecting",
+        "Qualification",
+        "Proposal",
+        "Negotiation",
+        "Closed won",
+        "Closed lost",
+    ] {
+        assert!(board.contains(&format!(">{col} <")), "{col}");
+    }
+    assert!(board.contains("No deals here.") && board.contains("sse-connect=\"/live/pipeline?v="));
+
+    // A bad amount: the form again with the message and the typed values.
+    let form = |amount: &str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("name", "Acme rollout".to_string()),
+            ("account", "Acme".to_string()),
+            ("stage", stage("Prospecting")),
+            ("amount", amount.to_string()),
+            ("close_date", "2026-12-20".to_string()),
+        ]
+    };
+    let r = c
+        .post(s.url("/opportunities"))
+        .form(&form("lots"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("id=\"form-error\"")
+            && body.contains("amount")
+            && body.contains("value=\"Acme rollout\""),
+        "{body}"
+    );
+    let r = c
+        .post(s.url("/opportunities"))
+        .form(&form("12500"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let deal = location(&r);
+    let id = deal.trim_start_matches("/opportunities/").to_string();
+    let page = text_of(&c, &s.url(&deal)).await;
+    assert!(page.contains("<h1>Acme rollout</h1>") && page.contains("$12,500.00"));
+
+    // Move it with the card's form: back to the board, totals follow.
+    let mv = |version: &str, to: &str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("stage", stage(to)),
+            ("version", version.to_string()),
+            ("back", "view=board".to_string()),
+        ]
+    };
+    let url = s.url(&format!("/pipeline/opportunities/{id}/move"));
+    let r = c
+        .post(&url)
+        .form(&mv("1", "Proposal"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/pipeline");
+    let board = text_of(&c, &s.url("/pipeline")).await;
+    let proposal = board
+        .split(">Proposal <")
+        .nth(1)
+        .unwrap()
+        .split("</section>")
+        .next()
+        .unwrap();
+    assert!(
+        proposal.contains("Acme rollout")
+            && proposal.contains("$12,500.00")
+            && proposal.contains("$6,250.00 weighted"),
+        "{proposal}"
+    );
+    // The same move from an old page is refused.
+    let r = c
+        .post(&url)
+        .form(&mv("1", "Negotiation"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    // htmx gets the board itself.
+    let r = c
+        .post(&url)
+        .header("hx-request", "true")
+        .header("x-csrf-token", &csrf)
+        .form(&mv("2", "Negotiation"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let frag = r.text().await.unwrap();
+    assert!(
+        frag.starts_with("<div id=\"board\"") && !frag.contains("<html"),
+        "{frag}"
+    );
+    let timeline = text_of(&c, &s.url(&deal)).await;
+    let timeline = timeline.split("id=\"timeline\"").nth(1).unwrap();
+    assert!(
+        timeline.contains("Proposal</span> → <strong class=\"after\">Negotiation"),
+        "{timeline}"
+    );
+
+    // The table edits a row; a bad filter is named.
+    let r = c
+        .post(s.url(&format!("/pipeline/opportunities/{id}/edit")))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("version", "3"),
+            ("amount", "20000.00"),
+            ("probability", "80"),
+            ("stage", &stage("Negotiation")),
+            ("close_date", "2026-12-20"),
+            ("back", "view=table"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status(), location(&r)),
+        (StatusCode::SEE_OTHER, "/pipeline?view=table".to_string())
+    );
+    let table = text_of(&c, &s.url("/pipeline?view=table")).await;
+    assert!(table.contains("value=\"20000.00\""), "{table}");
+    let r = c
+        .get(s.url("/pipeline?close=someday"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Forecast and targets.
+    let r = c
+        .post(s.url("/forecast/targets"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("back", "period=month&from=2026-12-01&to=2026-12-31"),
+            ("m2026-12", "40000"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let f = text_of(&c, &s.url(&location(&r))).await;
+    assert!(
+        f.contains("id=\"forecast-totals\"")
+            && f.contains("$40,000.00")
+            && f.contains("gap $40,000.00"),
+        "{f}"
+    );
+
+    // A viewer reads but gets no edit controls.
+    let (_, _) = s.user(&owner, "viewer@example.com", "viewer").await;
+    let v = browser_like();
+    let r = v
+        .post(s.url("/login"))
+        .form(&[("email", "viewer@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let board = text_of(&v, &s.url("/pipeline")).await;
+    assert!(
+        board.contains("Acme rollout")
+            && !board.contains("Move to")
+            && !board.contains("New opportunity")
+    );
+    let r = v.get(s.url(&format!("{deal}"))).send().await.unwrap();
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("id=\"deal-form\""));
+}
