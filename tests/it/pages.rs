@@ -906,7 +906,7 @@ async fn pipeline_pages_work_without_javascript() {
             && !board.contains("Move to")
             && !board.contains("New opportunity")
     );
-    let r = v.get(s.url(&format!("{deal}"))).send().await.unwrap();
+    let r = v.get(s.url(&deal)).send().await.unwrap();
     let page = r.text().await.unwrap();
     assert!(!page.contains("id=\"deal-form\""));
 }
