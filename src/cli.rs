@@ -83,6 +83,10 @@ pub struct DemoArgs {
     /// Random seed; the same seed gives the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Demo opportunities (with their stage history) for the first pipeline, when the
+    /// organization has none yet.
+    #[arg(long, default_value_t = 120)]
+    pub deals: usize,
 }
 
 #[derive(Args, Debug, Default)]
@@ -510,6 +514,12 @@ fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
         org.name,
         (new + dup) as f64 / secs.max(0.001)
     );
+    anyhow::ensure!(a.deals <= 1_000_000, "--deals must be at most 1000000");
+    match crate::pipeline::load_demo(&store, &org, a.deals, SystemClock.now()) {
+        Ok(0) => println!("opportunities: the organization already has some (none added)"),
+        Ok(n) => println!("opportunities: {n} demo deals with their stage history"),
+        Err(e) => anyhow::bail!("demo opportunities: {}", e.message),
+    }
     Ok(())
 }
 

@@ -139,6 +139,9 @@ pub struct ImportConfig {
     pub max_upload_mb: u64,
     /// About how many sales and refunds "Load demo data" creates (a year of history).
     pub demo_events: u64,
+    /// Opportunities (with stage history) "Load demo data" puts in the first pipeline when
+    /// the organization has none.
+    pub demo_deals: usize,
 }
 
 impl Default for ImportConfig {
@@ -146,6 +149,7 @@ impl Default for ImportConfig {
         ImportConfig {
             max_upload_mb: 512,
             demo_events: 100_000,
+            demo_deals: 120,
         }
     }
 }

@@ -5,8 +5,40 @@
 //! Reads go through [`Books`]: every opportunity of an org decoded once per pipeline data
 //! version and shared by all readers until the next change.
 
+pub mod demo;
 mod ops;
 mod read;
 
 pub use ops::*;
 pub use read::*;
+
+/// Fill an org's first pipeline with `deals` generated deals (with their histories), owned
+/// by its active users; nothing when the org already has opportunities. Returns how many.
+pub fn load_demo(
+    store: &crate::store::Store,
+    org: &crate::domain::org::Org,
+    deals: usize,
+    now: crate::domain::Ts,
+) -> crate::error::AppResult<usize> {
+    use crate::store::pipeline as repo;
+    Ok(store.write(|txn| {
+        if repo::has_opportunities(txn, org.id)? {
+            return Ok(0);
+        }
+        let Some(p) = repo::pipelines(txn, org.id)?.into_iter().find(|p| !p.archived) else {
+            return Ok(0);
+        };
+        let owners: Vec<_> = crate::store::users::list(txn, org.id)?
+            .into_iter()
+            .filter(|u| !u.disabled)
+            .map(|u| (u.id, u.email))
+            .collect();
+        let spec = demo::Spec { deals, changes: 6, days: 180, seed: 7 };
+        let mut n = 0;
+        demo::generate(&spec, org.id, &p, &owners, &org.tz(), now, 1_000, |batch| {
+            n += batch.len();
+            repo::import_opportunities(txn, org.id, &batch)
+        })?;
+        Ok(n)
+    })?)
+}

@@ -90,6 +90,36 @@ pub fn save_opportunity(
     bump(txn, opp.org)
 }
 
+/// Store generated or imported deals with their whole histories (demo data, benchmarks):
+/// every record goes in as it is, keyed like the ones the API writes.
+pub fn import_opportunities(
+    txn: &WriteTransaction,
+    org: OrgId,
+    deals: &[(Opportunity, Vec<HistoryRecord>)],
+) -> StoreResult<()> {
+    let mut opps = txn.open_table(OPPORTUNITIES)?;
+    let mut hist = txn.open_table(OPP_HISTORY)?;
+    let mut times = txn.open_table(OPP_HISTORY_TIME)?;
+    for (o, records) in deals {
+        opps.insert((org.0, o.id.0), codec::encode(o)?.as_slice())?;
+        for r in records {
+            hist.insert((org.0, o.id.0, r.seq), codec::encode(r)?.as_slice())?;
+            times.insert((org.0, r.at.0, o.id.0, r.seq), ())?;
+        }
+    }
+    drop((opps, hist, times));
+    bump(txn, org)
+}
+
+/// Whether the org has any opportunity.
+pub fn has_opportunities(txn: &impl ReadTx, org: OrgId) -> StoreResult<bool> {
+    Ok(txn
+        .table(OPPORTUNITIES)?
+        .range((org.0, 0u128)..=(org.0, u128::MAX))?
+        .next()
+        .is_some())
+}
+
 /// One opportunity's history, oldest first.
 pub fn history(
     txn: &impl ReadTx,
