@@ -202,10 +202,48 @@ pub struct Flow {
 
 const DAY_MICROS: f64 = 86_400e6;
 
-pub fn flow<'a>(
-    pipeline: &Pipeline,
-    histories: impl IntoIterator<Item = &'a [HistoryRecord]>,
-) -> Flow {
+/// Where a deal was from `at` on: what the flow figures need of its history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub at: Ts,
+    pub pipeline: PipelineId,
+    pub stage: StageId,
+}
+
+/// The step `r` adds after `last` (the deal's previous step), if it moves the deal to another
+/// pipeline or stage.
+pub fn next_step(last: Option<&Step>, r: &HistoryRecord) -> Option<Step> {
+    let (mut p, mut s) = last.map_or((PipelineId(0), StageId(0)), |l| (l.pipeline, l.stage));
+    for c in &r.changes {
+        match &c.after {
+            Value::Pipeline(x) => p = *x,
+            Value::Stage(x, _) => s = *x,
+            _ => {}
+        }
+    }
+    let step = Step {
+        at: r.at,
+        pipeline: p,
+        stage: s,
+    };
+    last.is_none_or(|l| (l.pipeline, l.stage) != (p, s))
+        .then_some(step)
+}
+
+/// A deal's steps from its history (in `seq` order): one per change of pipeline or stage.
+pub fn steps(records: &[HistoryRecord]) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    for r in records {
+        if let Some(s) = next_step(out.last(), r) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Stage stays, conversions, cycle length and win rate of `pipeline`, from each deal's
+/// [`steps`] (the deal's creation is its first step).
+pub fn flow<'a>(pipeline: &Pipeline, deals: impl IntoIterator<Item = &'a [Step]>) -> Flow {
     let open: Vec<StageId> = pipeline
         .active_stages()
         .filter(|s| s.kind == StageKind::Open)
@@ -215,56 +253,37 @@ pub fn flow<'a>(
     let n = open.len();
     let mut stay_total = vec![0f64; n];
     let mut stays = vec![0u64; n];
-    // furthest[i]: deals whose furthest open stage index is >= i ...
-    let mut reached = vec![0u64; n + 1]; // index n = won
+    // reached[i]: deals whose furthest point is open stage i or later (index n: won)
+    let mut reached = vec![0u64; n + 1];
     let (mut won, mut lost, mut cycle_sum) = (0u64, 0u64, 0f64);
-    for recs in histories {
-        let mut current: Option<(StageId, Ts)> = None;
-        let mut created: Option<Ts> = None;
+    for steps in deals {
+        let Some(first) = steps.first() else { continue };
         let mut furthest: Option<usize> = None;
-        let mut in_pipeline = false;
         let mut last_kind = None;
-        for r in recs {
-            if created.is_none() {
-                created = Some(r.at);
-            }
-            let mut pipe_now = in_pipeline;
-            if let Some(c) = r.change_of("pipeline")
-                && let Value::Pipeline(p) = c.after
+        for (i, s) in steps.iter().enumerate() {
+            if let Some(prev) = i.checked_sub(1).map(|j| steps[j])
+                && let Some(k) = open.iter().position(|o| *o == prev.stage)
             {
-                pipe_now = p == pipeline.id;
+                stays[k] += 1;
+                stay_total[k] += (s.at.0 - prev.at.0) as f64 / DAY_MICROS;
             }
-            if let Some(c) = r.change_of("stage")
-                && let Value::Stage(s, _) = &c.after
-            {
-                if let Some((prev, since)) = current
-                    && let Some(i) = open.iter().position(|o| *o == prev)
-                {
-                    stays[i] += 1;
-                    stay_total[i] += (r.at.0 - since.0) as f64 / DAY_MICROS;
+            if s.pipeline == pipeline.id {
+                if let Some(k) = open.iter().position(|o| *o == s.stage) {
+                    furthest = Some(furthest.map_or(k, |f| f.max(k)));
                 }
-                current = Some((*s, r.at));
-                if pipe_now {
-                    if let Some(i) = open.iter().position(|o| o == s) {
-                        furthest = Some(furthest.map_or(i, |f| f.max(i)));
-                    }
-                    last_kind = kind(*s);
-                    if last_kind == Some(StageKind::Won) {
-                        furthest = Some(n);
-                    }
+                last_kind = kind(s.stage);
+                if last_kind == Some(StageKind::Won) {
+                    furthest = Some(n);
                 }
             }
-            in_pipeline = pipe_now;
         }
-        if !in_pipeline {
+        let Some(last) = steps.last().filter(|l| l.pipeline == pipeline.id) else {
             continue;
-        }
+        };
         match last_kind {
             Some(StageKind::Won) => {
                 won += 1;
-                if let (Some(c), Some((_, at))) = (created, current) {
-                    cycle_sum += (at.0 - c.0) as f64 / DAY_MICROS;
-                }
+                cycle_sum += (last.at.0 - first.at.0) as f64 / DAY_MICROS;
             }
             Some(StageKind::Lost) => lost += 1,
             _ => {}
@@ -317,26 +336,32 @@ pub struct Waterfall {
     pub end: i64,
 }
 
-/// `before` and `after`: the states of every deal at the two instants (a deal missing from
-/// `before` did not exist yet).
-pub fn waterfall(
-    before: &HashMap<OpportunityId, Tracked>,
-    after: &HashMap<OpportunityId, Tracked>,
+/// Each deal as it was at the first instant (`None`: it did not exist yet) and at the second.
+/// Every amount in the answer comes from these pairs, so the waterfall always adds up.
+pub fn waterfall<'a>(
+    pairs: impl IntoIterator<Item = (Option<&'a Tracked>, &'a Tracked)>,
     stages: &StageIndex,
     period: Period,
 ) -> Waterfall {
     let open_in = |t: &Tracked| {
+        let (kind, cat) = stages.of(t.stage);
         !t.archived
             && period.contains(t.close_date)
-            && stages.of(t.stage).0 == StageKind::Open
-            && stages.of(t.stage).1 != ForecastCategory::Omitted
+            && kind == StageKind::Open
+            && cat != ForecastCategory::Omitted
     };
     let mut w = Waterfall::default();
-    for (id, now) in after {
-        let was = before.get(id).filter(|t| open_in(t));
+    for (before, now) in pairs {
+        let was = before.filter(|t| open_in(t));
         let is = open_in(now);
+        if let Some(b) = was {
+            w.start += b.amount;
+        }
+        if is {
+            w.end += now.amount;
+        }
         match (was, is) {
-            (None, true) if !before.contains_key(id) => w.new += now.amount,
+            (None, true) if before.is_none() => w.new += now.amount,
             (None, true) => w.moved_in += now.amount,
             (None, false) => {}
             (Some(b), true) => {
@@ -357,16 +382,6 @@ pub fn waterfall(
             }
         }
     }
-    w.start = before
-        .values()
-        .filter(|t| open_in(t))
-        .map(|t| t.amount)
-        .sum();
-    w.end = after
-        .values()
-        .filter(|t| open_in(t))
-        .map(|t| t.amount)
-        .sum();
     w
 }
 
@@ -513,7 +528,8 @@ mod tests {
         let mut new = before[&OpportunityId(4)].clone();
         new.amount = 1_000;
         after.insert(OpportunityId(8), new); // new 1k
-        let w = waterfall(&before, &after, &idx, Q4);
+        let pairs = after.iter().map(|(id, t)| (before.get(id), t));
+        let w = waterfall(pairs, &idx, Q4);
         assert_eq!(w.start, 90_000);
         assert_eq!(
             (w.new, w.moved_in, w.moved_out, w.won, w.lost),
@@ -577,6 +593,7 @@ mod tests {
         ]);
         let b = history(&[(0, "Prospecting"), (4, "Closed lost")]);
         let c = history(&[(0, "Qualification")]);
+        let (a, b, c) = (steps(&a), steps(&b), steps(&c));
         let f = flow(&p, [a.as_slice(), b.as_slice(), c.as_slice()]);
         assert_eq!((f.won, f.lost), (1, 1));
         assert_eq!(f.win_rate, Some(0.5));

@@ -541,24 +541,39 @@ pub fn unapply(state: Tracked, rec: &HistoryRecord) -> Option<Tracked> {
     Some(t)
 }
 
-/// The states of every deal at `at`, from the current states and the history records after
-/// `at` (any order; they are undone newest first). Deals created after `at` are left out.
-pub fn undo(
-    current: impl IntoIterator<Item = (OpportunityId, Tracked)>,
+/// The states at an earlier instant of the deals that changed since: the current states
+/// (`current`) with every later record (`later`, any order) undone, newest first. A deal
+/// created after the instant maps to `None`; deals missing from the answer did not change.
+pub fn undo_changed(
+    current: impl Fn(OpportunityId) -> Option<Tracked>,
     mut later: Vec<HistoryRecord>,
-) -> HashMap<OpportunityId, Tracked> {
-    let mut states: HashMap<OpportunityId, Option<Tracked>> =
-        current.into_iter().map(|(id, t)| (id, Some(t))).collect();
+) -> HashMap<OpportunityId, Option<Tracked>> {
+    let mut states: HashMap<OpportunityId, Option<Tracked>> = HashMap::new();
     later.sort_by_key(|r| std::cmp::Reverse((r.at, r.seq)));
     for rec in &later {
-        if let Some(slot) = states.get_mut(&rec.opportunity) {
-            *slot = slot.take().and_then(|t| unapply(t, rec));
-        }
+        let slot = states
+            .entry(rec.opportunity)
+            .or_insert_with(|| current(rec.opportunity));
+        *slot = slot.take().and_then(|t| unapply(t, rec));
     }
     states
-        .into_iter()
-        .filter_map(|(id, t)| t.map(|t| (id, t)))
-        .collect()
+}
+
+/// The states of every deal at an earlier instant, from the current states and the history
+/// records after it. Deals created after the instant are left out.
+pub fn undo(
+    current: impl IntoIterator<Item = (OpportunityId, Tracked)>,
+    later: Vec<HistoryRecord>,
+) -> HashMap<OpportunityId, Tracked> {
+    let mut all: HashMap<OpportunityId, Tracked> = current.into_iter().collect();
+    let changed = undo_changed(|id| all.get(&id).cloned(), later);
+    for (id, t) in changed {
+        match t {
+            Some(t) => all.insert(id, t),
+            None => all.remove(&id),
+        };
+    }
+    all
 }
 
 /// Whether a user may see or change a deal owned by `owner`, holding the permission at

@@ -10,14 +10,48 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const ACCOUNTS: [&str; 24] = [
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Soylent", "Tyrell",
-    "Cyberdyne", "Wonka", "Gringotts", "Oscorp", "Aperture", "Vandelay", "Massive Dynamic",
-    "Pied Piper", "Dunder Mifflin", "Monarch", "Nakatomi", "Blue Sun", "Virtucon", "Gekko", "Prestige",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark",
+    "Wayne",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Wonka",
+    "Gringotts",
+    "Oscorp",
+    "Aperture",
+    "Vandelay",
+    "Massive Dynamic",
+    "Pied Piper",
+    "Dunder Mifflin",
+    "Monarch",
+    "Nakatomi",
+    "Blue Sun",
+    "Virtucon",
+    "Gekko",
+    "Prestige",
 ];
 const PRODUCTS: [&str; 8] = [
-    "rollout", "renewal", "expansion", "pilot", "platform deal", "add-on", "migration", "support plan",
+    "rollout",
+    "renewal",
+    "expansion",
+    "pilot",
+    "platform deal",
+    "add-on",
+    "migration",
+    "support plan",
 ];
-const SOURCES: [&str; 5] = ["Inbound", "Outbound", "Partner referral", "Event", "Existing customer"];
+const SOURCES: [&str; 5] = [
+    "Inbound",
+    "Outbound",
+    "Partner referral",
+    "Event",
+    "Existing customer",
+];
 
 pub struct Spec {
     pub deals: usize,
@@ -26,6 +60,8 @@ pub struct Spec {
     /// Deals are created over the `days` before `now`; close dates fall up to 120 days after.
     pub days: i64,
     pub seed: u64,
+    /// The generated history ends here.
+    pub now: Ts,
 }
 
 const DAY: i64 = 86_400_000_000;
@@ -37,13 +73,16 @@ pub fn generate<E>(
     pipeline: &Pipeline,
     owners: &[(UserId, String)],
     tz: &jiff::tz::TimeZone,
-    now: Ts,
     batch: usize,
     mut sink: impl FnMut(Vec<(Opportunity, Vec<HistoryRecord>)>) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let now = spec.now;
     let stages: Vec<_> = pipeline.active_stages().cloned().collect();
-    let open: Vec<_> = stages.iter().filter(|s| s.kind == StageKind::Open).collect();
+    let open: Vec<_> = stages
+        .iter()
+        .filter(|s| s.kind == StageKind::Open)
+        .collect();
     let (Some(won), Some(lost)) = (
         stages.iter().find(|s| s.kind == StageKind::Won),
         stages.iter().find(|s| s.kind == StageKind::Lost),
@@ -69,13 +108,14 @@ pub fn generate<E>(
         let mut t = Tracked {
             pipeline: pipeline.id,
             stage: open[0].id,
-            amount: rng.random_range(20..2_000) * 500_00,
+            amount: rng.random_range(20..2_000) * 50_000,
             probability: open[0].probability,
             owner: *owner,
             close_date: day_of(Ts(created.0 + rng.random_range(20..120) * DAY)),
             archived: false,
         };
-        let id = OpportunityId(ulid::Ulid::from_parts(created.0.max(0) as u64 / 1000, rng.random()).0);
+        let id =
+            OpportunityId(ulid::Ulid::from_parts(created.0.max(0) as u64 / 1000, rng.random()).0);
         let mut records = vec![HistoryRecord {
             opportunity: id,
             seq: 1,
@@ -98,7 +138,15 @@ pub fn generate<E>(
             }
             at = Ts(at.0 + step);
             let before = t.clone();
-            match rng.random_range(0..10) {
+            // Deals close after about `spec.changes` changes.
+            let close_pct = (100 / spec.changes.max(1)).clamp(2, 50) as u32;
+            let pick = rng.random_range(0..100u32);
+            let kind = if pick < close_pct {
+                9
+            } else {
+                (pick - close_pct) * 9 / (100 - close_pct)
+            };
+            match kind {
                 // forward (mostly), sometimes back
                 0..=4 => {
                     stage_ix = (stage_ix + 1).min(open.len() - 1);
@@ -110,9 +158,13 @@ pub fn generate<E>(
                 }
                 5 | 6 => {
                     let pct: i64 = rng.random_range(-25..30);
-                    t.amount = (t.amount + t.amount * pct / 100).max(500_00) / 100 * 100;
+                    t.amount = (t.amount + t.amount * pct / 100).max(50_000) / 100 * 100;
                 }
-                7 => t.close_date = t.close_date.saturating_add(jiff::Span::new().days(rng.random_range(7..45))),
+                7 => {
+                    t.close_date = t
+                        .close_date
+                        .saturating_add(jiff::Span::new().days(rng.random_range(7..45)))
+                }
                 _ => {
                     // closing: likelier from later stages
                     let win = rng.random_bool(0.25 + 0.15 * stage_ix as f64);
@@ -147,7 +199,11 @@ pub fn generate<E>(
             name: format!("{account} {}", PRODUCTS[n % PRODUCTS.len()]),
             account: account.to_string(),
             partner: None,
-            next_step: if closed_at.is_none() { "Follow up with the buyer".into() } else { String::new() },
+            next_step: if closed_at.is_none() {
+                "Follow up with the buyer".into()
+            } else {
+                String::new()
+            },
             source: SOURCES[rng.random_range(0..SOURCES.len())].to_string(),
             notes: String::new(),
             lost_reason: match closed_at {
@@ -181,20 +237,40 @@ mod tests {
     #[test]
     fn every_generated_deal_is_its_history_replayed() {
         let p = Pipeline::default_for(OrgId(1), "Sales", Ts(0));
-        let owners = vec![(UserId(1), "a@example.com".to_string()), (UserId(2), "b@example.com".to_string())];
+        let owners = vec![
+            (UserId(1), "a@example.com".to_string()),
+            (UserId(2), "b@example.com".to_string()),
+        ];
         let now = Ts(1_795_000_000_000_000);
-        let spec = Spec { deals: 300, changes: 8, days: 90, seed: 3 };
+        let spec = Spec {
+            deals: 300,
+            changes: 8,
+            days: 90,
+            seed: 3,
+            now,
+        };
         let mut all = Vec::new();
-        generate(&spec, OrgId(1), &p, &owners, &jiff::tz::TimeZone::UTC, now, 64, |b| {
-            all.extend(b);
-            Ok::<_, ()>(())
-        })
+        generate(
+            &spec,
+            OrgId(1),
+            &p,
+            &owners,
+            &jiff::tz::TimeZone::UTC,
+            64,
+            |b| {
+                all.extend(b);
+                Ok::<_, ()>(())
+            },
+        )
         .unwrap();
         assert_eq!(all.len(), 300);
         let (mut won, mut lost, mut records) = (0, 0, 0);
         for (o, h) in &all {
             assert_eq!(replay(h, now).as_ref(), Some(&o.state), "{}", o.name);
-            assert!(h.windows(2).all(|w| w[0].at <= w[1].at && w[0].seq + 1 == w[1].seq));
+            assert!(
+                h.windows(2)
+                    .all(|w| w[0].at <= w[1].at && w[0].seq + 1 == w[1].seq)
+            );
             assert_eq!(o.history_seq as usize, h.len());
             records += h.len();
             match p.stage(o.state.stage).map(|s| s.kind) {
@@ -203,7 +279,10 @@ mod tests {
                 _ => {}
             }
         }
-        assert!(won > 10 && lost > 10 && won + lost < 290, "{won} won, {lost} lost");
+        assert!(
+            won > 10 && lost > 10 && won + lost < 290,
+            "{won} won, {lost} lost"
+        );
         assert!(records > 300 * 3, "{records}");
     }
 }

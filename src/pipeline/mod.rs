@@ -25,7 +25,10 @@ pub fn load_demo(
         if repo::has_opportunities(txn, org.id)? {
             return Ok(0);
         }
-        let Some(p) = repo::pipelines(txn, org.id)?.into_iter().find(|p| !p.archived) else {
+        let Some(p) = repo::pipelines(txn, org.id)?
+            .into_iter()
+            .find(|p| !p.archived)
+        else {
             return Ok(0);
         };
         let owners: Vec<_> = crate::store::users::list(txn, org.id)?
@@ -33,9 +36,15 @@ pub fn load_demo(
             .filter(|u| !u.disabled)
             .map(|u| (u.id, u.email))
             .collect();
-        let spec = demo::Spec { deals, changes: 6, days: 180, seed: 7 };
+        let spec = demo::Spec {
+            deals,
+            changes: 6,
+            days: 180,
+            seed: 7,
+            now,
+        };
         let mut n = 0;
-        demo::generate(&spec, org.id, &p, &owners, &org.tz(), now, 1_000, |batch| {
+        demo::generate(&spec, org.id, &p, &owners, &org.tz(), 1_000, |batch| {
             n += batch.len();
             repo::import_opportunities(txn, org.id, &batch)
         })?;

@@ -329,7 +329,9 @@ fn record(
     Some(HistoryRecord {
         opportunity: opp.id,
         seq: opp.history_seq,
-        at: c.now,
+        // Never before the deal's previous change, even if the clock stepped back: history
+        // stays in time order.
+        at: opp.updated_at,
         by: c.by.user,
         by_label: c.label(),
         changes,
@@ -459,7 +461,7 @@ pub fn update_opportunity(
             return Ok(opp);
         }
         opp.version += 1;
-        opp.updated_at = c.now;
+        opp.updated_at = c.now.max(before.updated_at);
         let rec = record(c, &pipes, Some(&before.state), &mut opp);
         repo::save_opportunity(txn, &opp, rec.as_ref())?;
         audit::append(
@@ -616,7 +618,7 @@ pub fn update_pipeline(
                     moved.closed_at = (s.kind != StageKind::Open).then_some(c.now);
                 }
                 moved.version += 1;
-                moved.updated_at = c.now;
+                moved.updated_at = c.now.max(o.updated_at);
                 let rec = record(c, &pipes, Some(&o.state), &mut moved);
                 repo::save_opportunity(txn, &moved, rec.as_ref())?;
             }

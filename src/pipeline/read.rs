@@ -2,7 +2,7 @@
 //! caller's scope; boards, lists, "as of" states and the forecast.
 
 use super::ops::People;
-use crate::domain::forecast::{self, Deal, Flow, Forecast, Period, StageIndex, Waterfall};
+use crate::domain::forecast::{self, Deal, Flow, Forecast, Period, StageIndex, Step, Waterfall};
 use crate::domain::org::Org;
 use crate::domain::pipeline::{self, HistoryRecord, Opportunity, Pipeline, StageKind, Tracked};
 use crate::domain::{OpportunityId, OrgId, PartnerId, PipelineId, Scope, Ts, UserId};
@@ -12,23 +12,76 @@ use jiff::civil::Date;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Every pipeline and opportunity of one org at one data version.
+/// Every pipeline and opportunity of one org at one data version, with each deal's stage
+/// [`Step`]s (what the flow figures need of its history). Deals are shared between versions:
+/// a change to one deal makes a new book that reuses every other deal.
 pub struct Book {
     pub version: u64,
-    pub pipelines: Vec<Pipeline>,
-    pub opps: Vec<Opportunity>,
+    pub pipelines: Arc<Vec<Pipeline>>,
+    /// Sorted by id.
+    pub opps: Vec<Arc<Opportunity>>,
+    /// `steps[i]` belongs to `opps[i]`.
+    steps: Vec<Arc<[Step]>>,
 }
 
 impl Book {
+    /// Decode every deal and walk the whole history once (the first read of an org).
     pub fn load(txn: &impl ReadTx, org: OrgId) -> AppResult<Book> {
         let version = repo::version(txn, org)?;
-        let pipelines = repo::pipelines(txn, org)?;
+        let pipelines = Arc::new(repo::pipelines(txn, org)?);
         let mut opps = Vec::new();
-        repo::each_opportunity(txn, org, |o| opps.push(o))?;
+        repo::each_opportunity(txn, org, |o| opps.push(Arc::new(o)))?;
+        // Steps straight from the time-ordered history, without holding the records.
+        let mut walk: HashMap<OpportunityId, Vec<Step>> = HashMap::with_capacity(opps.len());
+        repo::each_history(txn, org, |r| {
+            let steps = walk.entry(r.opportunity).or_default();
+            if let Some(s) = forecast::next_step(steps.last(), &r) {
+                steps.push(s);
+            }
+        })?;
+        let steps = opps
+            .iter()
+            .map(|o| Arc::from(walk.remove(&o.id).unwrap_or_default()))
+            .collect();
         Ok(Book {
             version,
             pipelines,
             opps,
+            steps,
+        })
+    }
+
+    /// This book moved on to `version`, re-reading only the deals in `changed`.
+    fn patched(
+        &self,
+        txn: &impl ReadTx,
+        org: OrgId,
+        version: u64,
+        changed: &[OpportunityId],
+    ) -> AppResult<Book> {
+        let mut opps = self.opps.clone();
+        let mut steps = self.steps.clone();
+        for id in changed {
+            let Some(o) = repo::get_opportunity(txn, org, *id)? else {
+                continue;
+            };
+            let st: Arc<[Step]> = Arc::from(forecast::steps(&repo::history(txn, org, *id)?));
+            match opps.binary_search_by_key(id, |o| o.id) {
+                Ok(i) => {
+                    opps[i] = Arc::new(o);
+                    steps[i] = st;
+                }
+                Err(i) => {
+                    opps.insert(i, Arc::new(o));
+                    steps.insert(i, st);
+                }
+            }
+        }
+        Ok(Book {
+            version,
+            pipelines: self.pipelines.clone(),
+            opps,
+            steps,
         })
     }
 
@@ -36,19 +89,27 @@ impl Book {
         self.pipelines.iter().find(|p| p.id == id)
     }
 
+    fn index(&self, id: OpportunityId) -> Option<usize> {
+        self.opps.binary_search_by_key(&id, |o| o.id).ok()
+    }
+
     pub fn opportunity(&self, id: OpportunityId) -> Option<&Opportunity> {
-        self.opps
-            .binary_search_by_key(&id, |o| o.id)
-            .ok()
-            .map(|i| &self.opps[i])
+        self.index(id).map(|i| &*self.opps[i])
+    }
+
+    /// The deal's stage steps, oldest first.
+    pub fn steps(&self, id: OpportunityId) -> Option<&[Step]> {
+        self.index(id).map(|i| &*self.steps[i])
     }
 
     pub fn stages(&self) -> StageIndex {
-        StageIndex::new(&self.pipelines)
+        StageIndex::new(self.pipelines.iter())
     }
 }
 
-/// Loaded books of recently read orgs, replaced when the org's version moves on.
+/// Loaded books of recently read orgs. A reader that finds the org's version moved on
+/// re-reads only the deals the change journal names (a full load only after pipeline edits,
+/// imports, or more than [`repo::JOURNAL`] changes).
 #[derive(Clone)]
 pub struct Books(moka::sync::Cache<u64, Arc<Book>>);
 
@@ -64,14 +125,36 @@ impl Books {
         store
             .read(|txn| {
                 let version = repo::version(txn, org)?;
-                if let Some(b) = self.0.get(&org.0)
+                let cached = self.0.get(&org.0);
+                if let Some(b) = &cached
                     && b.version == version
                 {
-                    return Ok(Ok(b));
+                    return Ok(Ok(b.clone()));
+                }
+                if let Some(b) = &cached
+                    && b.version < version
+                    && let Some(changes) = repo::changes(txn, org, b.version, version)?
+                    && !changes.contains(&repo::Touched::Everything)
+                {
+                    let mut ids: Vec<OpportunityId> = changes
+                        .iter()
+                        .filter_map(|c| match c {
+                            repo::Touched::Deal(id) => Some(*id),
+                            _ => None,
+                        })
+                        .collect();
+                    ids.sort();
+                    ids.dedup();
+                    return Ok(b.patched(txn, org, version, &ids).map(Arc::new));
                 }
                 Ok(Book::load(txn, org).map(Arc::new))
             })?
-            .inspect(|b| self.0.insert(org.0, b.clone()))
+            .inspect(|b| {
+                // Never replace a newer book with an older one (readers race).
+                if self.0.get(&org.0).is_none_or(|c| c.version < b.version) {
+                    self.0.insert(org.0, b.clone());
+                }
+            })
     }
 }
 
@@ -121,33 +204,48 @@ pub fn visible<'a>(
     people: &People,
     viewer: Viewer,
     filter: &DealFilter,
-    states: Option<&'a HashMap<OpportunityId, Tracked>>,
+    states: Option<&'a AsOf>,
 ) -> Vec<(&'a Opportunity, &'a Tracked)> {
     book.opps
         .iter()
         .filter_map(|o| {
             let t = match states {
                 None => &o.state,
-                Some(s) => s.get(&o.id)?,
+                Some(s) => s.state(o)?,
             };
             (people.in_scope(viewer.scope, viewer.me, t.owner) && filter.matches(o, t))
-                .then_some((o, t))
+                .then_some((&**o, t))
         })
         .collect()
 }
 
-/// The state of every deal at `at`: the current states with every later record undone.
-pub fn states_at(
-    store: &Store,
-    book: &Book,
-    org: OrgId,
-    at: Ts,
-) -> AppResult<HashMap<OpportunityId, Tracked>> {
+/// Deals as they stood at an earlier instant: only the ones changed since are held (the
+/// others are as they are now).
+pub struct AsOf {
+    changed: HashMap<OpportunityId, Option<Tracked>>,
+}
+
+impl AsOf {
+    /// `o`'s state then; `None` if it did not exist yet.
+    pub fn state<'a>(&'a self, o: &'a Opportunity) -> Option<&'a Tracked> {
+        match self.changed.get(&o.id) {
+            Some(then) => then.as_ref(),
+            None => Some(&o.state),
+        }
+    }
+
+    /// How many deals changed since.
+    pub fn changed(&self) -> usize {
+        self.changed.len()
+    }
+}
+
+/// The deals at `at`: the current states with every later record undone (one sequential
+/// read of the records after `at`).
+pub fn states_at(store: &Store, book: &Book, org: OrgId, at: Ts) -> AppResult<AsOf> {
     let later: Vec<HistoryRecord> = store.read(|t| repo::history_after(t, org, at))?;
-    Ok(pipeline::undo(
-        book.opps.iter().map(|o| (o.id, o.state.clone())),
-        later,
-    ))
+    let changed = pipeline::undo_changed(|id| book.opportunity(id).map(|o| o.state.clone()), later);
+    Ok(AsOf { changed })
 }
 
 /// One column of a board.
@@ -191,6 +289,12 @@ pub fn board<'a>(
         }
     }
     for c in &mut columns {
+        // Only the first `cards` need ordering: pick them, then sort those.
+        if c.cards.len() > cards && cards > 0 {
+            c.cards
+                .select_nth_unstable_by_key(cards - 1, |(o, t)| (t.close_date, o.id));
+            c.cards.truncate(cards);
+        }
         c.cards.sort_by_key(|(o, t)| (t.close_date, o.id));
         c.cards.truncate(cards);
     }
@@ -199,25 +303,8 @@ pub fn board<'a>(
 
 /// Stage durations, conversions and cycle length of one pipeline, from the history of the
 /// given deals.
-pub fn pipeline_flow(
-    store: &Store,
-    org: OrgId,
-    pipeline: &Pipeline,
-    deals: &[OpportunityId],
-) -> AppResult<Flow> {
-    let wanted: std::collections::HashSet<OpportunityId> = deals.iter().copied().collect();
-    let mut by_deal: HashMap<OpportunityId, Vec<HistoryRecord>> = HashMap::new();
-    store.read(|t| {
-        repo::each_history(t, org, |r| {
-            if wanted.contains(&r.opportunity) {
-                by_deal.entry(r.opportunity).or_default().push(r);
-            }
-        })
-    })?;
-    Ok(forecast::flow(
-        pipeline,
-        by_deal.values().map(Vec::as_slice),
-    ))
+pub fn pipeline_flow(book: &Book, pipeline: &Pipeline, deals: &[OpportunityId]) -> Flow {
+    forecast::flow(pipeline, deals.iter().filter_map(|id| book.steps(*id)))
 }
 
 /// The filter fields the list, the board and the forecast share, as sent.
@@ -355,6 +442,36 @@ pub fn period_of(
     }
 }
 
+/// Deals needing attention: how many, their total, and the largest few.
+#[derive(Clone, Debug, Default)]
+pub struct Attention {
+    pub count: usize,
+    pub amount: i64,
+    /// The [`ATTENTION_TOP`] largest, largest first, with their state at the time shown.
+    pub top: Vec<(OpportunityId, Tracked)>,
+}
+
+pub const ATTENTION_TOP: usize = 50;
+
+impl Attention {
+    fn of<'a>(deals: impl Iterator<Item = &'a (&'a Opportunity, &'a Tracked)>) -> Attention {
+        let mut all: Vec<&(&Opportunity, &Tracked)> = deals.collect();
+        let amount = all.iter().map(|(_, t)| t.amount).sum();
+        let count = all.len();
+        let key = |d: &&(&Opportunity, &Tracked)| (std::cmp::Reverse(d.1.amount), d.0.id);
+        if all.len() > ATTENTION_TOP {
+            all.select_nth_unstable_by_key(ATTENTION_TOP - 1, key);
+            all.truncate(ATTENTION_TOP);
+        }
+        all.sort_by_key(key);
+        Attention {
+            count,
+            amount,
+            top: all.iter().map(|(o, t)| (o.id, (*t).clone())).collect(),
+        }
+    }
+}
+
 /// What a forecast view asks for (as sent; checked by [`forecast_data`]).
 #[derive(Clone, Copy, Default)]
 pub struct ForecastArgs<'a> {
@@ -380,8 +497,8 @@ pub struct ForecastData {
     pub target: Option<i64>,
     /// Open deals past their close date, and open deals unchanged for `stale_days`, with
     /// their state at the time the forecast shows.
-    pub slipped: Vec<(OpportunityId, Tracked)>,
-    pub stale: Vec<(OpportunityId, Tracked)>,
+    pub slipped: Attention,
+    pub stale: Attention,
     pub stale_days: u32,
     /// Stage flow of the chosen pipeline (or the first one).
     pub flow: Option<(PipelineId, Flow)>,
@@ -437,15 +554,8 @@ pub fn forecast_data(
     let open = live
         .iter()
         .filter(|(_, t)| stages.kind(t.stage) == StageKind::Open);
-    let slipped = open
-        .clone()
-        .filter(|(_, t)| t.close_date < today)
-        .map(|(o, t)| (o.id, (*t).clone()))
-        .collect();
-    let stale = open
-        .filter(|(o, _)| o.updated_at < stale_before)
-        .map(|(o, t)| (o.id, (*t).clone()))
-        .collect();
+    let slipped = Attention::of(open.clone().filter(|(_, t)| t.close_date < today));
+    let stale = Attention::of(open.filter(|(o, _)| o.updated_at < stale_before));
     let since = parse_as_of(org, args.since)?.unwrap_or(Ts(at.0 - 7 * DAY));
     if since > at {
         return Err(AppError::validation(
@@ -453,14 +563,12 @@ pub fn forecast_data(
             "must be before the time the forecast shows",
         ));
     }
-    let before: HashMap<OpportunityId, Tracked> = states_at(store, &book, org.id, since)?;
-    let after: HashMap<OpportunityId, Tracked> =
-        rows.iter().map(|(o, t)| (o.id, (*t).clone())).collect();
-    let before: HashMap<OpportunityId, Tracked> = before
-        .into_iter()
-        .filter(|(id, _)| after.contains_key(id))
-        .collect();
-    let waterfall = forecast::waterfall(&before, &after, &stages, period);
+    let before = states_at(store, &book, org.id, since)?;
+    let waterfall = forecast::waterfall(
+        rows.iter().map(|(o, t)| (before.state(o), *t)),
+        &stages,
+        period,
+    );
     let flow = match filter
         .pipeline
         .and_then(|p| book.pipeline(p))
@@ -468,7 +576,7 @@ pub fn forecast_data(
     {
         Some(p) => {
             let ids: Vec<OpportunityId> = rows.iter().map(|(o, _)| o.id).collect();
-            Some((p.id, pipeline_flow(store, org.id, p, &ids)?))
+            Some((p.id, pipeline_flow(&book, p, &ids)))
         }
         None => None,
     };
@@ -502,4 +610,92 @@ pub fn forecast_data(
         waterfall,
         since,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::accounts::{self, ActingAs, NewUserInput};
+    use crate::domain::org::NewOrg;
+    use crate::pipeline::{Caller, OpportunityInput};
+
+    /// A book kept current from the change journal equals one loaded from scratch.
+    #[test]
+    fn a_patched_book_equals_a_fresh_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let by = ActingAs::cli();
+        let org = accounts::create_org(
+            &store,
+            &by,
+            NewOrg::parse("P", "UTC", "USD").unwrap(),
+            Ts(0),
+        )
+        .unwrap();
+        let input = NewUserInput {
+            email: "o@example.com".into(),
+            name: "O".into(),
+            role: "owner".into(),
+            team: None,
+            password: Some("long enough password".into()),
+        };
+        let (owner, _) = accounts::create_user(&store, &by, org.id, input, Ts(0)).unwrap();
+        let rates = Default::default();
+        let books = Books::default();
+        let stages = [
+            "Prospecting",
+            "Proposal",
+            "Negotiation",
+            "Closed won",
+            "Closed lost",
+        ];
+        let mut ids = Vec::new();
+        for i in 0..40i64 {
+            let c = Caller {
+                by: &by,
+                scope: Scope::Org,
+                org: &org,
+                rates: &rates,
+                now: Ts(i * 1_000_000),
+            };
+            if i % 4 == 0 {
+                let input = OpportunityInput {
+                    name: Some(format!("D{i}")),
+                    account: Some("A".into()),
+                    amount: Some(crate::domain::money::MoneyInput::Text("100".into())),
+                    close_date: Some("2026-12-31".into()),
+                    owner: Some(owner.id.to_string()),
+                    ..Default::default()
+                };
+                ids.push(
+                    super::super::create_opportunity(&store, &c, &input)
+                        .unwrap()
+                        .id,
+                );
+            } else {
+                let id = ids[(i as usize * 7) % ids.len()];
+                let input = OpportunityInput {
+                    stage: Some(stages[i as usize % stages.len()].into()),
+                    amount: (i % 3 == 0)
+                        .then(|| crate::domain::money::MoneyInput::Text(format!("{}", 100 + i))),
+                    next_step: Some(format!("step {i}")),
+                    ..Default::default()
+                };
+                super::super::update_opportunity(&store, &c, id, &input, None).unwrap();
+            }
+            if i % 3 == 0 {
+                let kept = books.get(&store, org.id).unwrap();
+                let fresh = store.read(|t| Ok(Book::load(t, org.id))).unwrap().unwrap();
+                assert_eq!(kept.version, fresh.version);
+                assert_eq!(kept.opps, fresh.opps, "after change {i}");
+                assert_eq!(kept.steps, fresh.steps, "after change {i}");
+            }
+        }
+        // Every deal has steps, starting at its creation.
+        let b = books.get(&store, org.id).unwrap();
+        assert!(
+            ids.iter()
+                .all(|id| b.steps(*id).is_some_and(|s| !s.is_empty()))
+        );
+    }
 }

@@ -1,10 +1,10 @@
 //! The pipeline board (kanban), its table view, opportunity pages and the forecast. One
 //! function per component; the page handlers and the live refresh render the same ones.
 
+use crate::domain::UserId;
 use crate::domain::forecast::{Figures, Flow, Waterfall};
 use crate::domain::money::Currency;
 use crate::domain::pipeline::{HistoryRecord, Opportunity, Pipeline, StageKind, Tracked, Value};
-use crate::domain::{OpportunityId, UserId};
 use crate::pipeline::{Board, People};
 use jiff::civil::Date;
 use maud::{Markup, html};
@@ -421,10 +421,11 @@ pub fn flow(f: &Flow, pipeline: &str) -> Markup {
     }
 }
 
-/// A list of deals needing attention (slipped or stale).
+/// A list of deals needing attention (slipped or stale): `count` in all, the largest shown.
 pub fn attention(
     title: &str,
     id: &str,
+    count: usize,
     deals: &[(&Opportunity, &Tracked)],
     currency: &Currency,
     people: &People,
@@ -432,30 +433,19 @@ pub fn attention(
 ) -> Markup {
     html! {
         section.card id=(id) {
-            h2 { (title) " " span.badge { (deals.len()) } }
+            h2 { (title) " " span.badge { (count) } }
             @if deals.is_empty() { p.muted { (empty) } } @else {
+                @if count > 1 { p.small.muted { "Largest first." } }
                 ul.plain.attention {
                     @for (o, t) in deals.iter().take(20) {
                         li { a href=(format!("/opportunities/{}", o.id)) { (o.name) } " · " (currency.display_minor(t.amount))
                             span.small.muted { " · " (people.name(t.owner)) " · closes " (t.close_date.to_string()) } }
                     }
                 }
-                @if deals.len() > 20 { p.small.muted { "And " (deals.len() - 20) " more." } }
+                @if count > 20 { p.small.muted { "And " (count - 20) " more." } }
             }
         }
     }
-}
-
-/// An id list as a lookup.
-pub fn pick<'a>(
-    ids: &[OpportunityId],
-    rows: &[(&'a Opportunity, &'a Tracked)],
-) -> Vec<(&'a Opportunity, &'a Tracked)> {
-    let set: std::collections::HashSet<_> = ids.iter().collect();
-    rows.iter()
-        .filter(|(o, _)| set.contains(&o.id))
-        .copied()
-        .collect()
 }
 
 /// "1 deal", "3 deals".

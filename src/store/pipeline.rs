@@ -37,7 +37,7 @@ pub fn put_pipeline(txn: &WriteTransaction, p: &Pipeline) -> StoreResult<()> {
     }
     txn.open_table(PIPELINES)?
         .insert((p.org.0, p.id.0), codec::encode(p)?.as_slice())?;
-    bump(txn, p.org)
+    bump(txn, p.org, Touched::Everything)
 }
 
 pub fn get_opportunity(
@@ -75,19 +75,19 @@ pub fn save_opportunity(
     if let Some(r) = record {
         debug_assert_eq!(r.seq, opp.history_seq);
         let key = (org, opp.id.0, r.seq);
-        let mut h = txn.open_table(OPP_HISTORY)?;
-        if h.get(key)?.is_some() {
+        let mut by_deal = txn.open_table(OPP_HISTORY_BY_DEAL)?;
+        if by_deal.get(key)?.is_some() {
             // History is append-only: a record is never replaced.
             return Err(StoreError::Conflict {
                 field: "version",
                 message: "this opportunity changed at the same time; reload and try again".into(),
             });
         }
-        h.insert(key, codec::encode(r)?.as_slice())?;
-        txn.open_table(OPP_HISTORY_TIME)?
-            .insert((org, r.at.0, opp.id.0, r.seq), ())?;
+        by_deal.insert(key, r.at.0)?;
+        txn.open_table(OPP_HISTORY)?
+            .insert((org, r.at.0, opp.id.0, r.seq), codec::encode(r)?.as_slice())?;
     }
-    bump(txn, opp.org)
+    bump(txn, opp.org, Touched::Deal(opp.id))
 }
 
 /// Store generated or imported deals with their whole histories (demo data, benchmarks):
@@ -99,16 +99,16 @@ pub fn import_opportunities(
 ) -> StoreResult<()> {
     let mut opps = txn.open_table(OPPORTUNITIES)?;
     let mut hist = txn.open_table(OPP_HISTORY)?;
-    let mut times = txn.open_table(OPP_HISTORY_TIME)?;
+    let mut by_deal = txn.open_table(OPP_HISTORY_BY_DEAL)?;
     for (o, records) in deals {
         opps.insert((org.0, o.id.0), codec::encode(o)?.as_slice())?;
         for r in records {
-            hist.insert((org.0, o.id.0, r.seq), codec::encode(r)?.as_slice())?;
-            times.insert((org.0, r.at.0, o.id.0, r.seq), ())?;
+            hist.insert((org.0, r.at.0, o.id.0, r.seq), codec::encode(r)?.as_slice())?;
+            by_deal.insert((org.0, o.id.0, r.seq), r.at.0)?;
         }
     }
-    drop((opps, hist, times));
-    bump(txn, org)
+    drop((opps, hist, by_deal));
+    bump(txn, org, Touched::Everything)
 }
 
 /// Whether the org has any opportunity.
@@ -126,41 +126,48 @@ pub fn history(
     org: OrgId,
     id: OpportunityId,
 ) -> StoreResult<Vec<HistoryRecord>> {
-    let t = txn.table(OPP_HISTORY)?;
-    let mut out = Vec::new();
-    for row in t.range((org.0, id.0, 0u32)..=(org.0, id.0, u32::MAX))? {
-        out.push(codec::decode(row?.1.value())?);
-    }
-    Ok(out)
-}
-
-/// Every history record of the org after `after` (exclusive), in time order.
-pub fn history_after(txn: &impl ReadTx, org: OrgId, after: Ts) -> StoreResult<Vec<HistoryRecord>> {
-    let times = txn.table(OPP_HISTORY_TIME)?;
+    let by_deal = txn.table(OPP_HISTORY_BY_DEAL)?;
     let recs = txn.table(OPP_HISTORY)?;
     let mut out = Vec::new();
-    let start = after.0.saturating_add(1);
-    for row in times.range((org.0, start, 0u128, 0u32)..=(org.0, i64::MAX, u128::MAX, u32::MAX))? {
-        let (_, at, opp, seq) = row?.0.value();
-        let _ = at;
-        if let Some(r) = get_rec(&recs, (org.0, opp, seq))? {
+    for row in by_deal.range((org.0, id.0, 0u32)..=(org.0, id.0, u32::MAX))? {
+        let (k, at) = row?;
+        let (_, _, seq) = k.value();
+        if let Some(r) = get_rec(&recs, (org.0, at.value(), id.0, seq))? {
             out.push(r);
         }
     }
     Ok(out)
 }
 
-/// Every history record of the org, in key order (by opportunity, then seq).
-pub fn each_history(
+/// Every history record of the org after `after` (exclusive), in time order.
+pub fn history_after(txn: &impl ReadTx, org: OrgId, after: Ts) -> StoreResult<Vec<HistoryRecord>> {
+    let mut out = Vec::new();
+    each_history_after(txn, org, after, |r| out.push(r))?;
+    Ok(out)
+}
+
+/// [`history_after`] one record at a time.
+pub fn each_history_after(
     txn: &impl ReadTx,
     org: OrgId,
+    after: Ts,
     mut each: impl FnMut(HistoryRecord),
 ) -> StoreResult<()> {
     let t = txn.table(OPP_HISTORY)?;
-    for row in t.range((org.0, 0u128, 0u32)..=(org.0, u128::MAX, u32::MAX))? {
+    let start = after.0.saturating_add(1);
+    for row in t.range((org.0, start, 0u128, 0u32)..=(org.0, i64::MAX, u128::MAX, u32::MAX))? {
         each(codec::decode(row?.1.value())?);
     }
     Ok(())
+}
+
+/// Every history record of the org, in time order.
+pub fn each_history(
+    txn: &impl ReadTx,
+    org: OrgId,
+    each: impl FnMut(HistoryRecord),
+) -> StoreResult<()> {
+    each_history_after(txn, org, Ts(i64::MIN), each)
 }
 
 /// The org's pipeline data version (0 before any change).
@@ -172,11 +179,58 @@ pub fn version(txn: &impl ReadTx, org: OrgId) -> StoreResult<u64> {
         .unwrap_or(0))
 }
 
-fn bump(txn: &WriteTransaction, org: OrgId) -> StoreResult<()> {
+/// What a committed version changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touched {
+    /// One opportunity.
+    Deal(OpportunityId),
+    /// Pipelines, or many deals at once.
+    Everything,
+    /// Nothing that decoded deals depend on (targets).
+    NoDeals,
+}
+
+/// How many versions of the change journal are kept per org.
+pub const JOURNAL: u64 = 4096;
+
+fn bump(txn: &WriteTransaction, org: OrgId, touched: Touched) -> StoreResult<()> {
     let mut t = txn.open_table(PIPELINE_VERSION)?;
-    let v = t.get(org.0)?.map(|g| g.value()).unwrap_or(0);
-    t.insert(org.0, v + 1)?;
+    let v = t.get(org.0)?.map(|g| g.value()).unwrap_or(0) + 1;
+    t.insert(org.0, v)?;
+    let mut j = txn.open_table(PIPELINE_CHANGES)?;
+    let what = match touched {
+        Touched::Deal(id) => id.0,
+        Touched::Everything => 0,
+        Touched::NoDeals => u128::MAX,
+    };
+    j.insert((org.0, v), what)?;
+    if v > JOURNAL {
+        j.remove((org.0, v - JOURNAL))?;
+    }
     Ok(())
+}
+
+/// What versions `after+1 ..= upto` changed, oldest first; `None` when the journal no longer
+/// covers them all.
+pub fn changes(
+    txn: &impl ReadTx,
+    org: OrgId,
+    after: u64,
+    upto: u64,
+) -> StoreResult<Option<Vec<Touched>>> {
+    if upto <= after {
+        return Ok(Some(Vec::new()));
+    }
+    let t = txn.table(PIPELINE_CHANGES)?;
+    let mut out = Vec::with_capacity((upto - after) as usize);
+    for row in t.range((org.0, after + 1)..=(org.0, upto))? {
+        out.push(match row?.1.value() {
+            0 => Touched::Everything,
+            u128::MAX => Touched::NoDeals,
+            id => Touched::Deal(OpportunityId(id)),
+        });
+    }
+    Ok((out.len() as u64 == upto - after).then_some(out))
 }
 
 /// A monthly target: `owner` `None` is the whole org's. `amount` `None` removes it.
@@ -193,7 +247,7 @@ pub fn set_target(
         Some(a) => t.insert(key, a)?,
         None => t.remove(key)?,
     };
-    bump(txn, org)
+    bump(txn, org, Touched::NoDeals)
 }
 
 /// Targets of months `from..=to` (month numbers): (month, owner, amount).
@@ -222,7 +276,8 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(PIPELINES)?;
     txn.open_table(OPPORTUNITIES)?;
     txn.open_table(OPP_HISTORY)?;
-    txn.open_table(OPP_HISTORY_TIME)?;
+    txn.open_table(OPP_HISTORY_BY_DEAL)?;
+    txn.open_table(PIPELINE_CHANGES)?;
     txn.open_table(PIPELINE_VERSION)?;
     Ok(())
 }

@@ -88,12 +88,18 @@ pub const PIPELINES: TableDefinition<(u64, u128), &[u8]> = TableDefinition::new(
 /// (org, opportunity) -> Opportunity (its current state)
 pub const OPPORTUNITIES: TableDefinition<(u64, u128), &[u8]> =
     TableDefinition::new("opportunities");
-/// (org, opportunity, seq) -> HistoryRecord; append-only
-pub const OPP_HISTORY: TableDefinition<(u64, u128, u32), &[u8]> =
+/// (org, at micros, opportunity, seq) -> HistoryRecord; append-only, in time order, so "as
+/// of" views read the records after a date in one sequential scan
+pub const OPP_HISTORY: TableDefinition<(u64, i64, u128, u32), &[u8]> =
     TableDefinition::new("opportunity_history");
-/// (org, at micros, opportunity, seq) -> (); the history in time order (as-of views, waterfall)
-pub const OPP_HISTORY_TIME: TableDefinition<(u64, i64, u128, u32), ()> =
-    TableDefinition::new("opportunity_history_time");
+/// (org, opportunity, seq) -> at micros; finds one deal's records in `OPP_HISTORY`
+pub const OPP_HISTORY_BY_DEAL: TableDefinition<(u64, u128, u32), i64> =
+    TableDefinition::new("opportunity_history_by_deal");
+/// (org, version) -> what that version changed: an opportunity id, 0 for anything (pipelines,
+/// imports), u128::MAX for nothing the deals depend on (targets). The last 4,096 per org are
+/// kept, so readers holding an older version can catch up without reloading everything.
+pub const PIPELINE_CHANGES: TableDefinition<(u64, u64), u128> =
+    TableDefinition::new("pipeline_changes");
 /// (org, year * 12 + month - 1, owner or 0 for the whole org) -> target amount (minor units)
 pub const FORECAST_TARGETS: TableDefinition<(u64, i32, u128), i64> =
     TableDefinition::new("forecast_targets");

@@ -649,16 +649,27 @@ async fn load_demo_data_from_the_home_page_fills_the_dashboard() {
     assert!(products.contains("item "), "product names shown");
     // A pipeline came with it: deals with history, on the board; a second load adds none.
     let owner = s.owner_token().await;
-    let (_, deals) = s.get_json(&owner, "/api/v1/opportunities?archived=true").await;
+    let (_, deals) = s
+        .get_json(&owner, "/api/v1/opportunities?archived=true")
+        .await;
     assert_eq!(deals["total"], 120, "{deals}");
     let id = deals["items"][0]["id"].as_str().unwrap();
-    let (_, h) = s.get_json(&owner, &format!("/api/v1/opportunities/{id}/history")).await;
+    let (_, h) = s
+        .get_json(&owner, &format!("/api/v1/opportunities/{id}/history"))
+        .await;
     assert!(!h["items"].as_array().unwrap().is_empty());
     let board = text_of(&c, &s.url("/pipeline")).await;
     assert!(board.contains("class=\"deal\""), "{board}");
-    let r = c.post(s.url("/demo")).form(&[("_csrf", csrf.as_str())]).send().await.unwrap();
+    let r = c
+        .post(s.url("/demo"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     finished_panel(&s, &c, &job_id(&r)).await;
-    let (_, again) = s.get_json(&owner, "/api/v1/opportunities?archived=true&limit=1").await;
+    let (_, again) = s
+        .get_json(&owner, "/api/v1/opportunities?archived=true&limit=1")
+        .await;
     assert_eq!(again["total"], 120);
     s.stop().await;
 }

@@ -432,6 +432,19 @@ async fn scopes_follow_roles_and_other_orgs_see_nothing() {
     }
     let (st, _) = patch(&s, &other, a_id, json!({"stage": "Proposal"})).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // ...and so are the pages of the deal and its board actions.
+    let (st, _) = s.get_json(&other, &format!("/opportunities/{a_id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    for action in ["move", "edit"] {
+        let r = client()
+            .post(s.url(&format!("/pipeline/opportunities/{a_id}/{action}")))
+            .bearer_auth(&other)
+            .form(&[("stage", "Proposal"), ("version", "1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{action}");
+    }
     let (st, _, _) = send(
         &s,
         reqwest::Method::PATCH,

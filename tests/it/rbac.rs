@@ -187,6 +187,37 @@ async fn every_role_on_every_protected_route() {
             None,
             [a, a, f, f, f, f, f],
         ),
+        (Method::GET, "/api/v1/pipelines".into(), None, [a; 7]),
+        (
+            Method::POST,
+            "/api/v1/pipelines".into(),
+            Some(json!({"name": "Pipeline of {role}"})),
+            [201, 201, 201, f, f, f, f],
+        ),
+        (Method::GET, "/api/v1/opportunities".into(), None, [a; 7]),
+        (
+            Method::POST,
+            "/api/v1/opportunities".into(),
+            Some(
+                json!({"name": "Deal of {role}", "account": "A", "amount": "10", "close_date": "2026-12-31"}),
+            ),
+            [201, 201, 201, 201, 201, f, f],
+        ),
+        (Method::GET, "/api/v1/forecast".into(), None, [a; 7]),
+        (
+            Method::PUT,
+            "/api/v1/forecast/targets".into(),
+            Some(json!({"month": "2026-12", "amount": "1000"})),
+            [a, a, a, f, f, f, f],
+        ),
+        (Method::GET, "/pipeline".into(), None, [a; 7]),
+        (Method::GET, "/forecast".into(), None, [a; 7]),
+        (
+            Method::GET,
+            "/opportunities/new".into(),
+            None,
+            [a, a, a, a, a, f, f],
+        ),
     ];
     let c = client();
     for (method, path, body, expected) in &table {

@@ -723,15 +723,33 @@ pub struct ForecastView {
     by_pipeline: Vec<Row>,
     by_partner: Vec<Row>,
     /// Open deals whose close date has passed.
-    slipped: Vec<OpportunityId>,
+    slipped: AttentionView,
     /// Open deals with no change for `stale_days`.
-    stale: Vec<OpportunityId>,
+    stale: AttentionView,
     /// Stage durations and conversions of the chosen pipeline (or the first one).
     flow: Flow,
     flow_pipeline: PipelineId,
     /// How the period's open pipeline changed since `waterfall_since`.
     waterfall: WaterfallView,
     waterfall_since: Ts,
+}
+
+/// Deals needing attention.
+#[derive(Serialize, ToSchema)]
+pub struct AttentionView {
+    count: usize,
+    /// Their total amount.
+    amount: String,
+    /// The 50 largest, largest first.
+    top: Vec<OpportunityId>,
+}
+
+fn attention_view(org: &Org, a: &deals::Attention) -> AttentionView {
+    AttentionView {
+        count: a.count,
+        amount: org.currency.format_minor(a.amount),
+        top: a.top.iter().map(|(id, _)| *id).collect(),
+    }
 }
 
 /// Open pipeline of the period at the start, each kind of change, and at the end; exact
@@ -869,8 +887,8 @@ pub async fn forecast(
                         )
                     })
                     .collect(),
-                slipped: d.slipped.iter().map(|(id, _)| *id).collect(),
-                stale: d.stale.iter().map(|(id, _)| *id).collect(),
+                slipped: attention_view(&org, &d.slipped),
+                stale: attention_view(&org, &d.stale),
                 flow,
                 flow_pipeline,
                 waterfall: waterfall_view(&org, &d.waterfall),

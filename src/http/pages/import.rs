@@ -169,7 +169,9 @@ pub async fn load_demo(State(state): State<AppState>, a: Editor) -> AppResult<Re
     // A pipeline to look at as well (quick: written at once, before the sales job starts).
     let (o, now, deals) = (org.clone(), state.clock.now(), state.cfg.import.demo_deals);
     state
-        .db_pipeline(org.id, move |s| crate::pipeline::load_demo(s, &o, deals, now))
+        .db_pipeline(org.id, move |s| {
+            crate::pipeline::load_demo(s, &o, deals, now)
+        })
         .await?;
     let id = ulid::Ulid::generate().to_string();
     let job = state.jobs.start(

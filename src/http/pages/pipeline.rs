@@ -937,7 +937,7 @@ pub async fn forecast_page(
             let deals_of = |list: &[(OpportunityId, Tracked)]| -> Vec<(Opportunity, Tracked)> {
                 list.iter().filter_map(|(id, t)| book.opportunity(*id).map(|o| (o.clone(), t.clone()))).collect()
             };
-            let (slipped, stale) = (deals_of(&d.slipped), deals_of(&d.stale));
+            let (slipped, stale) = (deals_of(&d.slipped.top), deals_of(&d.stale.top));
             let pipe_id = pipeline.as_deref().and_then(|p| book.pipelines.iter().find(|x| x.id.to_string() == p || x.name.eq_ignore_ascii_case(p))).map(|p| p.id);
             let months: Vec<i32> = (crate::domain::forecast::month_number(d.period.from)..=crate::domain::forecast::month_number(d.period.to)).take(12).collect();
             let targets = s.read(|t| repo::targets(t, org.id, months.first().copied().unwrap_or(0), months.last().copied().unwrap_or(0)))?;
@@ -983,8 +983,8 @@ pub async fn forecast_page(
                     @if let Some((pid, fl)) = &d.flow { (r::flow(fl, book.pipeline(*pid).map(|p| p.name.as_str()).unwrap_or(""))) }
                 }
                 div.grid-2 {
-                    (r::attention("Slipped deals", "slipped", &refs(&slipped), &org.currency, people, "No open deal is past its close date."))
-                    (r::attention("Stale deals", "stale", &refs(&stale), &org.currency, people, &format!("Every open deal changed in the last {} days.", d.stale_days)))
+                    (r::attention("Slipped deals", "slipped", d.slipped.count, &refs(&slipped), &org.currency, people, "No open deal is past its close date."))
+                    (r::attention("Stale deals", "stale", d.stale.count, &refs(&stale), &org.currency, people, &format!("Every open deal changed in the last {} days.", d.stale_days)))
                 }
                 @if goals_org {
                     section.card #targets {
