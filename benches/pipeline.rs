@@ -66,7 +66,7 @@ fn main() {
         .remove(0);
     let spec = salesboard::pipeline::demo::Spec {
         deals,
-        changes: 30,
+        changes: 60,
         days: 720,
         seed: 9,
         now,

@@ -10,7 +10,7 @@ use super::pipeline::{ForecastCategory, HistoryRecord, Pipeline, StageKind, Trac
 use super::{OpportunityId, PartnerId, PipelineId, StageId, TeamId, Ts, UserId};
 use jiff::civil::Date;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// What the forecast needs of one deal.
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ pub struct Forecast {
 }
 
 /// Stage kind and forecast category of every stage of every pipeline.
-pub struct StageIndex(HashMap<StageId, (StageKind, ForecastCategory)>);
+pub struct StageIndex(rustc_hash::FxHashMap<StageId, (StageKind, ForecastCategory)>);
 
 impl StageIndex {
     pub fn new<'a>(pipelines: impl IntoIterator<Item = &'a Pipeline>) -> StageIndex {
@@ -390,6 +390,7 @@ mod tests {
     use super::*;
     use crate::domain::OrgId;
     use crate::domain::pipeline::{FieldChange, diff};
+    use std::collections::HashMap;
 
     fn fixture() -> (Pipeline, Vec<(OpportunityId, Tracked, Option<PartnerId>)>) {
         let p = Pipeline::default_for(OrgId(1), "Sales", Ts(0));

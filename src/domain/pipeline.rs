@@ -8,6 +8,7 @@
 use super::{Invalid, OpportunityId, OrgId, PartnerId, PipelineId, StageId, Ts, UserId};
 use super::{required_text, roles::Scope};
 use jiff::civil::Date;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -547,8 +548,9 @@ pub fn unapply(state: Tracked, rec: &HistoryRecord) -> Option<Tracked> {
 pub fn undo_changed(
     current: impl Fn(OpportunityId) -> Option<Tracked>,
     mut later: Vec<HistoryRecord>,
-) -> HashMap<OpportunityId, Option<Tracked>> {
-    let mut states: HashMap<OpportunityId, Option<Tracked>> = HashMap::new();
+) -> FxHashMap<OpportunityId, Option<Tracked>> {
+    // Fx: ids are already random (ULIDs), no need for a DoS-resistant hash.
+    let mut states: FxHashMap<OpportunityId, Option<Tracked>> = FxHashMap::default();
     later.sort_by_key(|r| std::cmp::Reverse((r.at, r.seq)));
     for rec in &later {
         let slot = states

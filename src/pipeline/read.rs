@@ -9,7 +9,6 @@ use crate::domain::{OpportunityId, OrgId, PartnerId, PipelineId, Scope, Ts, User
 use crate::error::{AppError, AppResult};
 use crate::store::{ReadTx, Store, pipeline as repo};
 use jiff::civil::Date;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Every pipeline and opportunity of one org at one data version, with each deal's stage
@@ -32,7 +31,7 @@ impl Book {
         let mut opps = Vec::new();
         repo::each_opportunity(txn, org, |o| opps.push(Arc::new(o)))?;
         // Steps straight from the time-ordered history, without holding the records.
-        let mut walk: HashMap<OpportunityId, Vec<Step>> = HashMap::with_capacity(opps.len());
+        let mut walk: rustc_hash::FxHashMap<OpportunityId, Vec<Step>> = Default::default();
         repo::each_history(txn, org, |r| {
             let steps = walk.entry(r.opportunity).or_default();
             if let Some(s) = forecast::next_step(steps.last(), &r) {
@@ -222,7 +221,7 @@ pub fn visible<'a>(
 /// Deals as they stood at an earlier instant: only the ones changed since are held (the
 /// others are as they are now).
 pub struct AsOf {
-    changed: HashMap<OpportunityId, Option<Tracked>>,
+    changed: rustc_hash::FxHashMap<OpportunityId, Option<Tracked>>,
 }
 
 impl AsOf {

@@ -37,6 +37,8 @@ pub struct PipelinePage {
 
 /// Cards shown per board column (counts and totals cover every deal).
 const CARDS_PER_COLUMN: usize = 50;
+/// Days of won and lost deals the board shows when no close period is chosen.
+const CLOSED_RECENT_DAYS: i64 = 30;
 /// Rows per table page.
 const TABLE_PAGE: usize = 100;
 
@@ -246,6 +248,17 @@ fn board_html(
     if open_only {
         rows.retain(|(_, t)| stages.kind(t.stage) == StageKind::Open);
     }
+    // Without a close period the board's won and lost columns hold the last 30 days: a board
+    // is for what is moving now (the table and the close filter show older deals).
+    let recent_from = today
+        .checked_sub(jiff::Span::new().days(CLOSED_RECENT_DAYS))
+        .unwrap_or(today);
+    let recent_only = q.close.is_empty() && !q.table;
+    if recent_only {
+        rows.retain(|(_, t)| {
+            stages.kind(t.stage) == StageKind::Open || t.close_date >= recent_from
+        });
+    }
     let me = who.viewer.me;
     let edit = if as_of.is_some() { None } else { who.edit };
     let editable = |t: &Tracked| edit.is_some_and(|s| people.in_scope(s, me, t.owner));
@@ -307,7 +320,9 @@ fn board_html(
                 p.alert.alert-info role="status" { "As it stood at the end of " (d.to_string()) ", rebuilt from the history. Changes are off in this view. "
                     a href=(BoardQuery { as_of: None, ..q.clone() }.href()) { "Back to now" } }
             }
-            p.small.muted #board-summary { (r::plural(rows.len() as u64, "deal")) " · open " (org.currency.display_minor(total)) " · weighted " (org.currency.display_minor(weighted)) }
+            p.small.muted #board-summary { (r::plural(rows.len() as u64, "deal"))
+                @if recent_only { " (won and lost: closed in the last " (CLOSED_RECENT_DAYS) " days)" }
+                " · open " (org.currency.display_minor(total)) " · weighted " (org.currency.display_minor(weighted)) }
             (inner)
         }
     };
