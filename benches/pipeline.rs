@@ -66,7 +66,7 @@ fn main() {
         .remove(0);
     let spec = salesboard::pipeline::demo::Spec {
         deals,
-        changes: 60,
+        changes: 20,
         days: 720,
         seed: 9,
         now,

@@ -81,10 +81,23 @@
     var stage = zone.getAttribute("data-drop-stage");
     var form = card.querySelector("form.move-form");
     if (!form || !window.htmx || card.closest(".cards") === zone) return;
-    zone.insertBefore(card, zone.firstChild);
     window.htmx.ajax("POST", form.getAttribute("action"), {
       source: form, target: "#board", swap: "outerHTML", select: "#board", values: { stage: stage }
     });
+  });
+  // The pipeline table redraws when anyone changes a deal, except while a row here has
+  // unsaved edits (saving it redraws the table anyway).
+  document.addEventListener("input", function (e) {
+    if (e.target.closest && e.target.closest("#deals-table")) e.target.setAttribute("data-dirty", "1");
+  }, true);
+  document.addEventListener("change", function (e) {
+    if (e.target.closest && e.target.closest("#deals-table")) e.target.setAttribute("data-dirty", "1");
+  }, true);
+  document.addEventListener("htmx:confirm", function (e) {
+    var t = e.detail && e.detail.triggeringEvent;
+    if (e.target.id === "board" && t && t.type === "sse:changed" && document.querySelector("#deals-table [data-dirty]")) {
+      e.preventDefault();
+    }
   });
   // A click on a chart day narrows the dashboard in place, like the other view links (htmx
   // does not boost links inside SVG).

@@ -38,9 +38,9 @@ impl Figures {
     fn add(&mut self, kind: StageKind, cat: ForecastCategory, amount: i64, probability: u8) {
         match kind {
             StageKind::Won => {
-                self.closed_won += amount;
-                self.commit += amount;
-                self.best_case += amount;
+                self.closed_won = self.closed_won.saturating_add(amount);
+                self.commit = self.commit.saturating_add(amount);
+                self.best_case = self.best_case.saturating_add(amount);
                 self.won_deals += 1;
             }
             StageKind::Lost => {}
@@ -49,13 +49,13 @@ impl Figures {
                     return;
                 }
                 self.open_deals += 1;
-                self.pipeline += amount;
-                self.weighted += weighted(amount, probability);
+                self.pipeline = self.pipeline.saturating_add(amount);
+                self.weighted = self.weighted.saturating_add(weighted(amount, probability));
                 if cat == ForecastCategory::Commit {
-                    self.commit += amount;
+                    self.commit = self.commit.saturating_add(amount);
                 }
                 if matches!(cat, ForecastCategory::Commit | ForecastCategory::BestCase) {
-                    self.best_case += amount;
+                    self.best_case = self.best_case.saturating_add(amount);
                 }
             }
         }
@@ -336,10 +336,22 @@ pub struct Waterfall {
     pub end: i64,
 }
 
-/// Each deal as it was at the first instant (`None`: it did not exist yet) and at the second.
-/// Every amount in the answer comes from these pairs, so the waterfall always adds up.
+/// Where a deal stood, for one side of a waterfall.
+#[derive(Clone, Copy, Debug)]
+pub enum Side<'a> {
+    /// It did not exist yet.
+    Absent,
+    /// It existed but was outside the view (another pipeline, owner, scope...).
+    Outside,
+    /// In the view, in this state.
+    In(&'a Tracked),
+}
+
+/// Each deal as it was at the first instant and at the second (deals outside the view at
+/// both may be left out). Every amount in the answer comes from these pairs, so the
+/// waterfall always adds up.
 pub fn waterfall<'a>(
-    pairs: impl IntoIterator<Item = (Option<&'a Tracked>, &'a Tracked)>,
+    pairs: impl IntoIterator<Item = (Side<'a>, Side<'a>)>,
     stages: &StageIndex,
     period: Period,
 ) -> Waterfall {
@@ -351,33 +363,46 @@ pub fn waterfall<'a>(
             && cat != ForecastCategory::Omitted
     };
     let mut w = Waterfall::default();
-    for (before, now) in pairs {
-        let was = before.filter(|t| open_in(t));
-        let is = open_in(now);
+    for (before, after) in pairs {
+        let was = match before {
+            Side::In(t) if open_in(t) => Some(t),
+            _ => None,
+        };
+        let is = match after {
+            Side::In(t) if open_in(t) => Some(t),
+            _ => None,
+        };
         if let Some(b) = was {
-            w.start += b.amount;
+            w.start = w.start.saturating_add(b.amount);
         }
-        if is {
-            w.end += now.amount;
+        if let Some(n) = is {
+            w.end = w.end.saturating_add(n.amount);
         }
         match (was, is) {
-            (None, true) if before.is_none() => w.new += now.amount,
-            (None, true) => w.moved_in += now.amount,
-            (None, false) => {}
-            (Some(b), true) => {
-                let d = now.amount - b.amount;
+            (None, Some(n)) if matches!(before, Side::Absent) => {
+                w.new = w.new.saturating_add(n.amount)
+            }
+            (None, Some(n)) => w.moved_in = w.moved_in.saturating_add(n.amount),
+            (None, None) => {}
+            (Some(b), Some(n)) => {
+                let d = n.amount - b.amount;
                 if d > 0 {
-                    w.amount_up += d;
+                    w.amount_up = w.amount_up.saturating_add(d);
                 } else {
-                    w.amount_down -= d;
+                    w.amount_down = w.amount_down.saturating_sub(d);
                 }
             }
-            (Some(b), false) => {
-                let in_period = !now.archived && period.contains(now.close_date);
-                match stages.of(now.stage).0 {
-                    StageKind::Won if in_period => w.won += b.amount,
-                    StageKind::Lost if in_period => w.lost += b.amount,
-                    _ => w.moved_out += b.amount,
+            (Some(b), None) => {
+                let closed = match after {
+                    Side::In(n) if !n.archived && period.contains(n.close_date) => {
+                        Some(stages.of(n.stage).0)
+                    }
+                    _ => None,
+                };
+                match closed {
+                    Some(StageKind::Won) => w.won = w.won.saturating_add(b.amount),
+                    Some(StageKind::Lost) => w.lost = w.lost.saturating_add(b.amount),
+                    _ => w.moved_out = w.moved_out.saturating_add(b.amount),
                 }
             }
         }
@@ -529,7 +554,9 @@ mod tests {
         let mut new = before[&OpportunityId(4)].clone();
         new.amount = 1_000;
         after.insert(OpportunityId(8), new); // new 1k
-        let pairs = after.iter().map(|(id, t)| (before.get(id), t));
+        let pairs = after
+            .iter()
+            .map(|(id, t)| (before.get(id).map_or(Side::Absent, Side::In), Side::In(t)));
         let w = waterfall(pairs, &idx, Q4);
         assert_eq!(w.start, 90_000);
         assert_eq!(
@@ -543,6 +570,24 @@ mod tests {
             w.end
         );
         assert_eq!(w.end, 35_000 + 60_000 + 1_000);
+    }
+
+    #[test]
+    fn deals_entering_or_leaving_the_view_count_as_moved() {
+        let (p, deals) = fixture();
+        let idx = StageIndex::new([&p]);
+        let open = &deals[1].1; // 20k, negotiation, in Q4
+        let w = waterfall(
+            [
+                (Side::Outside, Side::In(open)),
+                (Side::In(open), Side::Outside),
+                (Side::Absent, Side::Outside),
+            ],
+            &idx,
+            Q4,
+        );
+        assert_eq!((w.moved_in, w.moved_out, w.new), (20_000, 20_000, 0));
+        assert_eq!((w.start, w.end), (20_000, 20_000));
     }
 
     #[test]

@@ -148,6 +148,12 @@ pub fn generate<E>(
             };
             match kind {
                 // forward (mostly), sometimes back
+                // at the last open stage, the owner revises the probability instead
+                0..=4 if stage_ix + 1 == open.len() => {
+                    let p = open[stage_ix].probability;
+                    t.probability =
+                        rng.random_range(p.saturating_sub(20)..=p.saturating_add(15).min(99));
+                }
                 0..=4 => {
                     stage_ix = (stage_ix + 1).min(open.len() - 1);
                     if rng.random_bool(0.1) {
@@ -160,14 +166,14 @@ pub fn generate<E>(
                     let pct: i64 = rng.random_range(-25..30);
                     t.amount = (t.amount + t.amount * pct / 100).max(50_000) / 100 * 100;
                 }
-                7 => {
+                7 | 8 => {
                     t.close_date = t
                         .close_date
                         .saturating_add(jiff::Span::new().days(rng.random_range(7..45)))
                 }
                 _ => {
                     // closing: likelier from later stages
-                    let win = rng.random_bool(0.25 + 0.15 * stage_ix as f64);
+                    let win = rng.random_bool((0.25 + 0.15 * stage_ix as f64).min(0.95));
                     let s = if win { won } else { lost };
                     t.stage = s.id;
                     t.probability = s.probability;

@@ -48,6 +48,10 @@ pub struct OpportunityInput {
     pub archived: Option<bool>,
 }
 
+/// The largest amount a deal (or a target) may have, in whole units of the currency: far
+/// beyond any real deal, and small enough that sums over millions of deals stay exact.
+pub const MAX_AMOUNT_UNITS: i64 = 1_000_000_000_000;
+
 /// What every operation needs to know about who acts and where.
 pub struct Caller<'a> {
     pub by: &'a ActingAs,
@@ -251,6 +255,12 @@ fn apply_input(
             .map_err(|e| AppError::validation("amount", e.0))?;
         if minor < 0 {
             return Err(AppError::validation("amount", "must not be negative"));
+        }
+        if minor / 10i64.pow(u32::from(c.org.currency.minor_digits())) > MAX_AMOUNT_UNITS {
+            return Err(AppError::validation(
+                "amount",
+                "must be at most 1,000,000,000,000",
+            ));
         }
         t.amount = minor;
     } else if creating {
@@ -653,14 +663,14 @@ pub fn month_text(month: i32) -> String {
     )
 }
 
-/// Set or remove (`amount` `None`) a monthly target, the org's (`owner` `None`) or a person's.
-/// `c.scope` is the caller's `goals.manage` scope: org-wide targets need `Org`.
-pub fn set_target(
+/// Set or remove (amount `None`) monthly targets, the org's (`owner` `None`) or a person's, all
+/// in one transaction. `c.scope` is the caller's `goals.manage` scope: org-wide targets need
+/// `Org`.
+pub fn set_targets(
     store: &Store,
     c: &Caller,
-    month: i32,
     owner: Option<&str>,
-    amount: Option<&MoneyInput>,
+    months: &[(i32, Option<MoneyInput>)],
 ) -> AppResult<()> {
     let org = c.org.id;
     store.try_write(|txn| {
@@ -688,38 +698,46 @@ pub fn set_target(
                 Some(id)
             }
         };
-        let minor = match amount {
-            None => None,
-            Some(a) => {
-                let m = c
-                    .org
-                    .currency
-                    .to_minor(a)
-                    .map_err(|e| AppError::validation("amount", e.0))?;
-                if m < 0 {
-                    return Err(AppError::validation("amount", "must not be negative"));
+        for (month, amount) in months {
+            let minor = match amount {
+                None => None,
+                Some(a) => {
+                    let m = c
+                        .org
+                        .currency
+                        .to_minor(a)
+                        .map_err(|e| AppError::validation("amount", e.0))?;
+                    if m < 0 {
+                        return Err(AppError::validation("amount", "must not be negative"));
+                    }
+                    if m / 10i64.pow(u32::from(c.org.currency.minor_digits())) > MAX_AMOUNT_UNITS {
+                        return Err(AppError::validation(
+                            "amount",
+                            "must be at most 1,000,000,000,000",
+                        ));
+                    }
+                    Some(m)
                 }
-                Some(m)
-            }
-        };
-        repo::set_target(txn, org, month, owner, minor)?;
-        audit::append(
-            txn,
-            org,
-            c.now,
-            audit_entry(
-                c,
-                "forecast.target",
-                "target",
-                format!(
-                    "{}/{}",
-                    month_text(month),
-                    owner.map_or("org".into(), |o| o.to_string())
+            };
+            repo::set_target(txn, org, *month, owner, minor)?;
+            audit::append(
+                txn,
+                org,
+                c.now,
+                audit_entry(
+                    c,
+                    "forecast.target",
+                    "target",
+                    format!(
+                        "{}/{}",
+                        month_text(*month),
+                        owner.map_or("org".into(), |o| o.to_string())
+                    ),
+                    None,
+                    audit::json(&json!({"amount": minor})),
                 ),
-                None,
-                audit::json(&json!({"amount": minor})),
-            ),
-        )?;
+            )?;
+        }
         Ok(())
     })
 }

@@ -205,15 +205,19 @@ pub fn visible<'a>(
     filter: &DealFilter,
     states: Option<&'a AsOf>,
 ) -> Vec<(&'a Opportunity, &'a Tracked)> {
+    // In scope now and at the time shown: an "as of" view never shows deals (whose names and
+    // notes are today's) the viewer may not see today.
     book.opps
         .iter()
         .filter_map(|o| {
             let t = match states {
-                None => &o.state,
-                Some(s) => s.state(o)?,
+                None => Some(&o.state),
+                Some(s) => s.state(o),
             };
-            (people.in_scope(viewer.scope, viewer.me, t.owner) && filter.matches(o, t))
-                .then_some((&**o, t))
+            match in_view(people, viewer, filter, o, t) {
+                forecast::Side::In(t) => Some((&**o, t)),
+                _ => None,
+            }
         })
         .collect()
 }
@@ -282,8 +286,10 @@ pub fn board<'a>(
     for (o, t) in deals {
         if let Some(c) = columns.iter_mut().find(|c| c.stage.id == t.stage) {
             c.count += 1;
-            c.total += t.amount;
-            c.weighted += forecast::weighted(t.amount, t.probability);
+            c.total = c.total.saturating_add(t.amount);
+            c.weighted = c
+                .weighted
+                .saturating_add(forecast::weighted(t.amount, t.probability));
             c.cards.push((o, t));
         }
     }
@@ -302,8 +308,15 @@ pub fn board<'a>(
 
 /// Stage durations, conversions and cycle length of one pipeline, from the history of the
 /// given deals.
-pub fn pipeline_flow(book: &Book, pipeline: &Pipeline, deals: &[OpportunityId]) -> Flow {
-    forecast::flow(pipeline, deals.iter().filter_map(|id| book.steps(*id)))
+/// Stage flow of `pipeline` over `deals`, from their steps up to `at`.
+pub fn pipeline_flow(book: &Book, pipeline: &Pipeline, deals: &[OpportunityId], at: Ts) -> Flow {
+    forecast::flow(
+        pipeline,
+        deals.iter().filter_map(|id| {
+            let s = book.steps(*id)?;
+            Some(&s[..s.partition_point(|x| x.at <= at)])
+        }),
+    )
 }
 
 /// The filter fields the list, the board and the forecast share, as sent.
@@ -455,7 +468,9 @@ pub const ATTENTION_TOP: usize = 50;
 impl Attention {
     fn of<'a>(deals: impl Iterator<Item = &'a (&'a Opportunity, &'a Tracked)>) -> Attention {
         let mut all: Vec<&(&Opportunity, &Tracked)> = deals.collect();
-        let amount = all.iter().map(|(_, t)| t.amount).sum();
+        let amount = all
+            .iter()
+            .fold(0i64, |a, (_, t)| a.saturating_add(t.amount));
         let count = all.len();
         let key = |d: &&(&Opportunity, &Tracked)| (std::cmp::Reverse(d.1.amount), d.0.id);
         if all.len() > ATTENTION_TOP {
@@ -507,6 +522,27 @@ pub struct ForecastData {
 
 const DAY: i64 = 86_400_000_000;
 
+/// Where a deal stood for a view: absent, outside it (filter or scope) or in it.
+fn in_view<'t>(
+    people: &People,
+    viewer: Viewer,
+    filter: &DealFilter,
+    o: &Opportunity,
+    t: Option<&'t Tracked>,
+) -> forecast::Side<'t> {
+    match t {
+        None => forecast::Side::Absent,
+        Some(t)
+            if people.in_scope(viewer.scope, viewer.me, o.state.owner)
+                && people.in_scope(viewer.scope, viewer.me, t.owner)
+                && filter.matches(o, t) =>
+        {
+            forecast::Side::In(t)
+        }
+        Some(_) => forecast::Side::Outside,
+    }
+}
+
 pub fn forecast_data(
     store: &Store,
     books: &Books,
@@ -549,6 +585,12 @@ pub fn forecast_data(
     );
     let today = org.today(at);
     let stale_days = args.stale_days.unwrap_or(30);
+    if !(1..=3650).contains(&stale_days) {
+        return Err(AppError::validation(
+            "stale_days",
+            "must be between 1 and 3650",
+        ));
+    }
     let stale_before = Ts(at.0 - i64::from(stale_days) * DAY);
     let open = live
         .iter()
@@ -562,12 +604,25 @@ pub fn forecast_data(
             "must be before the time the forecast shows",
         ));
     }
+    // Pairs of (at `since`, at `at`) for every deal in the view at either instant: a deal
+    // that moved into or out of the view (pipeline, owner, scope) counts as moved.
     let before = states_at(store, &book, org.id, since)?;
-    let waterfall = forecast::waterfall(
-        rows.iter().map(|(o, t)| (before.state(o), *t)),
-        &stages,
-        period,
-    );
+    let pairs = book.opps.iter().filter_map(|o| {
+        let now = match &then {
+            Some(s) => s.state(o),
+            None => Some(&o.state),
+        };
+        let pair = (
+            in_view(&people, viewer, &filter, o, before.state(o)),
+            in_view(&people, viewer, &filter, o, now),
+        );
+        matches!(
+            pair,
+            (forecast::Side::In(_), _) | (_, forecast::Side::In(_))
+        )
+        .then_some(pair)
+    });
+    let waterfall = forecast::waterfall(pairs, &stages, period);
     let flow = match filter
         .pipeline
         .and_then(|p| book.pipeline(p))
@@ -575,7 +630,7 @@ pub fn forecast_data(
     {
         Some(p) => {
             let ids: Vec<OpportunityId> = rows.iter().map(|(o, _)| o.id).collect();
-            Some((p.id, pipeline_flow(&book, p, &ids)))
+            Some((p.id, pipeline_flow(&book, p, &ids, at)))
         }
         None => None,
     };
@@ -585,12 +640,20 @@ pub fn forecast_data(
     );
     let targets = store.read(|t| repo::targets(t, org.id, first, last))?;
     let mut monthly: std::collections::BTreeMap<i32, i64> = Default::default();
+    // Personal targets count only for people the viewer may see; the org's target only for
+    // org-wide views (a team's view adds up its members' targets).
+    let seen = |u: &Option<crate::domain::UserId>| {
+        u.is_some_and(|u| people.in_scope(viewer.scope, viewer.me, u))
+    };
     let mine: Vec<_> = match filter.owner {
-        Some(u) => targets.iter().filter(|t| t.1 == Some(u)).collect(),
-        None if targets.iter().any(|t| t.1.is_none()) => {
+        Some(u) => targets
+            .iter()
+            .filter(|t| t.1 == Some(u) && seen(&t.1))
+            .collect(),
+        None if viewer.scope == Scope::Org && targets.iter().any(|t| t.1.is_none()) => {
             targets.iter().filter(|t| t.1.is_none()).collect()
         }
-        None => targets.iter().collect(),
+        None => targets.iter().filter(|t| seen(&t.1)).collect(),
     };
     for (m, _, a) in mine {
         *monthly.entry(*m).or_default() += a;

@@ -249,7 +249,9 @@ pub fn filters(opts: &FilterOptions, v: &FilterValues) -> Markup {
                 }
             }
             label.field { span { "Search" }
-                input type="search" name="q" value=(v.q) placeholder="Name or account" hx-trigger="input changed delay:300ms";
+                input type="search" name="q" value=(v.q) placeholder="Name or account"
+                    hx-get="/pipeline" hx-include="closest form" hx-target="#board" hx-select="#board"
+                    hx-swap="outerHTML" hx-push-url="true" hx-trigger="input changed delay:300ms, search";
             }
             label.field { span { "As of" }
                 input type="date" name="as_of" value=[v.as_of.map(|d| d.to_string())];

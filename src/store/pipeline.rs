@@ -221,6 +221,9 @@ pub fn changes(
     if upto <= after {
         return Ok(Some(Vec::new()));
     }
+    if upto - after > JOURNAL {
+        return Ok(None);
+    }
     let t = txn.table(PIPELINE_CHANGES)?;
     let mut out = Vec::with_capacity((upto - after) as usize);
     for row in t.range((org.0, after + 1)..=(org.0, upto))? {

@@ -405,8 +405,19 @@ async fn scopes_follow_roles_and_other_orgs_see_nothing() {
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, _) = post(&s, &viewer, "/api/v1/opportunities", deal("Viewer's")).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    let before_handover = s.now();
+    s.clock.advance(Duration::from_secs(2));
     let (st, v) = patch(&s, &vp, b_id, json!({"owner": pm_a_id})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
+    // B owned it back then, but may not see it now: not even "as of" then.
+    let then = format!(
+        "/api/v1/opportunities?as_of={}",
+        before_handover.timestamp()
+    );
+    let (_, l) = s.get_json(&pm_b, &then).await;
+    assert_eq!(l["total"], 0, "{l}");
+    let (_, l) = s.get_json(&pm_a, &then).await;
+    assert_eq!(names(&l), ["A's deal"], "A did not own it then");
     // Pipelines are changed only with org-wide pipeline.edit.
     let (st, _) = post(&s, &mgr, "/api/v1/pipelines", json!({"name": "Renewals"})).await;
     assert_eq!(st, StatusCode::FORBIDDEN);

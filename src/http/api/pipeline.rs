@@ -249,7 +249,7 @@ pub async fn create_pipeline(
         state.cfg.exchange_rates.clone(),
     );
     let p = state
-        .db(move |s| {
+        .db_pipeline(org.id, move |s| {
             let c = Caller {
                 by: &by,
                 scope: Scope::Org,
@@ -291,7 +291,7 @@ pub async fn update_pipeline(
         state.cfg.exchange_rates.clone(),
     );
     let p = state
-        .db(move |s| {
+        .db_pipeline(org.id, move |s| {
             let c = Caller {
                 by: &by,
                 scope: Scope::Org,
@@ -426,7 +426,10 @@ pub async fn list_opportunities(
             Ok(OpportunityPage {
                 items,
                 total,
-                next_cursor: (offset + limit < total).then(|| (offset + limit).to_string()),
+                next_cursor: offset
+                    .checked_add(limit)
+                    .filter(|end| *end < total)
+                    .map(|end| end.to_string()),
             })
         })
         .await?;
@@ -950,8 +953,22 @@ pub async fn list_targets(
         Some(m) => deals::parse_month("to", m)?,
         None => from + 11,
     };
+    let viewer = Viewer {
+        me: a.user().id,
+        scope: a.scope,
+    };
+    // Personal targets of people the caller may see, and the organization's.
     let items = state
-        .db(move |s| Ok(s.read(|t| repo::targets(t, org.id, from, to))?))
+        .db(move |s| {
+            let people = s.read(|t| Ok(People::load(t, org.id)))??;
+            let all = s.read(|t| repo::targets(t, org.id, from, to))?;
+            Ok(all
+                .into_iter()
+                .filter(|(_, owner, _)| {
+                    owner.is_none_or(|u| people.in_scope(viewer.scope, viewer.me, u))
+                })
+                .collect::<Vec<_>>())
+        })
         .await?;
     Ok(Json(Targets {
         items: items
@@ -992,7 +1009,7 @@ pub async fn set_target(
                 rates: &rates,
                 now,
             };
-            deals::set_target(s, &c, month, b.owner.as_deref(), b.amount.as_ref())?;
+            deals::set_targets(s, &c, b.owner.as_deref(), &[(month, b.amount.clone())])?;
             Ok(s.read(|t| repo::targets(t, org2.id, month, month))?)
         })
         .await?;

@@ -167,7 +167,14 @@ pub async fn load_demo(State(state): State<AppState>, a: Editor) -> AppResult<Re
     };
     let total = spec.events + 16 * u64::from(spec.days);
     // A pipeline to look at as well (quick: written at once, before the sales job starts).
-    let (o, now, deals) = (org.clone(), state.clock.now(), state.cfg.import.demo_deals);
+    // ...made only by someone who may edit every deal (they belong to the whole team).
+    let may = a
+        .user()
+        .role
+        .scope_of(crate::domain::Permission::PipelineEdit)
+        == Some(crate::domain::Scope::Org);
+    let deals = if may { state.cfg.import.demo_deals } else { 0 };
+    let (o, now) = (org.clone(), state.clock.now());
     state
         .db_pipeline(org.id, move |s| {
             crate::pipeline::load_demo(s, &o, deals, now)

@@ -306,15 +306,17 @@ fn board_html(
         .iter()
         .filter(|(_, t)| stages.kind(t.stage) == StageKind::Open)
         .map(|(_, t)| t.amount)
-        .sum();
+        .fold(0i64, i64::saturating_add);
     let weighted: i64 = rows
         .iter()
         .filter(|(_, t)| stages.kind(t.stage) == StageKind::Open)
         .map(|(_, t)| crate::domain::forecast::weighted(t.amount, t.probability))
-        .sum();
+        .fold(0i64, i64::saturating_add);
     let href = q.href();
     let html = html! {
-        div #board hx-get=(href) hx-trigger="sse:changed, sse:refresh" hx-select="#board" hx-target="this" hx-swap="outerHTML"
+        // app.js holds a live redraw back while a table row has unsaved edits.
+        div #board hx-get=(href) hx-trigger="sse:changed, sse:refresh"
+            hx-select="#board" hx-target="this" hx-swap="outerHTML"
             data-version=(book.version) data-pipeline=(pipe.id.to_string()) {
             @if let Some(d) = q.as_of {
                 p.alert.alert-info role="status" { "As it stood at the end of " (d.to_string()) ", rebuilt from the history. Changes are off in this view. "
@@ -645,11 +647,20 @@ impl DealForm {
             }
             _ => None,
         };
+        // Pickers send their value only when it changed: a value the lists do not offer (a
+        // disabled owner, an archived pipeline) is never replaced by the first option.
+        let picked = |f: fn(&DealForm) -> &str| {
+            if creating || changed(f) {
+                opt(f(self))
+            } else {
+                None
+            }
+        };
         Ok(OpportunityInput {
             name: text(&self.name),
             account: text(&self.account),
-            pipeline: opt(&self.pipeline),
-            stage: opt(&self.stage),
+            pipeline: picked(|f| &f.pipeline),
+            stage: picked(|f| &f.stage),
             amount: if creating || changed(|f| &f.amount) {
                 opt(&self.amount).map(crate::domain::money::MoneyInput::Text)
             } else {
@@ -657,12 +668,13 @@ impl DealForm {
             },
             currency: None,
             probability,
-            owner: opt(&self.owner),
+            owner: picked(|f| &f.owner),
             close_date: opt(&self.close_date),
             next_step: text(&self.next_step),
             source: text(&self.source),
             notes: text(&self.notes),
-            lost_reason: Some(self.lost_reason.clone()),
+            // Blank keeps the deal's reason (a lost deal may have none, or one since removed).
+            lost_reason: opt(&self.lost_reason),
             archived: None,
         })
     }
@@ -689,21 +701,31 @@ async fn deal_page(
         .db(move |s| {
             let book = st.books.get(s, org.id)?;
             let people = s.read(|t| Ok(People::load(t, org.id)))??;
+            let current = id.and_then(|id| book.opportunity(id)).map(|o| o.state.clone());
+            // The deal's own pipeline and stage are offered even when archived or removed.
             let pipelines: Vec<PipelineChoice> = book
                 .pipelines
                 .iter()
-                .filter(|p| !p.archived)
+                .filter(|p| !p.archived || current.as_ref().is_some_and(|c| c.pipeline == p.id))
                 .map(|p| PipelineChoice {
                     name: p.name.clone(),
-                    stages: p.active_stages().map(|s| (s.id.to_string(), s.name.clone())).collect(),
+                    stages: p
+                        .stages
+                        .iter()
+                        .filter(|s| !s.removed || current.as_ref().is_some_and(|c| c.stage == s.id))
+                        .map(|s| (s.id.to_string(), s.name.clone()))
+                        .collect(),
                 })
                 .collect();
             let scope = edit.unwrap_or(Scope::Own);
             let mut owners: Vec<(String, String)> = people
                 .0
                 .iter()
-                .filter(|(id, p)| p.2 && people.in_scope(scope, viewer.me, **id))
-                .map(|(id, p)| (id.to_string(), p.1.clone()))
+                .filter(|(id, p)| {
+                    (p.2 && people.in_scope(scope, viewer.me, **id))
+                        || current.as_ref().is_some_and(|c| c.owner == **id)
+                })
+                .map(|(id, p)| (id.to_string(), if p.2 { p.1.clone() } else { format!("{} (disabled)", p.1) }))
                 .collect();
             owners.sort_by_key(|o| o.1.to_lowercase());
             let Some(id) = id else {
@@ -757,8 +779,8 @@ async fn deal_page(
             let lost = pipe.map(|p| p.lost_reasons.clone()).unwrap_or_default();
             Ok(DealParts {
                 heading: o.name.clone(),
+                version: form.version.unwrap_or(o.version),
                 form,
-                version: o.version,
                 pipelines,
                 owners,
                 lost_reasons: lost,
@@ -874,12 +896,15 @@ pub async fn update_opportunity(
     match done {
         Ok(_) => Ok(Redirect::to(&format!("/opportunities/{id}")).into_response()),
         Err(e) if matches!(e.code, "validation" | "forbidden" | "conflict") => {
+            // After a conflict the form shows the record as it is now (with its version), so
+            // saving again cannot undo the other person's change.
+            let keep = (e.code != "conflict").then_some(f);
             let page = deal_page(
                 &state,
                 &a.principal,
                 org,
                 Some(oid),
-                Some(f),
+                keep,
                 Some(e.message.clone()),
             )
             .await?;
@@ -1068,9 +1093,7 @@ pub async fn save_targets(
                 rates: &rates,
                 now,
             };
-            for (m, amount) in &months {
-                deals::set_target(s, &c, *m, None, amount.as_ref())?;
-            }
+            deals::set_targets(s, &c, None, &months)?;
             Ok(())
         })
         .await?;
