@@ -57,6 +57,8 @@ fn generate_fixture() {
             .map(|_| ())
     })
     .unwrap();
+    // Pipeline data (from version 6 on): deals with their stage history.
+    salesboard::pipeline::load_demo(&store, &org, 30, now).unwrap();
     drop(store);
     // Kept small in the repository.
     let mut db = redb::Database::open(&path).unwrap();
@@ -195,6 +197,34 @@ fn schema_v5_fixture_upgrades_with_a_default_pipeline() {
             .unwrap()
             .len(),
         1
+    );
+}
+
+/// The version-6 file (pipelines with history) opens: every deal equals its history replayed.
+#[test]
+fn schema_v6_fixture_keeps_deals_and_their_history() {
+    use salesboard::domain::pipeline::replay;
+    use salesboard::store::pipeline;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v6.redb"), &p).unwrap();
+    let store = Store::open(&p).unwrap();
+    let org = store
+        .read(|t| orgs::by_name(t, "fixture co"))
+        .unwrap()
+        .unwrap();
+    let mut deals = Vec::new();
+    store
+        .read(|t| pipeline::each_opportunity(t, org.id, |o| deals.push(o)))
+        .unwrap();
+    assert_eq!(deals.len(), 30);
+    for d in &deals {
+        let h = store.read(|t| pipeline::history(t, org.id, d.id)).unwrap();
+        assert_eq!(replay(&h, salesboard::domain::Ts(i64::MAX)).as_ref(), Some(&d.state));
+    }
+    assert_eq!(
+        store.read(|t| audit::verify_chain(t, org.id)).unwrap(),
+        Ok(3)
     );
 }
 
