@@ -83,6 +83,7 @@ async fn the_spec_is_well_formed_and_every_operation_is_routed() {
                 "get" => c.get(url),
                 "post" => c.post(url),
                 "patch" => c.patch(url),
+                "put" => c.put(url),
                 "delete" => c.delete(url),
                 other => panic!("unexpected method {other} on {path}"),
             };
@@ -121,7 +122,27 @@ async fn answers_carry_only_documented_fields() {
         ["schema"];
     check(&doc, ingest, &body, "POST /events");
 
+    let r = client()
+        .post(s.url("/api/v1/opportunities"))
+        .bearer_auth(&owner)
+        .json(&serde_json::json!({"name": "D", "account": "A", "amount": "10", "close_date": "2026-12-31"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let deal = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deal_path = format!("/api/v1/opportunities/{deal}");
+    let history_path = format!("/api/v1/opportunities/{deal}/history");
     for path in [
+        "/api/v1/pipelines",
+        "/api/v1/opportunities",
+        deal_path.as_str(),
+        history_path.as_str(),
+        "/api/v1/forecast",
+        "/api/v1/forecast/targets",
         "/api/v1/auth/me",
         "/api/v1/org",
         "/api/v1/roles",

@@ -220,7 +220,10 @@ fn schema_v6_fixture_keeps_deals_and_their_history() {
     assert_eq!(deals.len(), 30);
     for d in &deals {
         let h = store.read(|t| pipeline::history(t, org.id, d.id)).unwrap();
-        assert_eq!(replay(&h, salesboard::domain::Ts(i64::MAX)).as_ref(), Some(&d.state));
+        assert_eq!(
+            replay(&h, salesboard::domain::Ts(i64::MAX)).as_ref(),
+            Some(&d.state)
+        );
     }
     assert_eq!(
         store.read(|t| audit::verify_chain(t, org.id)).unwrap(),
