@@ -71,6 +71,23 @@ impl AppState {
         tokio::task::spawn_blocking(move || f(&store)).await?
     }
 
+    /// Who acts on the pipeline, for [`crate::pipeline`] operations: `user` holding the
+    /// permission at `scope`, in `org`, now.
+    pub fn caller(
+        &self,
+        user: &crate::domain::user::User,
+        scope: crate::domain::Scope,
+        org: crate::domain::org::Org,
+    ) -> crate::pipeline::Caller {
+        crate::pipeline::Caller {
+            by: crate::auth::accounts::ActingAs::user(user),
+            scope,
+            org,
+            rates: self.cfg.exchange_rates.clone(),
+            now: self.clock.now(),
+        }
+    }
+
     /// [`AppState::db`] for work that changes `org`'s pipelines or opportunities: once it
     /// has committed, every open pipeline page of the org hears of it.
     pub async fn db_pipeline<T: Send + 'static>(

@@ -45,6 +45,17 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
+fn refuse_other_sites(headers: &HeaderMap) -> AppResult<()> {
+    if same_origin(headers) {
+        return Ok(());
+    }
+    Err(AppError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "Live updates are only served to this site's own pages.",
+    ))
+}
+
 /// The view (`view=` holds the dashboard's canonical query) and the data version the browser
 /// shows (`Last-Event-ID` after a reconnect, else `v=` from the page).
 fn parse(query: Option<&str>, headers: &HeaderMap) -> AppResult<(View, Option<u64>)> {
@@ -84,13 +95,7 @@ pub async fn live(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
-    if !same_origin(&headers) {
-        return Err(AppError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Live updates are only served to this site's own pages.",
-        ));
-    }
+    refuse_other_sites(&headers)?;
     let (view, shown) = parse(query.as_deref(), &headers)?;
     let org_id = a.user().org;
     // Subscribe first, then look: an update committed in between is not missed.
@@ -146,13 +151,7 @@ pub async fn live_pipeline(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
-    if !same_origin(&headers) {
-        return Err(AppError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Live updates are only served to this site's own pages.",
-        ));
-    }
+    refuse_other_sites(&headers)?;
     let shown = shown_version(query.as_deref(), &headers);
     let org_id = a.user().org;
     let rx = state.live.subscribe_pipeline(org_id);

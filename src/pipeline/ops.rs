@@ -52,17 +52,31 @@ pub struct OpportunityInput {
 /// beyond any real deal, and small enough that sums over millions of deals stay exact.
 pub const MAX_AMOUNT_UNITS: i64 = 1_000_000_000_000;
 
+/// An amount in minor units, checked: not negative, at most [`MAX_AMOUNT_UNITS`].
+fn checked_amount(minor: i64, currency: &crate::domain::money::Currency) -> AppResult<i64> {
+    if minor < 0 {
+        return Err(AppError::validation("amount", "must not be negative"));
+    }
+    if minor / 10i64.pow(u32::from(currency.minor_digits())) > MAX_AMOUNT_UNITS {
+        return Err(AppError::validation(
+            "amount",
+            "must be at most 1,000,000,000,000",
+        ));
+    }
+    Ok(minor)
+}
+
 /// What every operation needs to know about who acts and where.
-pub struct Caller<'a> {
-    pub by: &'a ActingAs,
+pub struct Caller {
+    pub by: ActingAs,
     /// The scope of the caller's `pipeline.edit` (`Org` for the command line and the demo).
     pub scope: Scope,
-    pub org: &'a Org,
-    pub rates: &'a Rates,
+    pub org: Org,
+    pub rates: Rates,
     pub now: Ts,
 }
 
-impl Caller<'_> {
+impl Caller {
     fn me(&self) -> UserId {
         self.by.user.unwrap_or(UserId(0))
     }
@@ -253,16 +267,7 @@ fn apply_input(
         let minor = conv
             .to_minor(a)
             .map_err(|e| AppError::validation("amount", e.0))?;
-        if minor < 0 {
-            return Err(AppError::validation("amount", "must not be negative"));
-        }
-        if minor / 10i64.pow(u32::from(c.org.currency.minor_digits())) > MAX_AMOUNT_UNITS {
-            return Err(AppError::validation(
-                "amount",
-                "must be at most 1,000,000,000,000",
-            ));
-        }
-        t.amount = minor;
+        t.amount = checked_amount(minor, &c.org.currency)?;
     } else if creating {
         return Err(AppError::validation("amount", "is required"));
     } else if input.currency.is_some() {
@@ -707,16 +712,7 @@ pub fn set_targets(
                         .currency
                         .to_minor(a)
                         .map_err(|e| AppError::validation("amount", e.0))?;
-                    if m < 0 {
-                        return Err(AppError::validation("amount", "must not be negative"));
-                    }
-                    if m / 10i64.pow(u32::from(c.org.currency.minor_digits())) > MAX_AMOUNT_UNITS {
-                        return Err(AppError::validation(
-                            "amount",
-                            "must be at most 1,000,000,000,000",
-                        ));
-                    }
-                    Some(m)
+                    Some(checked_amount(m, &c.org.currency)?)
                 }
             };
             repo::set_target(txn, org, *month, owner, minor)?;

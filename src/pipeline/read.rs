@@ -702,7 +702,6 @@ mod tests {
             password: Some("long enough password".into()),
         };
         let (owner, _) = accounts::create_user(&store, &by, org.id, input, Ts(0)).unwrap();
-        let rates = Default::default();
         let books = Books::default();
         let stages = [
             "Prospecting",
@@ -714,10 +713,10 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..40i64 {
             let c = Caller {
-                by: &by,
+                by: by.clone(),
                 scope: Scope::Org,
-                org: &org,
-                rates: &rates,
+                org: org.clone(),
+                rates: Default::default(),
                 now: Ts(i * 1_000_000),
             };
             if i % 4 == 0 {

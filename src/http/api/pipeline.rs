@@ -5,7 +5,6 @@
 
 use super::{Json, Query};
 use crate::app::AppState;
-use crate::auth::accounts::ActingAs;
 use crate::auth::{Authz, perm};
 use crate::domain::forecast::{Figures, Flow, Waterfall};
 use crate::domain::org::Org;
@@ -15,8 +14,8 @@ use crate::domain::pipeline::{
 use crate::domain::{OpportunityId, PipelineId, Scope, StageId, Ts, UserId};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::{
-    self as deals, Caller, ForecastArgs, OpportunityInput, People, PipelineInput, RawFilter,
-    Viewer, deal_filter, parse_as_of,
+    self as deals, ForecastArgs, OpportunityInput, People, PipelineInput, RawFilter, Viewer,
+    deal_filter, parse_as_of,
 };
 use crate::store::{orgs, pipeline as repo};
 use axum::extract::{Path, State};
@@ -243,22 +242,9 @@ pub async fn create_pipeline(
 ) -> AppResult<Response> {
     org_wide(&a)?;
     let org = org_of(&state, a.user().org).await?;
-    let (by, now, rates) = (
-        ActingAs::user(a.user()),
-        state.clock.now(),
-        state.cfg.exchange_rates.clone(),
-    );
+    let c = state.caller(a.user(), Scope::Org, org.clone());
     let p = state
-        .db_pipeline(org.id, move |s| {
-            let c = Caller {
-                by: &by,
-                scope: Scope::Org,
-                org: &org,
-                rates: &rates,
-                now,
-            };
-            deals::create_pipeline(s, &c, &input)
-        })
+        .db_pipeline(org.id, move |s| deals::create_pipeline(s, &c, &input))
         .await?;
     Ok(with_etag(
         p.version,
@@ -285,20 +271,9 @@ pub async fn update_pipeline(
     let id = parse_pipeline_id(&id)?;
     let version = if_match(&headers)?;
     let org = org_of(&state, a.user().org).await?;
-    let (by, now, rates) = (
-        ActingAs::user(a.user()),
-        state.clock.now(),
-        state.cfg.exchange_rates.clone(),
-    );
+    let c = state.caller(a.user(), Scope::Org, org.clone());
     let p = state
         .db_pipeline(org.id, move |s| {
-            let c = Caller {
-                by: &by,
-                scope: Scope::Org,
-                org: &org,
-                rates: &rates,
-                now,
-            };
             deals::update_pipeline(s, &c, id, &input, version)
         })
         .await?;
@@ -488,12 +463,6 @@ async fn write_opp(
     version: Option<u64>,
 ) -> AppResult<Response> {
     let org = org_of(state, a.user().org).await?;
-    let (by, scope, now, rates) = (
-        ActingAs::user(a.user()),
-        a.scope,
-        state.clock.now(),
-        state.cfg.exchange_rates.clone(),
-    );
     let me = a.user().id;
     let view_scope = a
         .user()
@@ -501,6 +470,7 @@ async fn write_opp(
         .scope_of(crate::domain::Permission::PipelineView)
         .unwrap_or(Scope::Own);
     let st = state.clone();
+    let c = state.caller(a.user(), a.scope, org.clone());
     let (view, status) = state
         .db_pipeline(org.id, move |s| {
             // A deal the caller cannot see is "not found", before any edit rule.
@@ -516,13 +486,6 @@ async fn write_opp(
                     id,
                 )?;
             }
-            let c = Caller {
-                by: &by,
-                scope,
-                org: &org,
-                rates: &rates,
-                now,
-            };
             let (opp, status) = match id {
                 None => (
                     deals::create_opportunity(s, &c, &input)?,
@@ -992,23 +955,11 @@ pub async fn set_target(
     Json(b): Json<TargetBody>,
 ) -> AppResult<Json<Targets>> {
     let org = org_of(&state, a.user().org).await?;
-    let (by, scope, now, rates) = (
-        ActingAs::user(a.user()),
-        a.scope,
-        state.clock.now(),
-        state.cfg.exchange_rates.clone(),
-    );
     let month = deals::parse_month("month", &b.month)?;
     let org2 = org.clone();
+    let c = state.caller(a.user(), a.scope, org2.clone());
     let items = state
         .db_pipeline(org.id, move |s| {
-            let c = Caller {
-                by: &by,
-                scope,
-                org: &org2,
-                rates: &rates,
-                now,
-            };
             deals::set_targets(s, &c, b.owner.as_deref(), &[(month, b.amount.clone())])?;
             Ok(s.read(|t| repo::targets(t, org2.id, month, month))?)
         })

@@ -5,7 +5,6 @@
 
 use super::{Shell, shell};
 use crate::app::AppState;
-use crate::auth::accounts::ActingAs;
 use crate::auth::{Authz, csrf, perm};
 use crate::domain::forecast::Period;
 use crate::domain::org::Org;
@@ -13,7 +12,7 @@ use crate::domain::pipeline::{Opportunity, StageKind, Tracked};
 use crate::domain::{OpportunityId, Permission, PipelineId, Scope, Ts, UserId};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::{
-    self as deals, Caller, OpportunityInput, People, RawFilter, Viewer, deal_filter, parse_as_of,
+    self as deals, OpportunityInput, People, RawFilter, Viewer, deal_filter, parse_as_of,
 };
 use crate::render::pipeline as r;
 use crate::store::{orgs, pipeline as repo};
@@ -424,18 +423,6 @@ pub struct ChangeForm {
     _csrf: String,
 }
 
-fn caller_parts(
-    state: &AppState,
-    a: &Authz<perm::PipelineEdit>,
-) -> (ActingAs, Scope, Ts, crate::domain::money::Rates) {
-    (
-        ActingAs::user(a.user()),
-        a.scope,
-        state.clock.now(),
-        state.cfg.exchange_rates.clone(),
-    )
-}
-
 /// Apply a change made on the board; `input` builds it from the deal as it is now.
 async fn change(
     state: &AppState,
@@ -451,9 +438,9 @@ async fn change(
     let href = q.href();
     let org = org_of(state, a.user().org).await?;
     let w = who(state, a);
-    let (by, scope, now, rates) = caller_parts(state, a);
     let st = state.clone();
     let htmx = crate::http::is_htmx(headers);
+    let c = state.caller(a.user(), a.scope, org.clone());
     let board = state
         .db_pipeline(org.id, move |s| {
             let book = st.books.get(s, org.id)?;
@@ -463,16 +450,9 @@ async fn change(
                 .filter(|o| people.in_scope(w.viewer.scope, w.viewer.me, o.state.owner))
                 .ok_or_else(|| AppError::not_found("Opportunity"))?;
             let input = input(o, &org)?;
-            let c = Caller {
-                by: &by,
-                scope,
-                org: &org,
-                rates: &rates,
-                now,
-            };
             deals::update_opportunity(s, &c, id, &input, version)?;
             if htmx {
-                Ok(Some(board_html(&st, s, &org, &w, &q, now)?.1))
+                Ok(Some(board_html(&st, s, &org, &w, &q, c.now)?.1))
             } else {
                 Ok(None)
             }
@@ -812,20 +792,13 @@ pub async fn create_opportunity(
     Form(f): Form<DealForm>,
 ) -> AppResult<Response> {
     let org = org_of(&state, a.user().org).await?;
-    let (by, scope, now, rates) = caller_parts(&state, &a);
     let org2 = org.clone();
     let (st, f2) = (state.clone(), f.clone());
+    let c = state.caller(a.user(), a.scope, org2.clone());
     let made = state
         .db_pipeline(org.id, move |s| {
             let book = st.books.get(s, org2.id)?;
             let input = f2.with_pipeline_of_stage(&book).input(true, None)?;
-            let c = Caller {
-                by: &by,
-                scope,
-                org: &org2,
-                rates: &rates,
-                now,
-            };
             deals::create_opportunity(s, &c, &input)
         })
         .await;
@@ -865,11 +838,11 @@ pub async fn update_opportunity(
 ) -> AppResult<Response> {
     let oid: OpportunityId = id.parse().map_err(|_| AppError::not_found("Opportunity"))?;
     let org = org_of(&state, a.user().org).await?;
-    let (by, scope, now, rates) = caller_parts(&state, &a);
     let org2 = org.clone();
     let f2 = f.clone();
     let st = state.clone();
     let viewer = who(&state, &a).viewer;
+    let c = state.caller(a.user(), a.scope, org2.clone());
     let done = state
         .db_pipeline(org.id, move |s| {
             let book = st.books.get(s, org2.id)?;
@@ -883,13 +856,6 @@ pub async fn update_opportunity(
                 .clone()
                 .with_pipeline_of_stage(&book)
                 .input(false, Some(&before))?;
-            let c = Caller {
-                by: &by,
-                scope,
-                org: &org2,
-                rates: &rates,
-                now,
-            };
             deals::update_opportunity(s, &c, oid, &input, f2.version)
         })
         .await;
@@ -1061,12 +1027,6 @@ pub async fn save_targets(
     Form(f): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let org = org_of(&state, a.user().org).await?;
-    let (by, scope, now, rates) = (
-        ActingAs::user(a.user()),
-        a.scope,
-        state.clock.now(),
-        state.cfg.exchange_rates.clone(),
-    );
     let back = f
         .iter()
         .find(|(k, _)| k == "back")
@@ -1083,16 +1043,9 @@ pub async fn save_targets(
             ));
         }
     }
-    let org2 = org.clone();
+    let c = state.caller(a.user(), a.scope, org.clone());
     state
         .db_pipeline(org.id, move |s| {
-            let c = Caller {
-                by: &by,
-                scope,
-                org: &org2,
-                rates: &rates,
-                now,
-            };
             deals::set_targets(s, &c, None, &months)?;
             Ok(())
         })
