@@ -196,6 +196,18 @@ impl DealFilter {
     }
 }
 
+/// One deal the viewer may see; others (and other orgs' ids) are "not found".
+pub fn deal_in_scope<'a>(
+    book: &'a Book,
+    people: &People,
+    viewer: Viewer,
+    id: OpportunityId,
+) -> AppResult<&'a Opportunity> {
+    book.opportunity(id)
+        .filter(|o| people.in_scope(viewer.scope, viewer.me, o.state.owner))
+        .ok_or_else(|| AppError::not_found("Opportunity"))
+}
+
 /// The deals the viewer may see that pass the filter, with their state (current, or at
 /// `states` when given: an "as of" view).
 pub fn visible<'a>(

@@ -425,10 +425,7 @@ fn visible_one(
 ) -> AppResult<(std::sync::Arc<deals::Book>, People, OpportunityView)> {
     let book = state.books.get(s, org.id)?;
     let people = s.read(|t| Ok(People::load(t, org.id)))??;
-    let o = book
-        .opportunity(id)
-        .filter(|o| people.in_scope(viewer.scope, viewer.me, o.state.owner))
-        .ok_or_else(|| AppError::not_found("Opportunity"))?;
+    let o = deals::deal_in_scope(&book, &people, viewer, id)?;
     let view = opp_view(org, &book.pipelines, &people, o, &o.state);
     Ok((book.clone(), people, view))
 }

@@ -445,10 +445,7 @@ async fn change(
         .db_pipeline(org.id, move |s| {
             let book = st.books.get(s, org.id)?;
             let people = s.read(|t| Ok(People::load(t, org.id)))??;
-            let o = book
-                .opportunity(id)
-                .filter(|o| people.in_scope(w.viewer.scope, w.viewer.me, o.state.owner))
-                .ok_or_else(|| AppError::not_found("Opportunity"))?;
+            let o = deals::deal_in_scope(&book, &people, w.viewer, id)?;
             let input = input(o, &org)?;
             deals::update_opportunity(s, &c, id, &input, version)?;
             if htmx {
@@ -727,10 +724,7 @@ async fn deal_page(
                     editable: edit.is_some(),
                 });
             };
-            let o = book
-                .opportunity(id)
-                .filter(|o| people.in_scope(viewer.scope, viewer.me, o.state.owner))
-                .ok_or_else(|| AppError::not_found("Opportunity"))?;
+            let o = deals::deal_in_scope(&book, &people, viewer, id)?;
             let pipe = book.pipeline(o.state.pipeline);
             let history = s.read(|t| repo::history(t, org.id, id))?;
             let names = |v: &crate::domain::pipeline::Value| match v {
@@ -847,10 +841,7 @@ pub async fn update_opportunity(
         .db_pipeline(org.id, move |s| {
             let book = st.books.get(s, org2.id)?;
             let people = s.read(|t| Ok(People::load(t, org2.id)))??;
-            let o = book
-                .opportunity(oid)
-                .filter(|o| people.in_scope(viewer.scope, viewer.me, o.state.owner))
-                .ok_or_else(|| AppError::not_found("Opportunity"))?;
+            let o = deals::deal_in_scope(&book, &people, viewer, oid)?;
             let before = DealForm::of(o, &org2.currency);
             let input = f2
                 .clone()
