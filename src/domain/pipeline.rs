@@ -222,6 +222,14 @@ impl Pipeline {
     }
 }
 
+/// A pipeline by id or (case-insensitive) name, archived ones included.
+pub fn find_pipeline<'a>(all: &'a [Pipeline], raw: &str) -> Option<&'a Pipeline> {
+    let raw = raw.trim();
+    let id = raw.parse::<PipelineId>().ok();
+    all.iter()
+        .find(|p| Some(p.id) == id || p.name.eq_ignore_ascii_case(raw))
+}
+
 /// Check a stage list: 2–20 stages, unique names, at least one open, one won and one lost.
 pub fn parse_stages(input: &[StageInput], existing: &[Stage]) -> Result<Vec<Stage>, Invalid> {
     if input.len() < 3 || input.len() > MAX_STAGES {

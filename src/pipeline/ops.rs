@@ -141,18 +141,14 @@ fn pick_pipeline<'a>(all: &'a [Pipeline], raw: Option<&str>) -> AppResult<&'a Pi
                 "this organization has no pipeline; create one first",
             )
         }),
-        Some(raw) => {
-            let id = raw.parse::<PipelineId>().ok();
-            all.iter()
-                .find(|p| Some(p.id) == id || p.name.eq_ignore_ascii_case(raw))
-                .filter(|p| !p.archived)
-                .ok_or_else(|| {
-                    AppError::validation(
-                        "pipeline",
-                        format!("`{raw}` is not a pipeline of this organization"),
-                    )
-                })
-        }
+        Some(raw) => crate::domain::pipeline::find_pipeline(all, raw)
+            .filter(|p| !p.archived)
+            .ok_or_else(|| {
+                AppError::validation(
+                    "pipeline",
+                    format!("`{raw}` is not a pipeline of this organization"),
+                )
+            }),
     }
 }
 

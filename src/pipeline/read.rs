@@ -179,6 +179,20 @@ pub struct Viewer {
     pub scope: Scope,
 }
 
+impl Viewer {
+    /// `user` at the scope their role holds `pipeline.view` at (own when not at all; the
+    /// route's extractor has already refused users without it).
+    pub fn of(user: &crate::domain::user::User) -> Viewer {
+        Viewer {
+            me: user.id,
+            scope: user
+                .role
+                .scope_of(crate::domain::Permission::PipelineView)
+                .unwrap_or(Scope::Own),
+        }
+    }
+}
+
 impl DealFilter {
     pub fn matches(&self, o: &Opportunity, t: &Tracked) -> bool {
         (self.include_archived || !t.archived)
@@ -357,21 +371,16 @@ pub fn deal_filter(book: &Book, me: UserId, raw: RawFilter) -> AppResult<DealFil
     };
     let pipeline = match nonblank(pipeline) {
         None => None,
-        Some(raw) => {
-            let id = raw.parse::<PipelineId>().ok();
-            Some(
-                book.pipelines
-                    .iter()
-                    .find(|p| Some(p.id) == id || p.name.eq_ignore_ascii_case(&raw))
-                    .map(|p| p.id)
-                    .ok_or_else(|| {
-                        AppError::validation(
-                            "pipeline",
-                            format!("`{raw}` is not a pipeline of this organization"),
-                        )
-                    })?,
-            )
-        }
+        Some(raw) => Some(
+            pipeline::find_pipeline(&book.pipelines, &raw)
+                .map(|p| p.id)
+                .ok_or_else(|| {
+                    AppError::validation(
+                        "pipeline",
+                        format!("`{raw}` is not a pipeline of this organization"),
+                    )
+                })?,
+        ),
     };
     let owner = match nonblank(owner).as_deref() {
         None => None,

@@ -460,28 +460,15 @@ async fn write_opp(
     version: Option<u64>,
 ) -> AppResult<Response> {
     let org = org_of(state, a.user().org).await?;
-    let me = a.user().id;
-    let view_scope = a
-        .user()
-        .role
-        .scope_of(crate::domain::Permission::PipelineView)
-        .unwrap_or(Scope::Own);
+    let viewer = Viewer::of(a.user());
+    let me = viewer.me;
     let st = state.clone();
     let c = state.caller(a.user(), a.scope, org.clone());
     let (view, status) = state
         .db_pipeline(org.id, move |s| {
             // A deal the caller cannot see is "not found", before any edit rule.
             if let Some(id) = id {
-                visible_one(
-                    &st,
-                    s,
-                    &org,
-                    Viewer {
-                        me,
-                        scope: view_scope,
-                    },
-                    id,
-                )?;
+                visible_one(&st, s, &org, viewer, id)?;
             }
             let (opp, status) = match id {
                 None => (

@@ -188,12 +188,7 @@ struct Who {
 fn who<P: crate::auth::extract::RequiredPermission>(state: &AppState, a: &Authz<P>) -> Who {
     let role = a.user().role;
     Who {
-        viewer: Viewer {
-            me: a.user().id,
-            scope: role
-                .scope_of(Permission::PipelineView)
-                .unwrap_or(Scope::Own),
-        },
+        viewer: Viewer::of(a.user()),
         edit: role.scope_of(Permission::PipelineEdit),
         csrf: org_and_csrf(state, &a.principal),
     }
@@ -666,12 +661,7 @@ async fn deal_page(
     error: Option<String>,
 ) -> AppResult<OpportunityPage> {
     let role = a.user().role;
-    let viewer = Viewer {
-        me: a.user().id,
-        scope: role
-            .scope_of(Permission::PipelineView)
-            .unwrap_or(Scope::Own),
-    };
+    let viewer = Viewer::of(a.user());
     let edit = role.scope_of(Permission::PipelineEdit);
     let st = state.clone();
     let p = state
@@ -935,7 +925,10 @@ pub async fn forecast_page(
                 list.iter().filter_map(|(id, t)| book.opportunity(*id).map(|o| (o.clone(), t.clone()))).collect()
             };
             let (slipped, stale) = (deals_of(&d.slipped.top), deals_of(&d.stale.top));
-            let pipe_id = pipeline.as_deref().and_then(|p| book.pipelines.iter().find(|x| x.id.to_string() == p || x.name.eq_ignore_ascii_case(p))).map(|p| p.id);
+            let pipe_id = pipeline
+                .as_deref()
+                .and_then(|p| crate::domain::pipeline::find_pipeline(&book.pipelines, p))
+                .map(|p| p.id);
             let months: Vec<i32> = (crate::domain::forecast::month_number(d.period.from)..=crate::domain::forecast::month_number(d.period.to)).take(12).collect();
             let targets = s.read(|t| repo::targets(t, org.id, months.first().copied().unwrap_or(0), months.last().copied().unwrap_or(0)))?;
             let org_target = |m: i32| targets.iter().find(|t| t.0 == m && t.1.is_none()).map(|t| org.currency.format_minor(t.2)).unwrap_or_default();
