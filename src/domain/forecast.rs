@@ -115,6 +115,29 @@ impl Period {
     pub fn contains(&self, d: Date) -> bool {
         self.from <= d && d <= self.to
     }
+
+    /// The calendar month holding `d`.
+    pub fn month_of(d: Date) -> Period {
+        Period {
+            from: d.first_of_month(),
+            to: d.last_of_month(),
+        }
+    }
+
+    /// The first day of the calendar quarter holding `d`.
+    pub fn quarter_start(d: Date) -> Date {
+        Date::new(d.year(), (d.month() - 1) / 3 * 3 + 1, 1).unwrap_or(d)
+    }
+
+    /// The calendar quarter holding `d`; `None` for the last quarter jiff can count to.
+    pub fn quarter_of(d: Date) -> Option<Period> {
+        let from = Period::quarter_start(d);
+        let to = from
+            .checked_add(jiff::Span::new().months(3))
+            .and_then(|n| n.yesterday())
+            .ok()?;
+        Some(Period { from, to })
+    }
 }
 
 /// Month number (year × 12 + month − 1) of a date, the key of monthly targets.
@@ -531,6 +554,23 @@ mod tests {
             to: Date::constant(2027, 1, 31),
         };
         assert_eq!(period_target(jan, &monthly), None);
+    }
+
+    #[test]
+    fn quarters_and_months_of_a_day() {
+        assert_eq!(Period::quarter_of(Date::constant(2026, 11, 23)), Some(Q4));
+        assert_eq!(
+            Period::month_of(Date::constant(2024, 2, 10)),
+            Period {
+                from: Date::constant(2024, 2, 1),
+                to: Date::constant(2024, 2, 29)
+            }
+        );
+        assert_eq!(Period::quarter_of(Date::constant(9999, 11, 1)), None);
+        assert_eq!(
+            Period::quarter_start(Date::constant(9999, 11, 1)),
+            Date::constant(9999, 10, 1)
+        );
     }
 
     #[test]

@@ -437,25 +437,10 @@ pub fn period_of(
             .transpose()
     };
     let anchor = day("from", from)?.unwrap_or_else(|| org.today(now));
-    let err = |_| AppError::validation("from", "is out of range");
     match period.unwrap_or("month") {
-        "month" => Ok(Period {
-            from: anchor.first_of_month(),
-            to: anchor.last_of_month(),
-        }),
-        "quarter" => {
-            let first_month = (anchor.month() - 1) / 3 * 3 + 1;
-            let start = jiff::civil::Date::new(anchor.year(), first_month, 1).map_err(err)?;
-            let end = start
-                .checked_add(jiff::Span::new().months(3))
-                .map_err(err)?
-                .yesterday()
-                .map_err(err)?;
-            Ok(Period {
-                from: start,
-                to: end,
-            })
-        }
+        "month" => Ok(Period::month_of(anchor)),
+        "quarter" => Period::quarter_of(anchor)
+            .ok_or_else(|| AppError::validation("from", "is out of range")),
         "custom" => {
             let (Some(f), Some(t)) = (day("from", from)?, day("to", to)?) else {
                 return Err(AppError::validation(

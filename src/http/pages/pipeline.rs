@@ -130,16 +130,13 @@ impl BoardQuery {
     /// Close dates this view covers, and whether only open deals show.
     fn close_range(&self, today: jiff::civil::Date) -> (Option<Period>, bool) {
         let quarter = |d: jiff::civil::Date| {
-            let first =
-                jiff::civil::Date::new(d.year(), (d.month() - 1) / 3 * 3 + 1, 1).unwrap_or(d);
-            let last = first
-                .checked_add(jiff::Span::new().months(3))
-                .and_then(|n| n.yesterday())
-                .unwrap_or(first);
-            Period {
-                from: first,
-                to: last,
-            }
+            Period::quarter_of(d).unwrap_or_else(|| {
+                let first = Period::quarter_start(d);
+                Period {
+                    from: first,
+                    to: first,
+                }
+            })
         };
         match self.close.as_str() {
             "overdue" => (
@@ -149,13 +146,7 @@ impl BoardQuery {
                 }),
                 true,
             ),
-            "this_month" => (
-                Some(Period {
-                    from: today.first_of_month(),
-                    to: today.last_of_month(),
-                }),
-                false,
-            ),
+            "this_month" => (Some(Period::month_of(today)), false),
             "this_quarter" => (Some(quarter(today)), false),
             "next_quarter" => {
                 let next = quarter(today).to.tomorrow().unwrap_or(today);
