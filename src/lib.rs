@@ -25,6 +25,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod live;
+pub mod partners;
 pub mod pipeline;
 pub mod render;
 pub mod server;

@@ -94,6 +94,10 @@ ulid_id!(
     PartnerId
 );
 ulid_id!(
+    /// A note on a partner.
+    NoteId
+);
+ulid_id!(
     /// A refresh-token family: one login session and all its rotations.
     FamilyId
 );

@@ -7,6 +7,7 @@ pub mod forecast;
 pub mod ids;
 pub mod money;
 pub mod org;
+pub mod partner;
 pub mod pipeline;
 pub mod roles;
 pub mod rollup;
@@ -14,7 +15,7 @@ pub mod time;
 pub mod user;
 
 pub use ids::{
-    ApiKeyId, FamilyId, OpportunityId, OrgId, PartnerId, PipelineId, StageId, TeamId, UserId,
+    ApiKeyId, FamilyId, NoteId, OpportunityId, OrgId, PartnerId, PipelineId, StageId, TeamId, UserId,
 };
 pub use roles::{Permission, Role, Scope};
 pub use time::Ts;

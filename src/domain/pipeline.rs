@@ -345,6 +345,15 @@ pub enum PartnerRole {
     Influenced,
 }
 
+impl PartnerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerRole::Sourced => "sourced",
+            PartnerRole::Influenced => "influenced",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Opportunity {
     pub id: OpportunityId,

@@ -46,6 +46,10 @@ pub struct OpportunityInput {
     pub lost_reason: Option<String>,
     /// Archive (true) or restore (false); archived deals leave boards and forecasts.
     pub archived: Option<bool>,
+    /// The ISV partner's id; empty text removes the link.
+    pub partner: Option<String>,
+    /// `sourced` (the partner brought the deal; the default) or `influenced`.
+    pub partner_role: Option<String>,
 }
 
 /// The largest amount a deal (or a target) may have, in whole units of the currency: far
@@ -77,10 +81,10 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn me(&self) -> UserId {
+    pub fn me(&self) -> UserId {
         self.by.user.unwrap_or(UserId(0))
     }
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         self.by.actor.label()
     }
 }
@@ -108,7 +112,7 @@ impl People {
     }
 }
 
-fn invalid(e: Invalid) -> AppError {
+pub(crate) fn invalid(e: Invalid) -> AppError {
     AppError::validation(e.field, e.message)
 }
 
@@ -196,10 +200,12 @@ fn apply_input(
     c: &Caller,
     pipes: &[Pipeline],
     people: &People,
+    partners: &[crate::domain::partner::Partner],
     opp: &mut Opportunity,
     input: &OpportunityInput,
     creating: bool,
 ) -> AppResult<()> {
+    link_partner(partners, opp, input)?;
     if let Some(n) = &input.name {
         opp.name = required_text("name", n, 200).map_err(invalid)?;
     }
@@ -325,6 +331,63 @@ fn apply_input(
     Ok(())
 }
 
+/// Set, change or remove the deal's partner link.
+fn link_partner(
+    partners: &[crate::domain::partner::Partner],
+    opp: &mut Opportunity,
+    input: &OpportunityInput,
+) -> AppResult<()> {
+    use crate::domain::pipeline::PartnerRole;
+    let role = match input.partner_role.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(r) => Some(match r.to_ascii_lowercase().as_str() {
+            "sourced" => PartnerRole::Sourced,
+            "influenced" => PartnerRole::Influenced,
+            _ => {
+                return Err(AppError::validation(
+                    "partner_role",
+                    format!("`{r}` is not one of: sourced, influenced"),
+                ));
+            }
+        }),
+    };
+    let current = opp.partner;
+    let partner = match input.partner.as_deref().map(str::trim) {
+        None => current.map(|c| c.0),
+        Some("") => None,
+        Some(raw) => {
+            let p = raw
+                .parse::<crate::domain::PartnerId>()
+                .ok()
+                .and_then(|id| partners.iter().find(|p| p.id == id))
+                .ok_or_else(|| {
+                    AppError::validation("partner", "is not a partner of this organization")
+                })?;
+            if p.archived && current.map(|c| c.0) != Some(p.id) {
+                return Err(AppError::validation(
+                    "partner",
+                    format!("{} is archived; restore it first", p.name),
+                ));
+            }
+            Some(p.id)
+        }
+    };
+    opp.partner = match (partner, role) {
+        (None, Some(_)) if input.partner.is_some() || current.is_none() => {
+            return Err(AppError::validation(
+                "partner_role",
+                "applies only to deals with a partner",
+            ));
+        }
+        (None, _) => None,
+        (Some(p), r) => Some((
+            p,
+            r.or(current.map(|c| c.1)).unwrap_or(PartnerRole::Sourced),
+        )),
+    };
+    Ok(())
+}
+
 /// The next history record of `opp` if its tracked fields changed (and bumps its counters).
 fn record(
     c: &Caller,
@@ -349,7 +412,7 @@ fn record(
     })
 }
 
-fn audit_entry(
+pub(crate) fn audit_entry(
     c: &Caller,
     action: &'static str,
     entity: &'static str,
@@ -367,6 +430,18 @@ fn audit_entry(
     }
 }
 
+/// The org's partners when the input links one (none needed otherwise).
+fn partners_for(
+    txn: &impl ReadTx,
+    org: OrgId,
+    input: &OpportunityInput,
+) -> AppResult<Vec<crate::domain::partner::Partner>> {
+    match input.partner.as_deref().map(str::trim) {
+        Some(p) if !p.is_empty() => Ok(crate::store::partners::list(txn, org)?),
+        _ => Ok(Vec::new()),
+    }
+}
+
 fn opp_json(o: &Opportunity) -> Option<String> {
     audit::json(&json!({
         "name": o.name, "account": o.account, "pipeline": o.state.pipeline.to_string(),
@@ -374,6 +449,7 @@ fn opp_json(o: &Opportunity) -> Option<String> {
         "probability": o.state.probability, "owner": o.state.owner.to_string(),
         "close_date": o.state.close_date.to_string(), "archived": o.state.archived,
         "lost_reason": o.lost_reason,
+        "partner": o.partner.map(|p| p.0.to_string()), "partner_role": o.partner.map(|p| p.1),
     }))
 }
 
@@ -420,7 +496,8 @@ pub fn create_opportunity(
         if input.owner.is_none() && c.by.user.is_none() {
             return Err(AppError::validation("owner", "is required"));
         }
-        apply_input(c, &pipes, &people, &mut opp, input, true)?;
+        let partners = partners_for(txn, org, input)?;
+        apply_input(c, &pipes, &people, &partners, &mut opp, input, true)?;
         let rec = record(c, &pipes, None, &mut opp);
         repo::save_opportunity(txn, &opp, rec.as_ref())?;
         audit::append(
@@ -467,7 +544,8 @@ pub fn update_opportunity(
         }
         let pipes = repo::pipelines(txn, org)?;
         let before = opp.clone();
-        apply_input(c, &pipes, &people, &mut opp, input, false)?;
+        let partners = partners_for(txn, org, input)?;
+        apply_input(c, &pipes, &people, &partners, &mut opp, input, false)?;
         if opp == before {
             return Ok(opp);
         }

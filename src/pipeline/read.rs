@@ -350,6 +350,8 @@ pub fn pipeline_flow(book: &Book, pipeline: &Pipeline, deals: &[OpportunityId], 
 pub struct RawFilter<'a> {
     pub pipeline: Option<&'a str>,
     pub owner: Option<&'a str>,
+    /// A partner id.
+    pub partner: Option<&'a str>,
     pub close_from: Option<&'a str>,
     pub close_to: Option<&'a str>,
     pub q: Option<&'a str>,
@@ -360,6 +362,7 @@ pub fn deal_filter(book: &Book, me: UserId, raw: RawFilter) -> AppResult<DealFil
     let RawFilter {
         pipeline,
         owner,
+        partner,
         close_from,
         close_to,
         q,
@@ -390,6 +393,13 @@ pub fn deal_filter(book: &Book, me: UserId, raw: RawFilter) -> AppResult<DealFil
                 .map_err(|_| AppError::validation("owner", "must be a user id or `me`"))?,
         ),
     };
+    let partner = match nonblank(partner) {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<PartnerId>()
+                .map_err(|_| AppError::validation("partner", "must be a partner id"))?,
+        ),
+    };
     let date = |field, v: Option<&str>| {
         nonblank(v)
             .map(|d| super::parse_date(field, &d))
@@ -398,7 +408,7 @@ pub fn deal_filter(book: &Book, me: UserId, raw: RawFilter) -> AppResult<DealFil
     Ok(DealFilter {
         pipeline,
         owner,
-        partner: None,
+        partner,
         close_from: date("close_from", close_from)?,
         close_to: date("close_to", close_to)?,
         include_archived: false,
@@ -524,6 +534,32 @@ pub struct ForecastData {
     pub flow: Option<(PipelineId, Flow)>,
     pub waterfall: Waterfall,
     pub since: Ts,
+    /// Names of the org's teams and partners, for the rows' labels.
+    pub teams: Vec<crate::domain::user::Team>,
+    pub partners: std::collections::HashMap<PartnerId, String>,
+}
+
+impl ForecastData {
+    pub fn team_name(&self, t: Option<crate::domain::TeamId>) -> String {
+        t.and_then(|k| self.teams.iter().find(|t| t.id == k))
+            .map_or("No team".into(), |t| t.name.clone())
+    }
+    pub fn partner_name(&self, p: Option<PartnerId>) -> String {
+        match p {
+            None => "No partner".into(),
+            Some(p) => self
+                .partners
+                .get(&p)
+                .cloned()
+                .unwrap_or_else(|| p.to_string()),
+        }
+    }
+    pub fn pipeline_name(&self, p: PipelineId) -> String {
+        self.book
+            .pipeline(p)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    }
 }
 
 const DAY: i64 = 86_400_000_000;
@@ -664,7 +700,18 @@ pub fn forecast_data(
     for (m, _, a) in mine {
         *monthly.entry(*m).or_default() += a;
     }
+    let (teams, partners) = store.read(|t| {
+        Ok((
+            crate::store::teams::list(t, org.id)?,
+            crate::store::partners::list(t, org.id)?
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect(),
+        ))
+    })?;
     Ok(ForecastData {
+        teams,
+        partners,
         target: forecast::period_target(period, &monthly),
         book,
         people,

@@ -199,12 +199,15 @@ pub fn table(
 pub struct FilterOptions<'a> {
     pub pipelines: &'a [Pipeline],
     pub owners: Vec<(UserId, &'a str)>,
+    /// (id, name) of the org's partners.
+    pub partners: Vec<(String, String)>,
 }
 
 /// The values the filter form shows.
 pub struct FilterValues<'a> {
     pub pipeline: Option<crate::domain::PipelineId>,
     pub owner: &'a str,
+    pub partner: &'a str,
     pub close: &'a str,
     pub q: &'a str,
     pub table: bool,
@@ -238,6 +241,16 @@ pub fn filters(opts: &FilterOptions, v: &FilterValues) -> Markup {
                     option value="me" selected[v.owner == "me"] { "Me" }
                     @for (id, name) in &opts.owners {
                         option value=(id.to_string()) selected[v.owner == id.to_string()] { (name) }
+                    }
+                }
+            }
+            @if !opts.partners.is_empty() {
+                label.field { span { "Partner" }
+                    select name="partner" {
+                        option value="" selected[v.partner.is_empty()] { "Any partner" }
+                        @for (id, name) in &opts.partners {
+                            option value=(id) selected[v.partner == id] { (name) }
+                        }
                     }
                 }
             }

@@ -4,12 +4,12 @@
 use super::{ReadTx, Store, StoreError, StoreResult, tables::*};
 use redb::{ReadableTable, TableHandle, WriteTransaction};
 
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 pub const SCHEMA_KEY: &str = "schema_version";
 
 /// Upgrade steps: `STEPS[i]` takes a file from version `i + 1` to `i + 2`.
 type Step = fn(&WriteTransaction) -> StoreResult<()>;
-const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7];
 
 /// Version 2 adds the sales analytics tables (all empty in a version-1 file).
 fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
@@ -170,6 +170,11 @@ fn v5_to_v6(txn: &WriteTransaction) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 7 adds ISV partners, their notes, daily health scores and settings (all new).
+fn v6_to_v7(txn: &WriteTransaction) -> StoreResult<()> {
+    super::partners::create_tables(txn)
+}
+
 fn create_v5_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(CUSTOMER_DAY)?;
     Ok(())
@@ -213,7 +218,8 @@ fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     create_sales_tables(txn)?;
     create_v4_tables(txn)?;
     create_v5_tables(txn)?;
-    super::pipeline::create_tables(txn)
+    super::pipeline::create_tables(txn)?;
+    super::partners::create_tables(txn)
 }
 
 pub fn schema_version(txn: &impl ReadTx) -> StoreResult<Option<u32>> {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod codec;
 pub mod migrate;
 pub mod orgs;
+pub mod partners;
 pub mod pipeline;
 pub mod sales;
 pub mod sessions;

@@ -105,3 +105,16 @@ pub const FORECAST_TARGETS: TableDefinition<(u64, i32, u128), i64> =
     TableDefinition::new("forecast_targets");
 /// org -> version, bumped by every committed change to its pipelines or opportunities
 pub const PIPELINE_VERSION: TableDefinition<u64, u64> = TableDefinition::new("pipeline_version");
+
+// ---- schema version 7: ISV partners ----
+
+/// (org, partner) -> Partner
+pub const PARTNERS: TableDefinition<(u64, u128), &[u8]> = TableDefinition::new("partners");
+/// (org, partner, note id) -> Note; append-only, in time order (ULIDs sort by time)
+pub const PARTNER_NOTES: TableDefinition<(u64, u128, u128), &[u8]> =
+    TableDefinition::new("partner_notes");
+/// (org, partner, local civil day number) -> health score 0–100 that day (the day's last)
+pub const PARTNER_HEALTH: TableDefinition<(u64, u128, i32), u8> =
+    TableDefinition::new("partner_health");
+/// org -> PartnerSettings (tiers, health weights, at-risk threshold); absent: the defaults
+pub const PARTNER_SETTINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("partner_settings");

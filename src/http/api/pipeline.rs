@@ -9,9 +9,9 @@ use crate::auth::{Authz, perm};
 use crate::domain::forecast::{Figures, Flow, Waterfall};
 use crate::domain::org::Org;
 use crate::domain::pipeline::{
-    ForecastCategory, HistoryRecord, Opportunity, Pipeline, StageKind, Tracked, Value,
+    ForecastCategory, HistoryRecord, Opportunity, PartnerRole, Pipeline, StageKind, Tracked, Value,
 };
-use crate::domain::{OpportunityId, PipelineId, Scope, StageId, Ts, UserId};
+use crate::domain::{OpportunityId, PartnerId, PipelineId, Scope, StageId, Ts, UserId};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::{
     self as deals, ForecastArgs, OpportunityInput, People, PipelineInput, RawFilter, Viewer,
@@ -128,6 +128,10 @@ pub struct OpportunityView {
     source: String,
     notes: String,
     lost_reason: Option<String>,
+    /// The linked ISV partner, if any.
+    partner: Option<PartnerId>,
+    partner_name: Option<String>,
+    partner_role: Option<PartnerRole>,
     archived: bool,
     created_at: Ts,
     updated_at: Ts,
@@ -138,10 +142,21 @@ pub struct OpportunityView {
     version: u64,
 }
 
+/// Partner names by id, for views of deals.
+pub type PartnerNames = std::collections::HashMap<PartnerId, String>;
+
+fn partner_names(s: &crate::store::Store, org: crate::domain::OrgId) -> AppResult<PartnerNames> {
+    Ok(s.read(|t| crate::store::partners::list(t, org))?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect())
+}
+
 fn opp_view(
     org: &Org,
     book_pipes: &[Pipeline],
     people: &People,
+    partners: &PartnerNames,
     o: &Opportunity,
     t: &Tracked,
 ) -> OpportunityView {
@@ -169,6 +184,9 @@ fn opp_view(
         source: o.source.clone(),
         notes: o.notes.clone(),
         lost_reason: o.lost_reason.clone(),
+        partner: o.partner.map(|p| p.0),
+        partner_name: o.partner.and_then(|p| partners.get(&p.0).cloned()),
+        partner_role: o.partner.map(|p| p.1),
         archived: t.archived,
         created_at: o.created_at,
         updated_at: o.updated_at,
@@ -290,6 +308,8 @@ pub struct OpportunityQuery {
     pipeline: Option<String>,
     /// Owner user id, or `me`.
     owner: Option<String>,
+    /// Partner id: only deals linked to it.
+    partner: Option<String>,
     /// Expected close date from (inclusive), `YYYY-MM-DD`.
     close_from: Option<String>,
     /// Expected close date to (inclusive).
@@ -360,7 +380,8 @@ pub async fn list_opportunities(
         .db(move |s| {
             let book = st.books.get(s, org.id)?;
             let people = s.read(|t| Ok(People::load(t, org.id)))??;
-            let mut filter = deal_filter(&book, viewer.me, RawFilter { pipeline: q.pipeline.as_deref(), owner: q.owner.as_deref(), close_from: q.close_from.as_deref(), close_to: q.close_to.as_deref(), q: q.q.as_deref() })?;
+            let partners = partner_names(s, org.id)?;
+            let mut filter = deal_filter(&book, viewer.me, RawFilter { pipeline: q.pipeline.as_deref(), owner: q.owner.as_deref(), partner: q.partner.as_deref(), close_from: q.close_from.as_deref(), close_to: q.close_to.as_deref(), q: q.q.as_deref() })?;
             filter.include_archived = q.archived.unwrap_or(false);
             let states = match parse_as_of(&org, q.as_of.as_deref())? {
                 Some(at) => Some(deals::states_at(s, &book, org.id, at)?),
@@ -396,7 +417,7 @@ pub async fn list_opportunities(
                 .iter()
                 .skip(offset)
                 .take(limit)
-                .map(|(o, t)| opp_view(&org, &book.pipelines, &people, o, t))
+                .map(|(o, t)| opp_view(&org, &book.pipelines, &people, &partners, o, t))
                 .collect();
             Ok(OpportunityPage {
                 items,
@@ -426,7 +447,7 @@ fn visible_one(
     let book = state.books.get(s, org.id)?;
     let people = s.read(|t| Ok(People::load(t, org.id)))??;
     let o = deals::deal_in_scope(&book, &people, viewer, id)?;
-    let view = opp_view(org, &book.pipelines, &people, o, &o.state);
+    let view = opp_view(org, &book.pipelines, &people, &partner_names(s, org.id)?, o, &o.state);
     Ok((book.clone(), people, view))
 }
 
@@ -774,7 +795,6 @@ pub async fn forecast(
                 stale_days: q.stale_days,
             };
             let d = deals::forecast_data(s, &st.books, &org, viewer, args, now)?;
-            let teams = s.read(|t| crate::store::teams::list(t, org.id))?;
             let f = &d.forecast;
             let row = |key: Option<String>, label: String, v: &Figures| Row {
                 key,
@@ -805,37 +825,17 @@ pub async fn forecast(
                 by_team: f
                     .by_team
                     .iter()
-                    .map(|(k, v)| {
-                        let name = k
-                            .and_then(|k| teams.iter().find(|t| t.id == k))
-                            .map_or("No team".into(), |t| t.name.clone());
-                        row(k.map(|t| t.to_string()), name, v)
-                    })
+                    .map(|(k, v)| row(k.map(|t| t.to_string()), d.team_name(*k), v))
                     .collect(),
                 by_pipeline: f
                     .by_pipeline
                     .iter()
-                    .map(|(k, v)| {
-                        row(
-                            Some(k.to_string()),
-                            d.book
-                                .pipeline(*k)
-                                .map(|p| p.name.clone())
-                                .unwrap_or_default(),
-                            v,
-                        )
-                    })
+                    .map(|(k, v)| row(Some(k.to_string()), d.pipeline_name(*k), v))
                     .collect(),
                 by_partner: f
                     .by_partner
                     .iter()
-                    .map(|(k, v)| {
-                        row(
-                            k.map(|p| p.to_string()),
-                            k.map_or("No partner".into(), |p| p.to_string()),
-                            v,
-                        )
-                    })
+                    .map(|(k, v)| row(k.map(|p| p.to_string()), d.partner_name(*k), v))
                     .collect(),
                 slipped: attention_view(&org, &d.slipped),
                 stale: attention_view(&org, &d.stale),

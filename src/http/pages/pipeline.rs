@@ -47,6 +47,8 @@ pub struct BoardQuery {
     pub pipeline: Option<PipelineId>,
     /// `""`, `me` or a user id.
     pub owner: String,
+    /// `""` or a partner id.
+    pub partner: String,
     /// One of [`r::CLOSE_CHOICES`].
     pub close: String,
     pub q: String,
@@ -68,6 +70,12 @@ impl BoardQuery {
                         })?)
                 }
                 "owner" => b.owner = v.to_string(),
+                "partner" => {
+                    if !v.is_empty() && v.parse::<crate::domain::PartnerId>().is_err() {
+                        return Err(AppError::validation("partner", "is not a partner id"));
+                    }
+                    b.partner = v.to_string();
+                }
                 "close" => {
                     if !r::CLOSE_CHOICES.iter().any(|(c, _)| *c == v) {
                         return Err(AppError::validation(
@@ -99,6 +107,7 @@ impl BoardQuery {
         }
         for (k, v) in [
             ("owner", &self.owner),
+            ("partner", &self.partner),
             ("close", &self.close),
             ("q", &self.q),
         ] {
@@ -213,6 +222,7 @@ fn board_html(
         who.viewer.me,
         RawFilter {
             owner: Some(&q.owner),
+            partner: Some(&q.partner),
             q: Some(&q.q),
             ..Default::default()
         },
@@ -325,12 +335,23 @@ fn board_html(
             o.sort_by_key(|(_, n)| n.to_lowercase());
             o
         },
+        partners: {
+            let mut p: Vec<(String, String)> = store
+                .read(|t| crate::store::partners::list(t, org.id))?
+                .into_iter()
+                .filter(|p| !p.archived || p.id.to_string() == q.partner)
+                .map(|p| (p.id.to_string(), p.name))
+                .collect();
+            p.sort_by_key(|(_, n)| n.to_lowercase());
+            p
+        },
     };
     let filters = r::filters(
         &options,
         &r::FilterValues {
             pipeline: Some(pipe.id),
             owner: &q.owner,
+            partner: &q.partner,
             close: &q.close,
             q: &q.q,
             table: q.table,
@@ -525,6 +546,8 @@ pub struct DealParts {
     pipelines: Vec<PipelineChoice>,
     owners: Vec<(String, String)>,
     lost_reasons: Vec<String>,
+    /// (id, name) of the partners a deal may be linked to.
+    partners: Vec<(String, String)>,
     summary: String,
     timeline: String,
     editable: bool,
@@ -557,6 +580,10 @@ pub struct DealForm {
     notes: String,
     #[serde(default)]
     lost_reason: String,
+    #[serde(default)]
+    partner: String,
+    #[serde(default)]
+    partner_role: String,
     #[serde(default)]
     version: Option<u64>,
     #[serde(default, rename = "_csrf")]
@@ -591,6 +618,11 @@ impl DealForm {
             source: o.source.clone(),
             notes: o.notes.clone(),
             lost_reason: o.lost_reason.clone().unwrap_or_default(),
+            partner: o.partner.map(|p| p.0.to_string()).unwrap_or_default(),
+            partner_role: o
+                .partner
+                .map(|p| p.1.as_str().to_string())
+                .unwrap_or_default(),
             version: Some(o.version),
             _csrf: String::new(),
         }
@@ -639,6 +671,13 @@ impl DealForm {
             // Blank keeps the deal's reason (a lost deal may have none, or one since removed).
             lost_reason: opt(&self.lost_reason),
             archived: None,
+            // Empty text removes the link; unchanged pickers are not sent.
+            partner: (creating && !self.partner.trim().is_empty() || !creating && changed(|f| &f.partner))
+                .then(|| self.partner.trim().to_string()),
+            partner_role: (!self.partner.trim().is_empty()
+                && (creating || changed(|f| &f.partner_role) || changed(|f| &f.partner)))
+            .then(|| opt(&self.partner_role))
+            .flatten(),
         })
     }
 }
@@ -686,6 +725,14 @@ async fn deal_page(
                 .map(|(id, p)| (id.to_string(), if p.2 { p.1.clone() } else { format!("{} (disabled)", p.1) }))
                 .collect();
             owners.sort_by_key(|o| o.1.to_lowercase());
+            let current_partner = id.and_then(|id| book.opportunity(id)).and_then(|o| o.partner.map(|p| p.0));
+            let mut partners: Vec<(String, String)> = s
+                .read(|t| crate::store::partners::list(t, org.id))?
+                .into_iter()
+                .filter(|p| !p.archived || Some(p.id) == current_partner)
+                .map(|p| (p.id.to_string(), p.name))
+                .collect();
+            partners.sort_by_key(|p| p.1.to_lowercase());
             let Some(id) = id else {
                 let lost = book.pipelines.first().map(|p| p.lost_reasons.clone()).unwrap_or_default();
                 let form = form.unwrap_or_else(|| DealForm {
@@ -700,6 +747,7 @@ async fn deal_page(
                     pipelines,
                     owners,
                     lost_reasons: lost,
+                    partners,
                     summary: String::new(),
                     timeline: String::new(),
                     editable: edit.is_some(),
@@ -722,6 +770,12 @@ async fn deal_page(
                     dt { "Amount" } dd { (org.currency.display_minor(o.state.amount)) " · " (o.state.probability) "% · weighted "
                         (org.currency.display_minor(crate::domain::forecast::weighted(o.state.amount, o.state.probability))) }
                     dt { "Owner" } dd { (people.name(o.state.owner)) }
+                    @if let Some((pid, role)) = o.partner {
+                        dt { "Partner" } dd {
+                            a href=(format!("/partners/{pid}")) { (partners.iter().find(|p| p.0 == pid.to_string()).map(|p| p.1.as_str()).unwrap_or("(partner)")) }
+                            " · " (role.as_str())
+                        }
+                    }
                     dt { "Expected close" } dd { (o.state.close_date.to_string()) }
                     dt { "In this stage since" } dd { (o.stage_since.display_in(&org.tz())) }
                     @if let Some(r) = &o.lost_reason { dt { "Lost because" } dd { (r) } }
@@ -739,6 +793,7 @@ async fn deal_page(
                 pipelines,
                 owners,
                 lost_reasons: lost,
+                partners,
                 summary,
                 timeline,
                 editable,
@@ -903,15 +958,11 @@ pub async fn forecast_page(
                 stale_days: None,
             };
             let d = deals::forecast_data(s, &st.books, &org, w.viewer, args, now)?;
-            let teams = s.read(|t| crate::store::teams::list(t, org.id))?;
             let (book, people, fc) = (&d.book, &d.people, &d.forecast);
             let by_owner: Vec<(String, _)> = fc.by_owner.iter().map(|(u, v)| (people.name(*u).to_string(), *v)).collect();
-            let by_team: Vec<(String, _)> = fc
-                .by_team
-                .iter()
-                .map(|(k, v)| (k.and_then(|k| teams.iter().find(|t| t.id == k)).map_or("No team".into(), |t| t.name.clone()), *v))
-                .collect();
-            let by_pipe: Vec<(String, _)> = fc.by_pipeline.iter().map(|(k, v)| (book.pipeline(*k).map(|p| p.name.clone()).unwrap_or_default(), *v)).collect();
+            let by_team: Vec<(String, _)> = fc.by_team.iter().map(|(k, v)| (d.team_name(*k), *v)).collect();
+            let by_pipe: Vec<(String, _)> = fc.by_pipeline.iter().map(|(k, v)| (d.pipeline_name(*k), *v)).collect();
+            let by_partner: Vec<(String, _)> = fc.by_partner.iter().map(|(k, v)| (d.partner_name(*k), *v)).collect();
             let deals_of = |list: &[(OpportunityId, Tracked)]| -> Vec<(Opportunity, Tracked)> {
                 list.iter().filter_map(|(id, t)| book.opportunity(*id).map(|o| (o.clone(), t.clone()))).collect()
             };
@@ -959,6 +1010,7 @@ pub async fn forecast_page(
                     (r::forecast_rows("By team", &by_team, &org.currency))
                     (r::forecast_rows("By pipeline", &by_pipe, &org.currency))
                 }
+                (r::forecast_rows("By partner", &by_partner, &org.currency))
                 div.grid-2 {
                     (r::waterfall(&d.waterfall, &d.since.display_in(&org.tz()), &org.currency))
                     @if let Some((pid, fl)) = &d.flow { (r::flow(fl, book.pipeline(*pid).map(|p| p.name.as_str()).unwrap_or(""))) }

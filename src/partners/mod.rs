@@ -1,0 +1,638 @@
+//! ISV partners as the API, the pages and the upkeep job use them: create, change, archive,
+//! notes, the org's partner settings, and the health score computed from the partner and the
+//! deals linked to it (read from the pipeline's [`Books`](crate::pipeline::Books)).
+//!
+//! Every write validates first and commits the record, its health snapshot and the audit
+//! entry in one transaction, or nothing.
+
+use crate::analytics::day_number;
+use crate::domain::forecast::weighted;
+use crate::domain::money::MoneyInput;
+use crate::domain::org::Org;
+use crate::domain::partner::{
+    Contact, Factor, Health, HealthInputs, Note, Partner, PartnerSettings, PartnerStatus, health,
+    optional_text, parse_contacts, parse_labels, parse_tiers, parse_website,
+};
+use crate::domain::pipeline::{PartnerRole, StageKind};
+use crate::domain::{NoteId, PartnerId, Scope, Ts, UserId, required_text};
+use crate::error::{AppError, AppResult};
+use crate::pipeline::{Book, Books, Caller, People, audit_entry, invalid, parse_date, stale};
+use crate::store::audit::{self, Entry};
+use crate::store::{Store, orgs, partners as repo};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+const DAY: i64 = 86_400_000_000;
+
+/// The fields of a partner a client sends: all it wants to set when creating (only `name` is
+/// required), any of them to change one.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerInput {
+    pub name: Option<String>,
+    /// A web address; a bare domain gets `https://`.
+    pub website: Option<String>,
+    /// One of the org's tiers (case-insensitive); default: the lowest.
+    pub tier: Option<String>,
+    /// prospect, onboarding, active, at_risk or churned; default prospect.
+    pub status: Option<String>,
+    /// The responsible user's id; default: the caller.
+    pub owner: Option<String>,
+    pub region: Option<String>,
+    pub categories: Option<Vec<String>>,
+    /// `YYYY-MM-DD`; empty text clears it.
+    pub contract_start: Option<String>,
+    /// `YYYY-MM-DD`; empty text clears it.
+    pub renewal_date: Option<String>,
+    /// The full contact list (replaces the current one).
+    pub contacts: Option<Vec<Contact>>,
+    pub tags: Option<Vec<String>>,
+    /// Yearly revenue target: decimal string or number in the org's currency; empty text
+    /// clears it.
+    pub revenue_target: Option<MoneyInput>,
+    /// Archive (true) or restore (false). Partners are never deleted.
+    pub archived: Option<bool>,
+}
+
+fn optional_date(field: &'static str, raw: &str) -> AppResult<Option<jiff::civil::Date>> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse_date(field, raw).map(Some)
+    }
+}
+
+fn edit_denied() -> AppError {
+    AppError::forbidden("You may only change partners you own (or your team's, for managers).")
+}
+
+/// Apply `input` to `p`; checks every field and touches nothing else.
+fn apply(
+    c: &Caller,
+    settings: &PartnerSettings,
+    people: &People,
+    p: &mut Partner,
+    input: &PartnerInput,
+) -> AppResult<()> {
+    if let Some(n) = &input.name {
+        p.name = required_text("name", n, 200).map_err(invalid)?;
+    }
+    if let Some(w) = &input.website {
+        p.website = parse_website(w).map_err(invalid)?;
+    }
+    if let Some(t) = &input.tier {
+        p.tier = settings
+            .tiers
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(t.trim()))
+            .cloned()
+            .ok_or_else(|| {
+                AppError::validation(
+                    "tier",
+                    format!(
+                        "`{}` is not one of: {}",
+                        t.trim(),
+                        settings.tiers.join(", ")
+                    ),
+                )
+            })?;
+    }
+    if let Some(s) = &input.status {
+        let status = PartnerStatus::parse(s).map_err(invalid)?;
+        if status != p.status {
+            // A person's choice of status replaces salesboard's at-risk mark.
+            p.at_risk_reason = None;
+        }
+        p.status = status;
+    }
+    if let Some(raw) = input.owner.as_deref().map(str::trim) {
+        let id = raw
+            .parse::<UserId>()
+            .ok()
+            .filter(|u| people.0.get(u).is_some_and(|p| p.2))
+            .ok_or_else(|| {
+                AppError::validation("owner", "is not an active user of this organization")
+            })?;
+        if !people.in_scope(c.scope, c.me(), id) {
+            return Err(AppError::forbidden(
+                "You may only give partners to yourself (or your team, for managers).",
+            ));
+        }
+        p.owner = id;
+    }
+    if let Some(r) = &input.region {
+        p.region = optional_text("region", r, 60).map_err(invalid)?;
+    }
+    if let Some(v) = &input.categories {
+        p.categories = parse_labels("categories", v, 20).map_err(invalid)?;
+    }
+    if let Some(v) = &input.tags {
+        p.tags = parse_labels("tags", v, 30).map_err(invalid)?;
+    }
+    if let Some(v) = &input.contract_start {
+        p.contract_start = optional_date("contract_start", v)?;
+    }
+    if let Some(v) = &input.renewal_date {
+        p.renewal_date = optional_date("renewal_date", v)?;
+    }
+    if let (Some(s), Some(r)) = (p.contract_start, p.renewal_date)
+        && r < s
+    {
+        return Err(AppError::validation(
+            "renewal_date",
+            "must not be before the contract start",
+        ));
+    }
+    if let Some(v) = &input.contacts {
+        p.contacts = parse_contacts(v).map_err(invalid)?;
+    }
+    if let Some(t) = &input.revenue_target {
+        p.revenue_target = match t {
+            MoneyInput::Text(s) if s.trim().is_empty() => None,
+            t => {
+                let minor = c
+                    .org
+                    .currency
+                    .to_minor(t)
+                    .map_err(|e| AppError::validation("revenue_target", e.0))?;
+                if minor < 0 {
+                    return Err(AppError::validation(
+                        "revenue_target",
+                        "must not be negative",
+                    ));
+                }
+                if minor / 10i64.pow(u32::from(c.org.currency.minor_digits()))
+                    > crate::pipeline::MAX_AMOUNT_UNITS
+                {
+                    return Err(AppError::validation(
+                        "revenue_target",
+                        "must be at most 1,000,000,000,000",
+                    ));
+                }
+                Some(minor)
+            }
+        };
+    }
+    if let Some(a) = input.archived {
+        p.archived = a;
+    }
+    if !people.in_scope(c.scope, c.me(), p.owner) {
+        return Err(edit_denied());
+    }
+    Ok(())
+}
+
+fn partner_json(p: &Partner) -> Option<String> {
+    audit::json(&json!({
+        "name": p.name, "website": p.website, "tier": p.tier, "status": p.status,
+        "owner": p.owner.to_string(), "region": p.region, "categories": p.categories,
+        "contract_start": p.contract_start.map(|d| d.to_string()),
+        "renewal_date": p.renewal_date.map(|d| d.to_string()),
+        "contacts": p.contacts.len(), "tags": p.tags, "revenue_target": p.revenue_target,
+        "archived": p.archived,
+    }))
+}
+
+pub fn create_partner(
+    store: &Store,
+    books: &Books,
+    c: &Caller,
+    input: &PartnerInput,
+) -> AppResult<Partner> {
+    let org = c.org.id;
+    let book = books.get(store, org)?;
+    store.try_write(|txn| {
+        let settings = repo::settings(txn, org)?;
+        let people = People::load(txn, org)?;
+        if input.name.is_none() {
+            return Err(AppError::validation("name", "is required"));
+        }
+        if input.owner.is_none() && c.by.user.is_none() {
+            return Err(AppError::validation("owner", "is required"));
+        }
+        let mut p = Partner {
+            id: PartnerId::generate(),
+            org,
+            name: String::new(),
+            website: String::new(),
+            tier: settings.tiers.first().cloned().unwrap_or_default(),
+            status: PartnerStatus::Prospect,
+            owner: c.me(),
+            region: String::new(),
+            categories: Vec::new(),
+            contract_start: None,
+            renewal_date: None,
+            contacts: Vec::new(),
+            tags: Vec::new(),
+            revenue_target: None,
+            at_risk_reason: None,
+            archived: false,
+            last_activity: c.now,
+            created_at: c.now,
+            updated_at: c.now,
+            version: 1,
+        };
+        apply(c, &settings, &people, &mut p, input)?;
+        let entry = audit_entry(
+            c,
+            "partner.create",
+            "partner",
+            p.id.to_string(),
+            None,
+            partner_json(&p),
+        );
+        save_scored(txn, &c.org, &settings, &book, p, c.now, entry)
+    })
+}
+
+/// Change a partner. `if_version`: the version the client last saw (a stale one is a 409).
+pub fn update_partner(
+    store: &Store,
+    books: &Books,
+    c: &Caller,
+    id: PartnerId,
+    input: &PartnerInput,
+    if_version: Option<u64>,
+) -> AppResult<Partner> {
+    let org = c.org.id;
+    let book = books.get(store, org)?;
+    store.try_write(|txn| {
+        let mut p = repo::get(txn, org, id)?.ok_or_else(|| AppError::not_found("Partner"))?;
+        let people = People::load(txn, org)?;
+        if !people.in_scope(c.scope, c.me(), p.owner) {
+            return Err(edit_denied());
+        }
+        if let Some(v) = if_version
+            && v != p.version
+        {
+            return Err(stale(p.version));
+        }
+        let settings = repo::settings(txn, org)?;
+        let before = p.clone();
+        apply(c, &settings, &people, &mut p, input)?;
+        if p == before {
+            return Ok(p);
+        }
+        p.version += 1;
+        p.updated_at = c.now.max(before.updated_at);
+        p.last_activity = c.now.max(before.last_activity);
+        let entry = audit_entry(
+            c,
+            "partner.update",
+            "partner",
+            p.id.to_string(),
+            partner_json(&before),
+            partner_json(&p),
+        );
+        save_scored(txn, &c.org, &settings, &book, p, c.now, entry)
+    })
+}
+
+/// Store `p` with its health of today (marking it at risk when the score fell below the
+/// threshold) and the audit entry.
+fn save_scored(
+    txn: &redb::WriteTransaction,
+    org: &Org,
+    settings: &PartnerSettings,
+    book: &Book,
+    mut p: Partner,
+    now: Ts,
+    entry: Entry,
+) -> AppResult<Partner> {
+    let facts = facts(book).remove(&p.id).unwrap_or_default();
+    let h = score(org, settings, &p, &facts, now);
+    mark_at_risk(&mut p, &h, settings, org.today(now));
+    repo::put(txn, &p)?;
+    audit::append(txn, org.id, now, entry)?;
+    if !p.archived {
+        repo::set_health(txn, org.id, p.id, day_number(org.today(now)), h.score)?;
+    }
+    Ok(p)
+}
+
+/// Mark an active or onboarding partner at risk when `h` is below the threshold. Returns
+/// whether it changed the partner.
+fn mark_at_risk(
+    p: &mut Partner,
+    h: &Health,
+    settings: &PartnerSettings,
+    today: jiff::civil::Date,
+) -> bool {
+    if !matches!(p.status, PartnerStatus::Active | PartnerStatus::Onboarding) || p.archived {
+        return false;
+    }
+    match crate::domain::partner::at_risk_reason(h, settings.at_risk_below, today) {
+        Some(reason) => {
+            p.status = PartnerStatus::AtRisk;
+            p.at_risk_reason = Some(reason);
+            p.version += 1;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Add a note (author and time recorded); counts as activity with the partner.
+pub fn add_note(store: &Store, c: &Caller, id: PartnerId, text: &str) -> AppResult<Note> {
+    let org = c.org.id;
+    let text = crate::domain::partner::parse_note(text).map_err(invalid)?;
+    store.try_write(|txn| {
+        let mut p = repo::get(txn, org, id)?.ok_or_else(|| AppError::not_found("Partner"))?;
+        let note = Note {
+            id: NoteId::generate(),
+            at: c.now,
+            by: c.by.user,
+            by_label: c.label(),
+            text: text.clone(),
+        };
+        repo::add_note(txn, org, id, &note)?;
+        // Activity, not an edit: the version (ETag) stays, so open edit forms stay valid.
+        p.last_activity = c.now.max(p.last_activity);
+        repo::put(txn, &p)?;
+        audit::append(
+            txn,
+            org,
+            c.now,
+            audit_entry(
+                c,
+                "partner.note",
+                "partner",
+                id.to_string(),
+                None,
+                audit::json(&json!({"note": note.id.to_string()})),
+            ),
+        )?;
+        Ok(note)
+    })
+}
+
+/// Settings as a client sends them; absent fields stay.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    /// Tier names, lowest first (1–20).
+    pub tiers: Option<Vec<String>>,
+    /// Factor name -> weight 0–100 (factors left out keep their weight).
+    pub weights: Option<HashMap<String, i64>>,
+    /// Scores below this mark active and onboarding partners at risk (0–100).
+    pub at_risk_below: Option<i64>,
+}
+
+/// Change the org's partner settings. Partners whose tier is no longer listed keep it (the
+/// list offers it as theirs until someone picks another).
+pub fn update_settings(
+    store: &Store,
+    c: &Caller,
+    input: &SettingsInput,
+    if_version: Option<u64>,
+) -> AppResult<PartnerSettings> {
+    if c.scope != Scope::Org {
+        return Err(AppError::forbidden(
+            "Changing partner settings needs partners.edit for the whole organization.",
+        ));
+    }
+    let org = c.org.id;
+    store.try_write(|txn| {
+        let mut s = repo::settings(txn, org)?;
+        if let Some(v) = if_version
+            && v != s.version
+        {
+            return Err(stale(s.version));
+        }
+        let before = s.clone();
+        if let Some(t) = &input.tiers {
+            s.tiers = parse_tiers(t).map_err(invalid)?;
+        }
+        if let Some(w) = &input.weights {
+            for (name, weight) in w {
+                let f = Factor::parse(name).ok_or_else(|| {
+                    AppError::validation(
+                        "weights",
+                        format!(
+                            "`{name}` is not one of: {}",
+                            Factor::ALL.map(Factor::as_str).join(", ")
+                        ),
+                    )
+                })?;
+                let w = u8::try_from(*weight).ok().filter(|w| *w <= 100).ok_or_else(|| {
+                    AppError::validation("weights", format!("{name}: must be from 0 to 100"))
+                })?;
+                s.weights.set(f, w);
+            }
+            if s.weights.0.iter().all(|w| *w == 0) {
+                return Err(AppError::validation(
+                    "weights",
+                    "at least one factor needs a weight above 0",
+                ));
+            }
+        }
+        if let Some(t) = input.at_risk_below {
+            s.at_risk_below = u8::try_from(t)
+                .ok()
+                .filter(|t| *t <= 100)
+                .ok_or_else(|| AppError::validation("at_risk_below", "must be from 0 to 100"))?;
+        }
+        if s == before {
+            return Ok(s);
+        }
+        s.version += 1;
+        repo::put_settings(txn, org, &s)?;
+        let js = |s: &PartnerSettings| {
+            audit::json(&json!({"tiers": s.tiers, "weights": s.weights.0, "at_risk_below": s.at_risk_below}))
+        };
+        audit::append(
+            txn,
+            org,
+            c.now,
+            audit_entry(
+                c,
+                "partner.settings",
+                "org",
+                org.to_string(),
+                js(&before),
+                js(&s),
+            ),
+        )?;
+        Ok(s)
+    })
+}
+
+// ---------- reading: facts, health, figures ----------
+
+/// What the deals linked to one partner add up to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facts {
+    /// Open deals (sourced or influenced) and their amounts.
+    pub open_deals: u32,
+    pub open_amount: i64,
+    pub open_weighted: i64,
+    /// Open amount of the deals it sourced.
+    pub open_sourced: i64,
+    /// Expected close dates of the open deals (slipped ones are counted against the day of
+    /// the read).
+    pub open_closing: Vec<jiff::civil::Date>,
+    /// Sourced deals created in the last 90 days and the 90 before (relative to `now` of the
+    /// read).
+    pub created: Vec<Ts>,
+    /// Won and lost deals: (close date, amount, won).
+    pub closed: Vec<(jiff::civil::Date, i64, bool)>,
+    /// Every linked deal (archived ones left out).
+    pub deals: u32,
+    pub last_change: Option<Ts>,
+}
+
+/// The facts of every partner with linked deals, from one pass over the org's deals.
+pub fn facts(book: &Book) -> HashMap<PartnerId, Facts> {
+    let stages = book.stages();
+    let mut out: HashMap<PartnerId, Facts> = HashMap::new();
+    for o in &book.opps {
+        let Some((pid, role)) = o.partner else {
+            continue;
+        };
+        let t = &o.state;
+        if t.archived {
+            continue;
+        }
+        let f = out.entry(pid).or_default();
+        f.deals += 1;
+        f.last_change = f.last_change.max(Some(o.updated_at));
+        match stages.kind(t.stage) {
+            StageKind::Open => {
+                f.open_deals += 1;
+                f.open_amount = f.open_amount.saturating_add(t.amount);
+                f.open_weighted = f
+                    .open_weighted
+                    .saturating_add(weighted(t.amount, t.probability));
+                if role == PartnerRole::Sourced {
+                    f.open_sourced = f.open_sourced.saturating_add(t.amount);
+                }
+                f.open_closing.push(t.close_date);
+            }
+            k => f.closed.push((t.close_date, t.amount, k == StageKind::Won)),
+        }
+        if role == PartnerRole::Sourced {
+            f.created.push(o.created_at);
+        }
+    }
+    out
+}
+
+/// The health inputs of `p` at `now`.
+pub fn inputs(org: &Org, p: &Partner, f: &Facts, now: Ts) -> HealthInputs {
+    let today = org.today(now);
+    let last = f.last_change.map_or(p.last_activity, |c| c.max(p.last_activity));
+    let (recent_from, before_from) = (Ts(now.0 - 90 * DAY), Ts(now.0 - 180 * DAY));
+    let year_ago = today.checked_sub(jiff::Span::new().days(365)).unwrap_or(today);
+    let closed_12m = f.closed.iter().filter(|(d, _, _)| *d > year_ago && *d <= today);
+    let jan1 = jiff::civil::date(today.year(), 1, 1);
+    let days_in_year = f64::from(if today.in_leap_year() { 366 } else { 365 });
+    HealthInputs {
+        days_since_activity: (now.0 - last.0).max(0) / DAY,
+        open_sourced: f.open_sourced,
+        new_recent: f.created.iter().filter(|c| **c >= recent_from).count() as u32,
+        new_before: f
+            .created
+            .iter()
+            .filter(|c| **c >= before_from && **c < recent_from)
+            .count() as u32,
+        won_12m: closed_12m.clone().filter(|c| c.2).count() as u32,
+        lost_12m: closed_12m.filter(|c| !c.2).count() as u32,
+        won_this_year: f
+            .closed
+            .iter()
+            .filter(|(d, _, won)| *won && d.year() == today.year() && *d <= today)
+            .map(|c| c.1)
+            .fold(0i64, i64::saturating_add),
+        revenue_target: p.revenue_target,
+        year_elapsed: f64::from(today.day_of_year()) / days_in_year,
+        open_deals: f.open_deals,
+        slipped_deals: f.open_closing.iter().filter(|d| **d < today).count() as u32,
+        days_to_renewal: p
+            .renewal_date
+            .map(|r| i64::from((r - jan1).get_days() - (today - jan1).get_days())),
+    }
+}
+
+/// The health of `p` at `now`.
+pub fn score(org: &Org, s: &PartnerSettings, p: &Partner, f: &Facts, now: Ts) -> Health {
+    let money = |m: i64| org.currency.display_minor(m);
+    health(&inputs(org, p, f, now), &s.weights, &money)
+}
+
+/// A partner with its current health and deal figures.
+pub struct Row {
+    pub partner: Partner,
+    pub health: Health,
+    pub facts: Facts,
+    /// Won amount of its deals closing this calendar year.
+    pub won_this_year: i64,
+}
+
+/// Every partner of the org with health and figures (archived ones when `archived`).
+pub fn rows(
+    store: &Store,
+    books: &Books,
+    org: &Org,
+    now: Ts,
+) -> AppResult<(PartnerSettings, Vec<Row>)> {
+    let book = books.get(store, org.id)?;
+    let (settings, list) = store.read(|t| Ok((repo::settings(t, org.id)?, repo::list(t, org.id)?)))?;
+    let mut all = facts(&book);
+    let rows = list
+        .into_iter()
+        .map(|p| {
+            let f = all.remove(&p.id).unwrap_or_default();
+            let h = score(org, &settings, &p, &f, now);
+            let won = inputs(org, &p, &f, now).won_this_year;
+            Row {
+                partner: p,
+                health: h,
+                facts: f,
+                won_this_year: won,
+            }
+        })
+        .collect();
+    Ok((settings, rows))
+}
+
+/// Score every partner of every org for today: store the day's score and mark the ones that
+/// fell below their org's threshold at risk (the upkeep job, hourly; a day keeps its last
+/// score). Returns how many partners were marked.
+pub fn refresh_all(store: &Store, books: &Books, now: Ts) -> AppResult<usize> {
+    let mut marked = 0;
+    for org in store.read(orgs::list)? {
+        let book = books.get(store, org.id)?;
+        marked += store.try_write(|txn| -> AppResult<usize> {
+            let settings = repo::settings(txn, org.id)?;
+            let mut all = facts(&book);
+            let today = org.today(now);
+            let mut n = 0;
+            for mut p in repo::list(txn, org.id)?.into_iter().filter(|p| !p.archived) {
+                let f = all.remove(&p.id).unwrap_or_default();
+                let h = score(&org, &settings, &p, &f, now);
+                repo::set_health(txn, org.id, p.id, day_number(today), h.score)?;
+                if mark_at_risk(&mut p, &h, &settings, today) {
+                    p.updated_at = now.max(p.updated_at);
+                    repo::put(txn, &p)?;
+                    audit::append(
+                        txn,
+                        org.id,
+                        now,
+                        Entry {
+                            actor: audit::Actor::System,
+                            action: "partner.at_risk",
+                            entity: "partner",
+                            entity_id: p.id.to_string(),
+                            old: None,
+                            new: audit::json(&json!({"status": p.status, "reason": p.at_risk_reason})),
+                        },
+                    )?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })?;
+    }
+    Ok(marked)
+}
