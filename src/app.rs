@@ -175,7 +175,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Background upkeep: forget rate-limit state of quiet clients (every minute); delete raw
-/// events past the retention window (at start, then hourly).
+/// events past the retention window and record every partner's health score of the day,
+/// marking those below their org's threshold at risk (at start, then hourly).
 pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
@@ -196,6 +197,19 @@ pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "raw-event retention failed"),
                     Err(e) => tracing::error!(error = %e, "raw-event retention panicked"),
+                }
+            }
+            if minutes.is_multiple_of(60) {
+                let (store, books, now) = (state.store.clone(), state.books.clone(), state.clock.now());
+                let done = tokio::task::spawn_blocking(move || {
+                    crate::partners::refresh_all(&store, &books, now)
+                })
+                .await;
+                match done {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!(partners = n, "partners marked at risk"),
+                    Ok(Err(e)) => tracing::error!(error = %e.message, "partner health refresh failed"),
+                    Err(e) => tracing::error!(error = %e, "partner health refresh panicked"),
                 }
             }
             minutes += 1;

@@ -7,7 +7,7 @@
 
 use crate::domain::money::{Currency, MoneyInput};
 use crate::domain::{
-    ApiKeyId, OpportunityId, OrgId, PartnerId, PipelineId, StageId, TeamId, Ts, UserId,
+    ApiKeyId, NoteId, OpportunityId, OrgId, PartnerId, PipelineId, StageId, TeamId, Ts, UserId,
 };
 use crate::error::AppError;
 use std::borrow::Cow;
@@ -57,6 +57,7 @@ text_schema!(
     "A partner id (ULID).",
     "01KAK7D2Y3N9Q8T0V4W6X8Z0AH"
 );
+text_schema!(NoteId, "A note id (ULID).", "01KAK7D2Y3N9Q8T0V4W6X8Z0AJ");
 text_schema!(
     Ts,
     "An instant in UTC (RFC 3339).",

@@ -636,3 +636,317 @@ pub fn refresh_all(store: &Store, books: &Books, now: Ts) -> AppResult<usize> {
     }
     Ok(marked)
 }
+
+// ---------- lists: filters, sorting ----------
+
+/// A list's filters and order as a client sends them (the API's query and the page's URL).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Words in the name, website, region, tags or contacts.
+    pub q: Option<String>,
+    /// One of the org's tiers.
+    pub tier: Option<String>,
+    /// prospect, onboarding, active, at_risk or churned.
+    pub status: Option<String>,
+    /// The owner's user id, or `me`.
+    pub owner: Option<String>,
+    /// Health band: at_risk (below the org's threshold), watch (up to 69) or healthy (70+).
+    pub health: Option<String>,
+    /// Only partners with this tag.
+    pub tag: Option<String>,
+    /// Include archived partners.
+    pub archived: Option<bool>,
+    /// name (default), health, tier, status, owner, renewal_date, open_pipeline, won or
+    /// updated_at; prefix `-` for descending.
+    pub sort: Option<String>,
+    /// Page size, 1–500, default 50.
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+pub const SORTS: &[&str] = &[
+    "name",
+    "health",
+    "tier",
+    "status",
+    "owner",
+    "renewal_date",
+    "open_pipeline",
+    "won",
+    "updated_at",
+];
+
+/// The rows matching `q`, in its order; checks every parameter.
+pub fn select<'a>(
+    rows: &'a [Row],
+    settings: &PartnerSettings,
+    people: &People,
+    me: UserId,
+    q: &ListQuery,
+) -> AppResult<Vec<&'a Row>> {
+    let nonblank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let status = nonblank(&q.status)
+        .map(|s| PartnerStatus::parse(&s).map_err(invalid))
+        .transpose()?;
+    let band = nonblank(&q.health)
+        .map(|s| crate::domain::partner::Band::parse(&s).map_err(invalid))
+        .transpose()?;
+    let owner = match nonblank(&q.owner).as_deref() {
+        None => None,
+        Some("me") => Some(me),
+        Some(raw) => Some(
+            raw.parse::<UserId>()
+                .map_err(|_| AppError::validation("owner", "must be a user id or `me`"))?,
+        ),
+    };
+    let tier = nonblank(&q.tier);
+    if let Some(t) = &tier
+        && !settings.tiers.iter().any(|k| k.eq_ignore_ascii_case(t))
+        && !rows.iter().any(|r| r.partner.tier.eq_ignore_ascii_case(t))
+    {
+        return Err(AppError::validation(
+            "tier",
+            format!("`{t}` is not one of: {}", settings.tiers.join(", ")),
+        ));
+    }
+    let tag = nonblank(&q.tag);
+    let words: Vec<String> = nonblank(&q.q)
+        .map(|s| s.to_lowercase().split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let (sort, desc) = match nonblank(&q.sort).as_deref().unwrap_or("name") {
+        s if s.starts_with('-') => (s[1..].to_string(), true),
+        s => (s.to_string(), false),
+    };
+    if !SORTS.contains(&sort.as_str()) {
+        return Err(AppError::validation(
+            "sort",
+            format!("`{sort}` is not one of: {}", SORTS.join(", ")),
+        ));
+    }
+    let archived = q.archived.unwrap_or(false);
+    let mut out: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            let p = &r.partner;
+            (archived || !p.archived)
+                && status.is_none_or(|s| p.status == s)
+                && owner.is_none_or(|o| p.owner == o)
+                && tier.as_deref().is_none_or(|t| p.tier.eq_ignore_ascii_case(t))
+                && band.is_none_or(|b| {
+                    crate::domain::partner::Band::of(r.health.score, settings.at_risk_below) == b
+                })
+                && tag
+                    .as_deref()
+                    .is_none_or(|t| p.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+                && (words.is_empty() || {
+                    let hay = haystack(p);
+                    words.iter().all(|w| hay.contains(w.as_str()))
+                })
+        })
+        .collect();
+    let tier_pos = |r: &Row| {
+        settings
+            .tiers
+            .iter()
+            .position(|t| t.eq_ignore_ascii_case(&r.partner.tier))
+            .unwrap_or(usize::MAX)
+    };
+    let name = |r: &Row| r.partner.name.to_lowercase();
+    match sort.as_str() {
+        "health" => out.sort_by_key(|r| (r.health.score, name(r))),
+        "tier" => out.sort_by_key(|r| (tier_pos(r), name(r))),
+        "status" => out.sort_by_key(|r| (PartnerStatus::ALL.iter().position(|s| *s == r.partner.status), name(r))),
+        "owner" => out.sort_by_key(|r| (people.name(r.partner.owner).to_lowercase(), name(r))),
+        "renewal_date" => out.sort_by_key(|r| (r.partner.renewal_date.is_none(), r.partner.renewal_date, name(r))),
+        "open_pipeline" => out.sort_by_key(|r| (r.facts.open_amount, name(r))),
+        "won" => out.sort_by_key(|r| (r.won_this_year, name(r))),
+        "updated_at" => out.sort_by_key(|r| (r.partner.updated_at, name(r))),
+        _ => out.sort_by_cached_key(|r| (name(r), r.partner.id)),
+    }
+    if desc {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+/// The lower-cased text a search looks in.
+fn haystack(p: &Partner) -> String {
+    let mut h = format!("{} {} {} {}", p.name, p.website, p.region, p.tier);
+    for t in p.tags.iter().chain(&p.categories) {
+        h.push(' ');
+        h.push_str(t);
+    }
+    for c in &p.contacts {
+        h.push_str(&format!(" {} {} {}", c.name, c.email, c.role));
+    }
+    h.to_lowercase()
+}
+
+/// Page size and offset from a list query.
+pub fn page_of(q: &ListQuery) -> AppResult<(usize, usize)> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 500"));
+    }
+    let offset = match q.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c
+            .parse()
+            .map_err(|_| AppError::validation("cursor", "is not a cursor from a previous page"))?,
+    };
+    Ok((limit, offset))
+}
+
+/// The CSV export of rows (every column a spreadsheet user would want).
+pub fn csv(org: &Org, people: &People, settings: &PartnerSettings, rows: &[&Row]) -> AppResult<Vec<u8>> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let head = [
+        "id", "name", "website", "tier", "status", "owner", "region", "categories", "tags",
+        "contract_start", "renewal_date", "health", "health_band", "open_pipeline",
+        "weighted_pipeline", "won_this_year", "revenue_target", "open_deals", "contacts",
+        "archived", "created_at", "updated_at",
+    ];
+    let err = |e: ::csv::Error| AppError::internal(format!("csv: {e}"));
+    w.write_record(head).map_err(err)?;
+    for r in rows {
+        let p = &r.partner;
+        let money = |m: i64| org.currency.format_minor(m);
+        let date = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+        w.write_record([
+            p.id.to_string(),
+            csv_safe(&p.name),
+            csv_safe(&p.website),
+            csv_safe(&p.tier),
+            p.status.as_str().to_string(),
+            csv_safe(people.name(p.owner)),
+            csv_safe(&p.region),
+            csv_safe(&p.categories.join("; ")),
+            csv_safe(&p.tags.join("; ")),
+            date(p.contract_start),
+            date(p.renewal_date),
+            r.health.score.to_string(),
+            crate::domain::partner::Band::of(r.health.score, settings.at_risk_below)
+                .as_str()
+                .to_string(),
+            money(r.facts.open_amount),
+            money(r.facts.open_weighted),
+            money(r.won_this_year),
+            p.revenue_target.map(money).unwrap_or_default(),
+            r.facts.open_deals.to_string(),
+            csv_safe(
+                &p.contacts
+                    .iter()
+                    .map(|c| format!("{} <{}>", c.name, c.email))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            p.archived.to_string(),
+            p.created_at.to_string(),
+            p.updated_at.to_string(),
+        ])
+        .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| AppError::internal(format!("csv: {e}")))
+}
+
+/// Text a spreadsheet will not run as a formula (a leading `=`, `+`, `-` or `@` is quoted
+/// with an apostrophe).
+fn csv_safe(v: &str) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    }
+}
+
+// ---------- demo ----------
+
+/// Demo partners for an org without any (owned round-robin by `owners`); returns their ids.
+/// Facts vary so that the list shows every health band: recent and stale activity, renewals
+/// near and far, targets met and missed.
+pub fn demo_partners(
+    txn: &redb::WriteTransaction,
+    org: &Org,
+    owners: &[UserId],
+    now: Ts,
+) -> AppResult<Vec<PartnerId>> {
+    if !repo::list(txn, org.id)?.is_empty() || owners.is_empty() {
+        return Ok(Vec::new());
+    }
+    const DEMO: [(&str, &str, &str, PartnerStatus, &str, i64, i64, i64); 8] = [
+        // name, site, tier, status, region, days since activity, days to renewal, target
+        ("Northwind Apps", "northwind.example", "Platinum", PartnerStatus::Active, "EMEA", 2, 300, 900_000),
+        ("Contoso Cloud", "contoso.example", "Gold", PartnerStatus::Active, "NA", 5, 200, 600_000),
+        ("Fabrikam Data", "fabrikam.example", "Gold", PartnerStatus::Active, "NA", 40, 25, 500_000),
+        ("Adatum Security", "adatum.example", "Silver", PartnerStatus::Onboarding, "APAC", 12, 340, 250_000),
+        ("Tailspin Analytics", "tailspin.example", "Silver", PartnerStatus::Active, "EMEA", 75, -5, 300_000),
+        ("Litware Labs", "litware.example", "Registered", PartnerStatus::Prospect, "LATAM", 20, 0, 0),
+        ("Proseware", "proseware.example", "Registered", PartnerStatus::Active, "NA", 8, 120, 150_000),
+        ("Woodgrove Integrations", "woodgrove.example", "Gold", PartnerStatus::Churned, "EMEA", 160, -60, 0),
+    ];
+    let settings = repo::settings(txn, org.id)?;
+    let today = org.today(now);
+    let mut ids = Vec::new();
+    for (i, (name, site, tier, status, region, quiet, renew, target)) in DEMO.into_iter().enumerate() {
+        let renewal = (renew != 0)
+            .then(|| today.checked_add(jiff::Span::new().days(renew)).ok())
+            .flatten();
+        let p = Partner {
+            id: PartnerId::generate(),
+            org: org.id,
+            name: name.into(),
+            website: format!("https://{site}"),
+            tier: settings
+                .tiers
+                .iter()
+                .find(|t| t.eq_ignore_ascii_case(tier))
+                .cloned()
+                .unwrap_or_else(|| tier.into()),
+            status,
+            owner: owners[i % owners.len()],
+            region: region.into(),
+            categories: vec![["Security", "Analytics", "Integration", "Cloud"][i % 4].into()],
+            contract_start: renewal.and_then(|r| r.checked_sub(jiff::Span::new().years(1)).ok()),
+            renewal_date: renewal,
+            contacts: vec![Contact {
+                name: ["Ana Silva", "Ben Okafor", "Chen Wei", "Dana Levi"][i % 4].into(),
+                role: "Partner manager".into(),
+                email: format!("partners@{site}"),
+                phone: String::new(),
+            }],
+            tags: vec!["demo".into()],
+            revenue_target: (target > 0)
+                .then(|| target * 10i64.pow(u32::from(org.currency.minor_digits()))),
+            at_risk_reason: None,
+            archived: false,
+            last_activity: Ts(now.0 - quiet * DAY),
+            created_at: Ts(now.0 - 200 * DAY),
+            updated_at: Ts(now.0 - quiet * DAY),
+            version: 1,
+        };
+        repo::put(txn, &p)?;
+        repo::add_note(
+            txn,
+            org.id,
+            p.id,
+            &Note {
+                id: NoteId(ulid::Ulid::from_parts(p.last_activity.0.max(0) as u64 / 1000, i as u128).0),
+                at: p.last_activity,
+                by: None,
+                by_label: "salesboard demo".into(),
+                text: format!("Quarterly review with {}: joint pipeline looked at deal by deal.", p.contacts[0].name),
+            },
+        )?;
+        ids.push(p.id);
+    }
+    Ok(ids)
+}

@@ -21,7 +21,7 @@ pub fn load_demo(
     now: crate::domain::Ts,
 ) -> crate::error::AppResult<usize> {
     use crate::store::pipeline as repo;
-    Ok(store.write(|txn| {
+    store.try_write(|txn| -> crate::error::AppResult<usize> {
         if repo::has_opportunities(txn, org.id)? {
             return Ok(0);
         }
@@ -36,6 +36,8 @@ pub fn load_demo(
             .filter(|u| !u.disabled)
             .map(|u| (u.id, u.email))
             .collect();
+        let user_ids: Vec<_> = owners.iter().map(|o| o.0).collect();
+        let partners = crate::partners::demo_partners(txn, org, &user_ids, now)?;
         let spec = demo::Spec {
             deals,
             changes: 6,
@@ -44,10 +46,21 @@ pub fn load_demo(
             now,
         };
         let mut n = 0;
-        demo::generate(&spec, org.id, &p, &owners, &org.tz(), 1_000, |batch| {
-            n += batch.len();
+        demo::generate(&spec, org.id, &p, &owners, &org.tz(), 1_000, |mut batch| {
+            // Partner referrals are sourced by a partner; every fifth other deal influenced.
+            // The churned last partner gets no new deals.
+            let live = partners.len().saturating_sub(1).max(1);
+            for (o, _) in &mut batch {
+                let pick = partners.get((n + o.name.len()) % live).copied();
+                o.partner = match (pick, o.source.as_str()) {
+                    (Some(pid), "Partner referral") => Some((pid, crate::domain::pipeline::PartnerRole::Sourced)),
+                    (Some(pid), _) if n % 5 == 0 => Some((pid, crate::domain::pipeline::PartnerRole::Influenced)),
+                    _ => None,
+                };
+                n += 1;
+            }
             repo::import_opportunities(txn, org.id, &batch)
         })?;
         Ok(n)
-    })?)
+    })
 }

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod chart;
 pub mod dashboard;
 pub mod import;
+pub mod partners;
 pub mod pipeline;
 pub mod toast;
 pub mod users;

@@ -6,6 +6,7 @@ mod apikeys;
 mod catalog;
 mod events;
 mod metrics;
+mod partners;
 mod pipeline;
 
 use crate::app::AppState;
@@ -55,6 +56,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pipeline::opportunity_history))
         .routes(routes!(pipeline::forecast))
         .routes(routes!(pipeline::list_targets, pipeline::set_target))
+        .routes(routes!(partners::list_partners, partners::create_partner))
+        .routes(routes!(partners::export_partners))
+        .routes(routes!(partners::get_partner, partners::update_partner))
+        .routes(routes!(partners::partner_health))
+        .routes(routes!(partners::list_notes, partners::add_note))
+        .routes(routes!(partners::get_settings, partners::put_settings))
         .fallback(|| async { AppError::not_found("API route") })
 }
 

@@ -27,7 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 type Viewing = Authz<perm::PipelineView>;
 type Editing = Authz<perm::PipelineEdit>;
 
-async fn org_of(state: &AppState, id: crate::domain::OrgId) -> AppResult<Org> {
+pub(super) async fn org_of(state: &AppState, id: crate::domain::OrgId) -> AppResult<Org> {
     state
         .db(move |s| Ok(s.read(|t| orgs::get(t, id))?))
         .await?
@@ -35,7 +35,7 @@ async fn org_of(state: &AppState, id: crate::domain::OrgId) -> AppResult<Org> {
 }
 
 /// The version an `If-Match` header names (`"7"`, `W/"7"`); `None` without the header.
-fn if_match(h: &HeaderMap) -> AppResult<Option<u64>> {
+pub(super) fn if_match(h: &HeaderMap) -> AppResult<Option<u64>> {
     let Some(v) = h.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -46,7 +46,7 @@ fn if_match(h: &HeaderMap) -> AppResult<Option<u64>> {
         .map_err(|_| AppError::bad_request("If-Match must be the ETag of the record, e.g. \"3\"."))
 }
 
-fn with_etag<T: Serialize>(version: u64, status: StatusCode, body: T) -> Response {
+pub(super) fn with_etag<T: Serialize>(version: u64, status: StatusCode, body: T) -> Response {
     let mut r = (status, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
         r.headers_mut().insert(header::ETAG, v);

@@ -7,6 +7,7 @@ mod dashboard;
 mod home;
 mod import;
 mod integrations;
+mod partners;
 mod pipeline;
 
 use crate::app::AppState;
@@ -43,6 +44,18 @@ pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
             "/opportunities/{id}",
             get(pipeline::opportunity_page).post(pipeline::update_opportunity),
         )
+        .route("/partners", get(partners::list_page).post(partners::create))
+        .route("/partners/new", get(partners::new_page))
+        .route(
+            "/partners/settings",
+            get(partners::settings_page).post(partners::save_settings),
+        )
+        .route(
+            "/partners/{id}",
+            get(partners::detail_page).post(partners::update),
+        )
+        .route("/partners/{id}/notes", post(partners::add_note))
+        .route("/partners/{id}/archive", post(partners::archive))
         .route("/forecast", get(pipeline::forecast_page))
         .route("/forecast/targets", post(pipeline::save_targets))
         .route("/customers/{id}", get(catalog::customer_page))
@@ -118,6 +131,7 @@ const NAV: &[(&str, &str, Option<Permission>)] = &[
     ("/dashboard", "Dashboard", Some(Permission::SalesView)),
     ("/pipeline", "Pipeline", Some(Permission::PipelineView)),
     ("/forecast", "Forecast", Some(Permission::PipelineView)),
+    ("/partners", "Partners", Some(Permission::PartnersView)),
     ("/admin/users", "Users", Some(Permission::UsersManage)),
     ("/import", "Import", Some(Permission::SalesEdit)),
     ("/admin/roles", "Roles", None),
