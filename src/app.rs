@@ -200,7 +200,8 @@ pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
                 }
             }
             if minutes.is_multiple_of(60) {
-                let (store, books, now) = (state.store.clone(), state.books.clone(), state.clock.now());
+                let (store, books, now) =
+                    (state.store.clone(), state.books.clone(), state.clock.now());
                 let done = tokio::task::spawn_blocking(move || {
                     crate::partners::refresh_all(&store, &books, now)
                 })
@@ -208,7 +209,9 @@ pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
                 match done {
                     Ok(Ok(0)) => {}
                     Ok(Ok(n)) => tracing::info!(partners = n, "partners marked at risk"),
-                    Ok(Err(e)) => tracing::error!(error = %e.message, "partner health refresh failed"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e.message, "partner health refresh failed")
+                    }
                     Err(e) => tracing::error!(error = %e, "partner health refresh panicked"),
                 }
             }

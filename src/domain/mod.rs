@@ -15,7 +15,8 @@ pub mod time;
 pub mod user;
 
 pub use ids::{
-    ApiKeyId, FamilyId, NoteId, OpportunityId, OrgId, PartnerId, PipelineId, StageId, TeamId, UserId,
+    ApiKeyId, FamilyId, NoteId, OpportunityId, OrgId, PartnerId, PipelineId, StageId, TeamId,
+    UserId,
 };
 pub use roles::{Permission, Role, Scope};
 pub use time::Ts;

@@ -65,6 +65,7 @@ impl PartnerStatus {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub role: String,
@@ -435,7 +436,10 @@ fn factor(f: Factor, i: &HealthInputs, money: &dyn Fn(i64) -> String) -> (Option
         }
         Factor::Renewal => match i.days_to_renewal {
             None => (None, "no renewal date".into()),
-            Some(d) if d < 0 => (Some(0), format!("renewal overdue by {}", plural(-d, "day", "days"))),
+            Some(d) if d < 0 => (
+                Some(0),
+                format!("renewal overdue by {}", plural(-d, "day", "days")),
+            ),
             Some(d) if d >= 90 => (Some(100), format!("renews in {}", plural(d, "day", "days"))),
             Some(d) => (
                 Some(pct(d as f64, 90.0)),
@@ -524,7 +528,9 @@ pub fn parse_note(raw: &str) -> Result<String, Invalid> {
     if v.chars().count() > 10_000 {
         return Err(Invalid::new("text", "must be at most 10000 characters"));
     }
-    if v.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if v.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         return Err(Invalid::new("text", "must not contain control characters"));
     }
     Ok(v.to_string())
@@ -642,13 +648,13 @@ mod tests {
     fn inputs() -> HealthInputs {
         HealthInputs {
             days_since_activity: 3,
-            open_sourced: 300_000_00,
+            open_sourced: 300_000 * 100,
             new_recent: 4,
             new_before: 2,
             won_12m: 3,
             lost_12m: 1,
-            won_this_year: 250_000_00,
-            revenue_target: Some(400_000_00),
+            won_this_year: 250_000 * 100,
+            revenue_target: Some(400_000 * 100),
             year_elapsed: 0.5,
             open_deals: 4,
             slipped_deals: 1,
@@ -659,7 +665,12 @@ mod tests {
     #[test]
     fn hand_computed_score_and_contributions() {
         let h = health(&inputs(), &Weights::default(), &money);
-        let s = |f: Factor| h.factors.iter().find(|x| x.factor == f).and_then(|x| x.score);
+        let s = |f: Factor| {
+            h.factors
+                .iter()
+                .find(|x| x.factor == f)
+                .and_then(|x| x.score)
+        };
         assert_eq!(s(Factor::Recency), Some(100));
         // 300k open of 0.75 × 400k = 300k: full.
         assert_eq!(s(Factor::SourcedPipeline), Some(100));
@@ -707,12 +718,20 @@ mod tests {
         let h = health(&i, &Weights::default(), &money);
         assert_eq!(h.score, 0);
         let reason = at_risk_reason(&h, 40, Date::constant(2026, 11, 30)).unwrap_or_default();
-        assert!(reason.starts_with("Health 0 fell below 40 on 2026-11-30"), "{reason}");
+        assert!(
+            reason.starts_with("Health 0 fell below 40 on 2026-11-30"),
+            "{reason}"
+        );
         assert!(reason.contains("renewal overdue by 3 days"), "{reason}");
         i.days_since_activity = 48; // (90 − 48) / 83 = 50.6 %
         i.days_to_renewal = Some(90);
         let h = health(&i, &Weights::default(), &money);
-        let s = |f: Factor| h.factors.iter().find(|x| x.factor == f).and_then(|x| x.score);
+        let s = |f: Factor| {
+            h.factors
+                .iter()
+                .find(|x| x.factor == f)
+                .and_then(|x| x.score)
+        };
         assert_eq!(s(Factor::Recency), Some(51));
         assert_eq!(s(Factor::Renewal), Some(100));
         assert_eq!(at_risk_reason(&h, 40, Date::constant(2026, 11, 30)), None);
@@ -723,13 +742,18 @@ mod tests {
         let i = HealthInputs {
             new_recent: 1,
             new_before: 4,
-            revenue_target: Some(100_00),
+            revenue_target: Some(100 * 100),
             won_this_year: 0,
             year_elapsed: 0.25,
             ..inputs()
         };
         let h = health(&i, &Weights::default(), &money);
-        let s = |f: Factor| h.factors.iter().find(|x| x.factor == f).and_then(|x| x.score);
+        let s = |f: Factor| {
+            h.factors
+                .iter()
+                .find(|x| x.factor == f)
+                .and_then(|x| x.score)
+        };
         assert_eq!(s(Factor::PipelineTrend), Some(25));
         assert_eq!(s(Factor::RevenueVsTarget), Some(0));
         assert_eq!(h.weakest(1)[0].factor, Factor::RevenueVsTarget);
@@ -745,10 +769,7 @@ mod tests {
 
     #[test]
     fn text_fields_are_checked() {
-        assert_eq!(
-            parse_website("acme.io").as_deref(),
-            Ok("https://acme.io")
-        );
+        assert_eq!(parse_website("acme.io").as_deref(), Ok("https://acme.io"));
         assert!(parse_website("not a site").is_err());
         assert!(parse_website("ftp://x.io").is_err());
         assert_eq!(parse_website(" ").as_deref(), Ok(""));
@@ -756,17 +777,21 @@ mod tests {
             parse_labels("tags", &split_labels("cloud, Cloud, ,security"), 20),
             Ok(vec!["cloud".to_string(), "security".to_string()])
         );
-        assert!(parse_contacts(&[Contact {
-            name: "Ann".into(),
-            email: "nope".into(),
-            ..Default::default()
-        }])
-        .is_err());
-        assert!(parse_contacts(&[Contact {
-            email: "a@b.io".into(),
-            ..Default::default()
-        }])
-        .is_err());
+        assert!(
+            parse_contacts(&[Contact {
+                name: "Ann".into(),
+                email: "nope".into(),
+                ..Default::default()
+            }])
+            .is_err()
+        );
+        assert!(
+            parse_contacts(&[Contact {
+                email: "a@b.io".into(),
+                ..Default::default()
+            }])
+            .is_err()
+        );
         assert_eq!(
             parse_contacts(&[Contact::default()]).map(|c| c.len()),
             Ok(0)

@@ -302,7 +302,8 @@ fn save_scored(
 ) -> AppResult<Partner> {
     let facts = facts(book).remove(&p.id).unwrap_or_default();
     let h = score(org, settings, &p, &facts, now);
-    mark_at_risk(&mut p, &h, settings, org.today(now));
+    let before = repo::last_health(txn, org.id, p.id)?;
+    mark_at_risk(&mut p, &h, before, settings, org.today(now));
     repo::put(txn, &p)?;
     audit::append(txn, org.id, now, entry)?;
     if !p.archived {
@@ -311,15 +312,22 @@ fn save_scored(
     Ok(p)
 }
 
-/// Mark an active or onboarding partner at risk when `h` is below the threshold. Returns
-/// whether it changed the partner.
+/// Mark an active or onboarding partner at risk when its score dropped below the threshold:
+/// `h` is below it and the last recorded score (`before`) was not. A new partner has no
+/// drop; a partner someone set back to active after a mark stays so until it recovers and
+/// drops again. Returns whether it changed the partner.
 fn mark_at_risk(
     p: &mut Partner,
     h: &Health,
+    before: Option<u8>,
     settings: &PartnerSettings,
     today: jiff::civil::Date,
 ) -> bool {
-    if !matches!(p.status, PartnerStatus::Active | PartnerStatus::Onboarding) || p.archived {
+    let dropped = before.is_some_and(|b| b >= settings.at_risk_below);
+    if !dropped
+        || !matches!(p.status, PartnerStatus::Active | PartnerStatus::Onboarding)
+        || p.archived
+    {
         return false;
     }
     match crate::domain::partner::at_risk_reason(h, settings.at_risk_below, today) {
@@ -521,10 +529,17 @@ pub fn facts(book: &Book) -> HashMap<PartnerId, Facts> {
 /// The health inputs of `p` at `now`.
 pub fn inputs(org: &Org, p: &Partner, f: &Facts, now: Ts) -> HealthInputs {
     let today = org.today(now);
-    let last = f.last_change.map_or(p.last_activity, |c| c.max(p.last_activity));
+    let last = f
+        .last_change
+        .map_or(p.last_activity, |c| c.max(p.last_activity));
     let (recent_from, before_from) = (Ts(now.0 - 90 * DAY), Ts(now.0 - 180 * DAY));
-    let year_ago = today.checked_sub(jiff::Span::new().days(365)).unwrap_or(today);
-    let closed_12m = f.closed.iter().filter(|(d, _, _)| *d > year_ago && *d <= today);
+    let year_ago = today
+        .checked_sub(jiff::Span::new().days(365))
+        .unwrap_or(today);
+    let closed_12m = f
+        .closed
+        .iter()
+        .filter(|(d, _, _)| *d > year_ago && *d <= today);
     let jan1 = jiff::civil::date(today.year(), 1, 1);
     let days_in_year = f64::from(if today.in_leap_year() { 366 } else { 365 });
     HealthInputs {
@@ -577,7 +592,8 @@ pub fn rows(
     now: Ts,
 ) -> AppResult<(PartnerSettings, Vec<Row>)> {
     let book = books.get(store, org.id)?;
-    let (settings, list) = store.read(|t| Ok((repo::settings(t, org.id)?, repo::list(t, org.id)?)))?;
+    let (settings, list) =
+        store.read(|t| Ok((repo::settings(t, org.id)?, repo::list(t, org.id)?)))?;
     let mut all = facts(&book);
     let rows = list
         .into_iter()
@@ -611,8 +627,9 @@ pub fn refresh_all(store: &Store, books: &Books, now: Ts) -> AppResult<usize> {
             for mut p in repo::list(txn, org.id)?.into_iter().filter(|p| !p.archived) {
                 let f = all.remove(&p.id).unwrap_or_default();
                 let h = score(&org, &settings, &p, &f, now);
+                let before = repo::last_health(txn, org.id, p.id)?;
                 repo::set_health(txn, org.id, p.id, day_number(today), h.score)?;
-                if mark_at_risk(&mut p, &h, &settings, today) {
+                if mark_at_risk(&mut p, &h, before, &settings, today) {
                     p.updated_at = now.max(p.updated_at);
                     repo::put(txn, &p)?;
                     audit::append(
@@ -625,7 +642,9 @@ pub fn refresh_all(store: &Store, books: &Books, now: Ts) -> AppResult<usize> {
                             entity: "partner",
                             entity_id: p.id.to_string(),
                             old: None,
-                            new: audit::json(&json!({"status": p.status, "reason": p.at_risk_reason})),
+                            new: audit::json(
+                                &json!({"status": p.status, "reason": p.at_risk_reason}),
+                            ),
                         },
                     )?;
                     n += 1;
@@ -719,7 +738,12 @@ pub fn select<'a>(
     }
     let tag = nonblank(&q.tag);
     let words: Vec<String> = nonblank(&q.q)
-        .map(|s| s.to_lowercase().split_whitespace().map(str::to_string).collect())
+        .map(|s| {
+            s.to_lowercase()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let (sort, desc) = match nonblank(&q.sort).as_deref().unwrap_or("name") {
         s if s.starts_with('-') => (s[1..].to_string(), true),
@@ -739,7 +763,9 @@ pub fn select<'a>(
             (archived || !p.archived)
                 && status.is_none_or(|s| p.status == s)
                 && owner.is_none_or(|o| p.owner == o)
-                && tier.as_deref().is_none_or(|t| p.tier.eq_ignore_ascii_case(t))
+                && tier
+                    .as_deref()
+                    .is_none_or(|t| p.tier.eq_ignore_ascii_case(t))
                 && band.is_none_or(|b| {
                     crate::domain::partner::Band::of(r.health.score, settings.at_risk_below) == b
                 })
@@ -763,9 +789,22 @@ pub fn select<'a>(
     match sort.as_str() {
         "health" => out.sort_by_key(|r| (r.health.score, name(r))),
         "tier" => out.sort_by_key(|r| (tier_pos(r), name(r))),
-        "status" => out.sort_by_key(|r| (PartnerStatus::ALL.iter().position(|s| *s == r.partner.status), name(r))),
+        "status" => out.sort_by_key(|r| {
+            (
+                PartnerStatus::ALL
+                    .iter()
+                    .position(|s| *s == r.partner.status),
+                name(r),
+            )
+        }),
         "owner" => out.sort_by_key(|r| (people.name(r.partner.owner).to_lowercase(), name(r))),
-        "renewal_date" => out.sort_by_key(|r| (r.partner.renewal_date.is_none(), r.partner.renewal_date, name(r))),
+        "renewal_date" => out.sort_by_key(|r| {
+            (
+                r.partner.renewal_date.is_none(),
+                r.partner.renewal_date,
+                name(r),
+            )
+        }),
         "open_pipeline" => out.sort_by_key(|r| (r.facts.open_amount, name(r))),
         "won" => out.sort_by_key(|r| (r.won_this_year, name(r))),
         "updated_at" => out.sort_by_key(|r| (r.partner.updated_at, name(r))),
@@ -806,13 +845,36 @@ pub fn page_of(q: &ListQuery) -> AppResult<(usize, usize)> {
 }
 
 /// The CSV export of rows (every column a spreadsheet user would want).
-pub fn csv(org: &Org, people: &People, settings: &PartnerSettings, rows: &[&Row]) -> AppResult<Vec<u8>> {
+pub fn csv(
+    org: &Org,
+    people: &People,
+    settings: &PartnerSettings,
+    rows: &[&Row],
+) -> AppResult<Vec<u8>> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let head = [
-        "id", "name", "website", "tier", "status", "owner", "region", "categories", "tags",
-        "contract_start", "renewal_date", "health", "health_band", "open_pipeline",
-        "weighted_pipeline", "won_this_year", "revenue_target", "open_deals", "contacts",
-        "archived", "created_at", "updated_at",
+        "id",
+        "name",
+        "website",
+        "tier",
+        "status",
+        "owner",
+        "region",
+        "categories",
+        "tags",
+        "contract_start",
+        "renewal_date",
+        "health",
+        "health_band",
+        "open_pipeline",
+        "weighted_pipeline",
+        "won_this_year",
+        "revenue_target",
+        "open_deals",
+        "contacts",
+        "archived",
+        "created_at",
+        "updated_at",
     ];
     let err = |e: ::csv::Error| AppError::internal(format!("csv: {e}"));
     w.write_record(head).map_err(err)?;
@@ -882,21 +944,106 @@ pub fn demo_partners(
     if !repo::list(txn, org.id)?.is_empty() || owners.is_empty() {
         return Ok(Vec::new());
     }
-    const DEMO: [(&str, &str, &str, PartnerStatus, &str, i64, i64, i64); 8] = [
-        // name, site, tier, status, region, days since activity, days to renewal, target
-        ("Northwind Apps", "northwind.example", "Platinum", PartnerStatus::Active, "EMEA", 2, 300, 900_000),
-        ("Contoso Cloud", "contoso.example", "Gold", PartnerStatus::Active, "NA", 5, 200, 600_000),
-        ("Fabrikam Data", "fabrikam.example", "Gold", PartnerStatus::Active, "NA", 40, 25, 500_000),
-        ("Adatum Security", "adatum.example", "Silver", PartnerStatus::Onboarding, "APAC", 12, 340, 250_000),
-        ("Tailspin Analytics", "tailspin.example", "Silver", PartnerStatus::Active, "EMEA", 75, -5, 300_000),
-        ("Litware Labs", "litware.example", "Registered", PartnerStatus::Prospect, "LATAM", 20, 0, 0),
-        ("Proseware", "proseware.example", "Registered", PartnerStatus::Active, "NA", 8, 120, 150_000),
-        ("Woodgrove Integrations", "woodgrove.example", "Gold", PartnerStatus::Churned, "EMEA", 160, -60, 0),
+    /// A demo partner: name, site, tier, status, region, days since its last activity, days
+    /// to its renewal (0: none), yearly target in whole units (0: none).
+    struct Demo(
+        &'static str,
+        &'static str,
+        &'static str,
+        PartnerStatus,
+        &'static str,
+        i64,
+        i64,
+        i64,
+    );
+    const DEMO: [Demo; 8] = [
+        Demo(
+            "Northwind Apps",
+            "northwind.example",
+            "Platinum",
+            PartnerStatus::Active,
+            "EMEA",
+            2,
+            300,
+            900_000,
+        ),
+        Demo(
+            "Contoso Cloud",
+            "contoso.example",
+            "Gold",
+            PartnerStatus::Active,
+            "NA",
+            5,
+            200,
+            600_000,
+        ),
+        Demo(
+            "Fabrikam Data",
+            "fabrikam.example",
+            "Gold",
+            PartnerStatus::Active,
+            "NA",
+            40,
+            25,
+            500_000,
+        ),
+        Demo(
+            "Adatum Security",
+            "adatum.example",
+            "Silver",
+            PartnerStatus::Onboarding,
+            "APAC",
+            12,
+            340,
+            250_000,
+        ),
+        Demo(
+            "Tailspin Analytics",
+            "tailspin.example",
+            "Silver",
+            PartnerStatus::Active,
+            "EMEA",
+            75,
+            -5,
+            300_000,
+        ),
+        Demo(
+            "Litware Labs",
+            "litware.example",
+            "Registered",
+            PartnerStatus::Prospect,
+            "LATAM",
+            20,
+            0,
+            0,
+        ),
+        Demo(
+            "Proseware",
+            "proseware.example",
+            "Registered",
+            PartnerStatus::Active,
+            "NA",
+            8,
+            120,
+            150_000,
+        ),
+        Demo(
+            "Woodgrove Integrations",
+            "woodgrove.example",
+            "Gold",
+            PartnerStatus::Churned,
+            "EMEA",
+            160,
+            -60,
+            0,
+        ),
     ];
     let settings = repo::settings(txn, org.id)?;
     let today = org.today(now);
     let mut ids = Vec::new();
-    for (i, (name, site, tier, status, region, quiet, renew, target)) in DEMO.into_iter().enumerate() {
+    for (i, Demo(name, site, tier, status, region, quiet, renew, target)) in
+        DEMO.into_iter().enumerate()
+    {
         let renewal = (renew != 0)
             .then(|| today.checked_add(jiff::Span::new().days(renew)).ok())
             .flatten();
@@ -939,11 +1086,16 @@ pub fn demo_partners(
             org.id,
             p.id,
             &Note {
-                id: NoteId(ulid::Ulid::from_parts(p.last_activity.0.max(0) as u64 / 1000, i as u128).0),
+                id: NoteId(
+                    ulid::Ulid::from_parts(p.last_activity.0.max(0) as u64 / 1000, i as u128).0,
+                ),
                 at: p.last_activity,
                 by: None,
                 by_label: "salesboard demo".into(),
-                text: format!("Quarterly review with {}: joint pipeline looked at deal by deal.", p.contacts[0].name),
+                text: format!(
+                    "Quarterly review with {}: joint pipeline looked at deal by deal.",
+                    p.contacts[0].name
+                ),
             },
         )?;
         ids.push(p.id);

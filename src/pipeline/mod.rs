@@ -53,8 +53,12 @@ pub fn load_demo(
             for (o, _) in &mut batch {
                 let pick = partners.get((n + o.name.len()) % live).copied();
                 o.partner = match (pick, o.source.as_str()) {
-                    (Some(pid), "Partner referral") => Some((pid, crate::domain::pipeline::PartnerRole::Sourced)),
-                    (Some(pid), _) if n % 5 == 0 => Some((pid, crate::domain::pipeline::PartnerRole::Influenced)),
+                    (Some(pid), "Partner referral") => {
+                        Some((pid, crate::domain::pipeline::PartnerRole::Sourced))
+                    }
+                    (Some(pid), _) if n % 5 == 0 => {
+                        Some((pid, crate::domain::pipeline::PartnerRole::Influenced))
+                    }
                     _ => None,
                 };
                 n += 1;

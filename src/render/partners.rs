@@ -44,7 +44,7 @@ pub fn list_href(q: &ListQuery) -> String {
         // Sorting by name is the default: left out so the plain list has the plain URL.
         if let Some(v) = v
             .as_deref()
-            .filter(|v| !v.trim().is_empty() && !(k == "sort" && *v == "name"))
+            .filter(|v| !(v.trim().is_empty() || k == "sort" && *v == "name"))
         {
             s.append_pair(k, v);
         }
@@ -271,12 +271,21 @@ pub fn health(h: &Health, settings: &PartnerSettings, reason: Option<&str>) -> M
 
 /// The stored daily scores as a line chart (with the threshold as a second line).
 pub fn health_history(days: &[(jiff::civil::Date, u8)], threshold: u8) -> Markup {
-    let labels: Vec<String> = days.iter().map(|(d, _)| d.strftime("%b %-d").to_string()).collect();
+    let labels: Vec<String> = days
+        .iter()
+        .map(|(d, _)| d.strftime("%b %-d").to_string())
+        .collect();
     let scores: Vec<f64> = days.iter().map(|(_, s)| f64::from(*s)).collect();
     let line = vec![f64::from(threshold); days.len()];
     let lines = [
-        Line { name: "Health", values: &scores },
-        Line { name: "At-risk threshold", values: &line },
+        Line {
+            name: "Health",
+            values: &scores,
+        },
+        Line {
+            name: "At-risk threshold",
+            values: &line,
+        },
     ];
     let fmt = |v: f64| format!("{v:.0}");
     html! {

@@ -87,6 +87,17 @@ pub fn set_health(
     Ok(())
 }
 
+/// The partner's most recent recorded score.
+pub fn last_health(txn: &impl ReadTx, org: OrgId, partner: PartnerId) -> StoreResult<Option<u8>> {
+    let t = txn.table(PARTNER_HEALTH)?;
+    let last = t
+        .range((org.0, partner.0, i32::MIN)..=(org.0, partner.0, i32::MAX))?
+        .next_back()
+        .transpose()?
+        .map(|(_, v)| v.value());
+    Ok(last)
+}
+
 /// A partner's daily scores from `from` to `to` (day numbers, inclusive), oldest first.
 pub fn health_history(
     txn: &impl ReadTx,

@@ -718,3 +718,167 @@ async fn pipeline_board_drag_keyboard_and_a_second_window_live() {
     a.close().await;
     bw.close().await;
 }
+
+#[tokio::test]
+async fn partners_create_note_link_a_deal_and_filter_the_list() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let r = client()
+        .post(s.url("/api/v1/opportunities"))
+        .bearer_auth(&owner)
+        .json(&serde_json::json!({"name": "Acme rollout", "account": "Acme", "amount": "12500", "close_date": "2026-12-20"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let deal: serde_json::Value = r.json().await.unwrap();
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    sign_in(&b, &s, &s.owner_email).await;
+    click_link(&b, "Partners").await;
+    wait_for_path(&b, "/partners").await;
+    assert!(
+        text_of(&b, "#partner-list")
+            .await
+            .contains("No partners yet.")
+    );
+
+    // Create one through the form.
+    wait_for(&b, "#new-partner").await.click().await.unwrap();
+    wait_for_path(&b, "/partners/new").await;
+    type_into(&b, "#p-name", "Northwind Apps").await;
+    type_into(&b, "#p-website", "northwind.example").await;
+    wait_for(&b, "#p-tier")
+        .await
+        .select_by_value("Gold")
+        .await
+        .unwrap();
+    wait_for(&b, "#p-status")
+        .await
+        .select_by_value("active")
+        .await
+        .unwrap();
+    type_into(&b, "input[name=contact_name]", "Ana Silva").await;
+    type_into(&b, "input[name=contact_email]", "ana@northwind.example").await;
+    wait_for(&b, "#save-partner").await.click().await.unwrap();
+    wait_text(&b, "main h1", |t| t == "Northwind Apps", "partner page").await;
+    let partner_path = path(&b).await;
+    let score = text_of(&b, "#health-score").await;
+    assert!(score.parse::<u8>().is_ok_and(|v| v <= 100), "{score}");
+    assert!(
+        text_of(&b, "#health-factors")
+            .await
+            .contains("Recent activity")
+    );
+    assert!(
+        text_of(&b, "#contacts")
+            .await
+            .contains("ana@northwind.example")
+    );
+
+    // A note, with its author.
+    type_into(&b, "#note-text", "Kickoff call done.").await;
+    wait_for(&b, "#note-form button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(
+        &b,
+        "#note-list",
+        |t| t.contains("Kickoff call done.") && t.contains(&s.owner_email),
+        "note",
+    )
+    .await;
+
+    // Link the deal to the partner on its page; the partner page lists it.
+    b.client
+        .goto(&s.url(&format!("/opportunities/{}", deal["id"].as_str().unwrap())))
+        .await
+        .unwrap();
+    let partner_id = partner_path.trim_start_matches("/partners/").to_string();
+    wait_for(&b, "#f-partner")
+        .await
+        .select_by_value(&partner_id)
+        .await
+        .unwrap();
+    wait_for(&b, "#save-deal").await.click().await.unwrap();
+    wait_for(&b, "dl.facts a[href^='/partners/']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&b, &partner_path).await;
+    wait_text(
+        &b,
+        "#partner-deals",
+        |t| t.contains("Acme rollout") && t.contains("sourced"),
+        "linked deal",
+    )
+    .await;
+    assert!(text_of(&b, "#partner-revenue").await.contains("$12,500.00"));
+
+    // The list filters in place, keeps them in the URL, and the back button restores them.
+    click_link(&b, "Partners").await;
+    wait_for_path(&b, "/partners").await;
+    wait_for(&b, "#partner-filters select[name=status]")
+        .await
+        .select_by_value("active")
+        .await
+        .unwrap();
+    let end = std::time::Instant::now() + WAIT;
+    while query(&b).await != "status=active" {
+        assert!(std::time::Instant::now() < end, "query {}", query(&b).await);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    wait_text(
+        &b,
+        "#partner-summary",
+        |t| t.starts_with("1 partner"),
+        "filtered list",
+    )
+    .await;
+    wait_for(&b, "#partner-filters select[name=status]")
+        .await
+        .select_by_value("churned")
+        .await
+        .unwrap();
+    wait_text(
+        &b,
+        "#partner-list",
+        |t| t.contains("No partner matches"),
+        "empty filter",
+    )
+    .await;
+    b.client.back().await.unwrap();
+    wait_text(
+        &b,
+        "#partner-summary",
+        |t| t.starts_with("1 partner"),
+        "back",
+    )
+    .await;
+    assert_eq!(query(&b).await, "status=active");
+    screenshot(&b, "partners").await;
+
+    // Phones: no horizontal scrolling.
+    b.client.set_window_size(360, 800).await.unwrap();
+    for p in [
+        "/partners",
+        partner_path.as_str(),
+        "/partners/new",
+        "/partners/settings",
+    ] {
+        b.client.goto(&s.url(p)).await.unwrap();
+        wait_for(&b, "main h1").await;
+        assert!(
+            no_horizontal_scroll(&b).await,
+            "horizontal scroll at 360px on {p}"
+        );
+    }
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    b.close().await;
+    s.stop().await;
+}

@@ -11,6 +11,7 @@ mod events;
 mod live;
 mod openapi;
 mod pages;
+mod partners;
 mod pipeline;
 mod rbac;
 mod store_files;

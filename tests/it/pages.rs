@@ -934,3 +934,171 @@ async fn pipeline_pages_work_without_javascript() {
     let page = r.text().await.unwrap();
     assert!(!page.contains("id=\"deal-form\""));
 }
+
+#[tokio::test]
+async fn partner_pages_work_without_javascript() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+
+    // The empty list says what to do.
+    let list = text_of(&c, &s.url("/partners")).await;
+    assert!(list.contains("No partners yet.") && list.contains("href=\"/partners/new\""));
+
+    // A bad website: the form again, with the message and the typed values.
+    let form = |website: &str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("name", "Northwind <Apps>".to_string()),
+            ("website", website.to_string()),
+            ("tier", "Gold".to_string()),
+            ("status", "active".to_string()),
+            ("tags", "cloud, eu".to_string()),
+            ("revenue_target", "120000".to_string()),
+            ("contact_name", "Ana".to_string()),
+            ("contact_role", "CTO".to_string()),
+            ("contact_email", "ana@northwind.example".to_string()),
+            ("contact_phone", "".to_string()),
+            ("contact_name", "".to_string()),
+            ("contact_role", "".to_string()),
+            ("contact_email", "".to_string()),
+            ("contact_phone", "".to_string()),
+        ]
+    };
+    let r = c
+        .post(s.url("/partners"))
+        .form(&form("not a site"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("id=\"form-error\"")
+            && body.contains("website")
+            && body.contains("value=\"Northwind &lt;Apps&gt;\""),
+        "{body}"
+    );
+    let r = c
+        .post(s.url("/partners"))
+        .form(&form("northwind.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page_url = location(&r);
+    let id = page_url.trim_start_matches("/partners/").to_string();
+    let page = text_of(&c, &s.url(&page_url)).await;
+    // Escaped, with health explained, contacts and the empty states.
+    assert!(page.contains("<h1>Northwind &#60;Apps&#62;</h1>"), "{page}");
+    assert!(page.contains("id=\"health-factors\"") && page.contains("Recent activity"));
+    assert!(page.contains("mailto:ana@northwind.example"));
+    assert!(page.contains("No notes yet.") && page.contains("No deal is linked"));
+
+    // A note, then a change with the version; a stale version is refused.
+    let r = c
+        .post(s.url(&format!("/partners/{id}/notes")))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("text", "Kickoff <done>.\nNext: webinar."),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = text_of(&c, &s.url(&page_url)).await;
+    assert!(
+        page.contains("Kickoff &lt;done&gt;.\nNext: webinar."),
+        "{page}"
+    );
+    let mut change = form("northwind.example");
+    change.retain(|(k, _)| *k != "tier");
+    change.push(("tier", "Platinum".into()));
+    change.push(("version", "1".into()));
+    let r = c.post(s.url(&page_url)).form(&change).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = c.post(s.url(&page_url)).form(&change).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("version 2"));
+
+    // The list: filters in the URL, the row, and a CSV link with the same filters.
+    let list = text_of(&c, &s.url("/partners?tier=Platinum&sort=-health")).await;
+    assert!(list.contains(&format!("href=\"/partners/{id}\"")), "{list}");
+    assert!(list.contains("/api/v1/partners/export?tier=Platinum&amp;sort=-health"));
+    assert!(list.contains("aria-sort=\"descending\""));
+    let list = text_of(&c, &s.url("/partners?tier=Gold")).await;
+    assert!(list.contains("No partner matches these filters."));
+    // The htmx request gets only the list.
+    let frag = c
+        .get(s.url("/partners?status=active"))
+        .header("hx-request", "true")
+        .header("hx-target", "partner-list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(frag.headers()["hx-push-url"], "/partners?status=active");
+    let frag = frag.text().await.unwrap();
+    assert!(frag.starts_with("<div id=\"partner-list\">") && !frag.contains("<html"));
+
+    // Archive and restore from the page.
+    let r = c
+        .post(s.url(&format!("/partners/{id}/archive")))
+        .form(&[("_csrf", csrf.as_str()), ("archived", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        text_of(&c, &s.url("/partners"))
+            .await
+            .contains("No partner matches")
+    );
+    assert!(
+        text_of(&c, &s.url(&page_url))
+            .await
+            .contains("Restore partner")
+    );
+
+    // Settings: saved, and a bad value answers with the message.
+    let mut settings = vec![
+        ("_csrf", csrf.clone()),
+        ("version", "1".to_string()),
+        ("tiers", "Bronze\nSilver\nGold\nPlatinum".to_string()),
+        ("at_risk_below", "35".to_string()),
+    ];
+    for f in [
+        "recency",
+        "sourced_pipeline",
+        "pipeline_trend",
+        "win_rate",
+        "revenue_vs_target",
+        "slipped_deals",
+        "renewal",
+    ] {
+        settings.push((
+            Box::leak(format!("w_{f}").into_boxed_str()),
+            "10".to_string(),
+        ));
+    }
+    let r = c
+        .post(s.url("/partners/settings"))
+        .form(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = text_of(&c, &s.url("/partners/settings?saved=1")).await;
+    assert!(page.contains("Settings saved.") && page.contains("Bronze\nSilver"));
+    settings.retain(|(k, _)| *k != "at_risk_below" && *k != "version");
+    settings.push(("version", "2".into()));
+    settings.push(("at_risk_below", "300".into()));
+    let r = c
+        .post(s.url("/partners/settings"))
+        .form(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("at_risk_below"));
+    s.stop().await;
+}

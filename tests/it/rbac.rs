@@ -218,6 +218,29 @@ async fn every_role_on_every_protected_route() {
             None,
             [a, a, a, a, a, f, f],
         ),
+        (Method::GET, "/api/v1/partners".into(), None, [a; 7]),
+        (Method::GET, "/api/v1/partners/export".into(), None, [a; 7]),
+        (
+            Method::POST,
+            "/api/v1/partners".into(),
+            Some(json!({"name": "Partner of {role}"})),
+            [201, 201, 201, 201, 201, f, f],
+        ),
+        (Method::GET, "/api/v1/partner-settings".into(), None, [a; 7]),
+        (
+            Method::PUT,
+            "/api/v1/partner-settings".into(),
+            Some(json!({"at_risk_below": 35})),
+            [a, a, a, f, f, f, f],
+        ),
+        (Method::GET, "/partners".into(), None, [a; 7]),
+        (Method::GET, "/partners/settings".into(), None, [a; 7]),
+        (
+            Method::GET,
+            "/partners/new".into(),
+            None,
+            [a, a, a, a, a, f, f],
+        ),
     ];
     let c = client();
     for (method, path, body, expected) in &table {

@@ -57,8 +57,11 @@ fn generate_fixture() {
             .map(|_| ())
     })
     .unwrap();
-    // Pipeline data (from version 6 on): deals with their stage history.
+    // Pipeline data (from version 6 on): deals with their stage history; from version 7 on
+    // with partners linked to them, and the partners' health of the day.
     salesboard::pipeline::load_demo(&store, &org, 30, now).unwrap();
+    salesboard::partners::refresh_all(&store, &salesboard::pipeline::Books::default(), now)
+        .unwrap();
     drop(store);
     // Kept small in the repository.
     let mut db = redb::Database::open(&path).unwrap();
@@ -229,6 +232,58 @@ fn schema_v6_fixture_keeps_deals_and_their_history() {
         store.read(|t| audit::verify_chain(t, org.id)).unwrap(),
         Ok(3)
     );
+    // Upgraded to version 7: no partners yet, the default settings.
+    let partners = store
+        .read(|t| salesboard::store::partners::list(t, org.id))
+        .unwrap();
+    assert!(partners.is_empty());
+    let settings = store
+        .read(|t| salesboard::store::partners::settings(t, org.id))
+        .unwrap();
+    assert_eq!(settings.at_risk_below, 40);
+}
+
+#[test]
+fn schema_v7_fixture_keeps_partners_notes_health_and_links() {
+    use salesboard::store::{partners, pipeline};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v7.redb"), &p).unwrap();
+    let store = Store::open(&p).unwrap();
+    let org = store
+        .read(|t| orgs::by_name(t, "fixture co"))
+        .unwrap()
+        .unwrap();
+    let list = store.read(|t| partners::list(t, org.id)).unwrap();
+    assert_eq!(list.len(), 8);
+    assert!(
+        list.iter()
+            .any(|p| p.name == "Northwind Apps" && p.tier == "Platinum")
+    );
+    let now = salesboard::domain::Ts(1_795_000_000_000_000);
+    let today = salesboard::analytics::day_number(org.today(now));
+    for partner in &list {
+        let notes = store
+            .read(|t| partners::notes(t, org.id, partner.id))
+            .unwrap();
+        assert_eq!(notes.len(), 1, "{}", partner.name);
+        let h = store
+            .read(|t| partners::health_history(t, org.id, partner.id, today, today))
+            .unwrap();
+        assert_eq!(h.len(), 1, "{}", partner.name);
+    }
+    let mut linked = 0;
+    store
+        .read(|t| {
+            pipeline::each_opportunity(t, org.id, |o| {
+                if let Some((pid, _)) = o.partner {
+                    assert!(list.iter().any(|p| p.id == pid));
+                    linked += 1;
+                }
+            })
+        })
+        .unwrap();
+    assert!(linked > 0);
 }
 
 #[test]

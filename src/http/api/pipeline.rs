@@ -447,7 +447,14 @@ fn visible_one(
     let book = state.books.get(s, org.id)?;
     let people = s.read(|t| Ok(People::load(t, org.id)))??;
     let o = deals::deal_in_scope(&book, &people, viewer, id)?;
-    let view = opp_view(org, &book.pipelines, &people, &partner_names(s, org.id)?, o, &o.state);
+    let view = opp_view(
+        org,
+        &book.pipelines,
+        &people,
+        &partner_names(s, org.id)?,
+        o,
+        &o.state,
+    );
     Ok((book.clone(), people, view))
 }
 

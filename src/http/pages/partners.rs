@@ -66,9 +66,19 @@ fn owner_choices(people: &People, keep: Option<crate::domain::UserId>) -> Vec<(S
 }
 
 fn list_actions(a: &crate::auth::Principal) -> Vec<(String, &'static str, &'static str, bool)> {
-    let mut out = vec![("/partners/settings".to_string(), "Settings", "partner-settings", false)];
+    let mut out = vec![(
+        "/partners/settings".to_string(),
+        "Settings",
+        "partner-settings",
+        false,
+    )];
     if a.user().role.has(Permission::PartnersEdit) {
-        out.push(("/partners/new".to_string(), "New partner", "new-partner", true));
+        out.push((
+            "/partners/new".to_string(),
+            "New partner",
+            "new-partner",
+            true,
+        ));
     }
     out
 }
@@ -188,7 +198,14 @@ fn values_of(p: &Partner, org: &Org) -> r::FormValues {
         contacts: p
             .contacts
             .iter()
-            .map(|c| [c.name.clone(), c.role.clone(), c.email.clone(), c.phone.clone()])
+            .map(|c| {
+                [
+                    c.name.clone(),
+                    c.role.clone(),
+                    c.email.clone(),
+                    c.phone.clone(),
+                ]
+            })
             .collect(),
         version: Some(p.version),
     }
@@ -263,10 +280,7 @@ async fn new_form(
                 s.read(|t| Ok((repo::settings(t, org)?, People::load(t, org))))?;
             let people = people?;
             let mut owners = owner_choices(&people, None);
-            owners.retain(|(id, _)| {
-                id.parse()
-                    .is_ok_and(|u| people.in_scope(scope, me, u))
-            });
+            owners.retain(|(id, _)| id.parse().is_ok_and(|u| people.in_scope(scope, me, u)));
             let v = values.unwrap_or_else(|| r::FormValues {
                 tier: settings.tiers.first().cloned().unwrap_or_default(),
                 status: "prospect".into(),
@@ -626,7 +640,13 @@ pub async fn settings_page(
     Query(q): Query<Vec<(String, String)>>,
 ) -> AppResult<PartnersPage> {
     let saved = q.iter().any(|(k, _)| k == "saved");
-    settings_view(&state, &a.principal, None, saved.then_some("Settings saved.")).await
+    settings_view(
+        &state,
+        &a.principal,
+        None,
+        saved.then_some("Settings saved."),
+    )
+    .await
 }
 
 pub async fn save_settings(
@@ -638,7 +658,10 @@ pub async fn save_settings(
     for (k, v) in &f {
         if let Some(name) = k.strip_prefix("w_") {
             let w: i64 = v.trim().parse().map_err(|_| {
-                AppError::validation("weights", format!("{name}: must be a whole number from 0 to 100"))
+                AppError::validation(
+                    "weights",
+                    format!("{name}: must be a whole number from 0 to 100"),
+                )
             })?;
             weights.insert(name.to_string(), w);
         }

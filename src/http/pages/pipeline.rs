@@ -672,8 +672,9 @@ impl DealForm {
             lost_reason: opt(&self.lost_reason),
             archived: None,
             // Empty text removes the link; unchanged pickers are not sent.
-            partner: (creating && !self.partner.trim().is_empty() || !creating && changed(|f| &f.partner))
-                .then(|| self.partner.trim().to_string()),
+            partner: (creating && !self.partner.trim().is_empty()
+                || !creating && changed(|f| &f.partner))
+            .then(|| self.partner.trim().to_string()),
             partner_role: (!self.partner.trim().is_empty()
                 && (creating || changed(|f| &f.partner_role) || changed(|f| &f.partner)))
             .then(|| opt(&self.partner_role))

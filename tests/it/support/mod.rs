@@ -201,6 +201,18 @@ impl TestServer {
         (st, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Run the partner health job (the hourly upkeep's) now; returns how many partners it
+    /// marked at risk.
+    pub async fn refresh_partner_health(&self) -> usize {
+        let state = self.running.as_ref().unwrap().state.clone();
+        let now = self.now();
+        tokio::task::spawn_blocking(move || {
+            salesboard::partners::refresh_all(&state.store, &state.books, now).unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
     /// A second organization with one user (known password), made through the same store API
     /// the CLI uses; returns that user's access token.
     pub async fn second_org(&self, name: &str, email: &str, role: &str) -> String {
