@@ -126,7 +126,7 @@ fn main() {
     type Case<'a> = (String, String, Vec<(&'a str, &'a str)>);
     let cases: Vec<Case> = vec![
         (
-            "forecast, this quarter".into(),
+            "forecast, this quarter, now".into(),
             "/api/v1/forecast?period=quarter".into(),
             vec![],
         ),

@@ -536,27 +536,30 @@ pub fn parse_note(raw: &str) -> Result<String, Invalid> {
     Ok(v.to_string())
 }
 
-/// A website: blank, or an http(s) address (a bare domain gets `https://`).
+/// A website: blank, or an http(s) address with a domain name (a bare domain gets
+/// `https://`); stored as parsed, so it always links to a web page.
 pub fn parse_website(raw: &str) -> Result<String, Invalid> {
     let v = optional_text("website", raw, 300)?;
     if v.is_empty() {
         return Ok(v);
     }
+    let bad = || Invalid::new("website", format!("`{}` is not a web address", raw.trim()));
     let full = if v.contains("://") {
         v
     } else {
         format!("https://{v}")
     };
-    let bad = || Invalid::new("website", format!("`{}` is not a web address", raw.trim()));
-    let rest = full
-        .strip_prefix("https://")
-        .or_else(|| full.strip_prefix("http://"))
-        .ok_or_else(bad)?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if !host.contains('.') || host.contains(char::is_whitespace) || host.starts_with('.') {
+    let url = url::Url::parse(&full).map_err(|_| bad())?;
+    let domain = url.domain().unwrap_or_default();
+    if !matches!(url.scheme(), "http" | "https")
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || !url.username().is_empty()
+    {
         return Err(bad());
     }
-    Ok(full)
+    Ok(url.to_string())
 }
 
 /// A list of short labels (tags, categories): trimmed, blank ones dropped, duplicates
@@ -769,9 +772,16 @@ mod tests {
 
     #[test]
     fn text_fields_are_checked() {
-        assert_eq!(parse_website("acme.io").as_deref(), Ok("https://acme.io"));
+        assert_eq!(parse_website("acme.io").as_deref(), Ok("https://acme.io/"));
         assert!(parse_website("not a site").is_err());
         assert!(parse_website("ftp://x.io").is_err());
+        assert!(parse_website("javascript:alert(1)").is_err());
+        assert!(parse_website("javascript://x.io/%0aalert(1)").is_err());
+        assert!(parse_website("https://user@evil.io").is_err());
+        assert_eq!(
+            parse_website("HTTPS://Acme.io/partners").as_deref(),
+            Ok("https://acme.io/partners")
+        );
         assert_eq!(parse_website(" ").as_deref(), Ok(""));
         assert_eq!(
             parse_labels("tags", &split_labels("cloud, Cloud, ,security"), 20),

@@ -156,21 +156,11 @@ fn apply(
                     .currency
                     .to_minor(t)
                     .map_err(|e| AppError::validation("revenue_target", e.0))?;
-                if minor < 0 {
-                    return Err(AppError::validation(
-                        "revenue_target",
-                        "must not be negative",
-                    ));
-                }
-                if minor / 10i64.pow(u32::from(c.org.currency.minor_digits()))
-                    > crate::pipeline::MAX_AMOUNT_UNITS
-                {
-                    return Err(AppError::validation(
-                        "revenue_target",
-                        "must be at most 1,000,000,000,000",
-                    ));
-                }
-                Some(minor)
+                Some(crate::pipeline::checked_amount(
+                    "revenue_target",
+                    minor,
+                    &c.org.currency,
+                )?)
             }
         };
     }
@@ -242,7 +232,13 @@ pub fn create_partner(
             None,
             partner_json(&p),
         );
-        save_scored(txn, &c.org, &settings, &book, p, c.now, entry)
+        let scoring = Scoring {
+            org: &c.org,
+            settings: &settings,
+            book: &book,
+            now: c.now,
+        };
+        save_scored(txn, &scoring, p, entry, true)
     })
 }
 
@@ -285,31 +281,84 @@ pub fn update_partner(
             partner_json(&before),
             partner_json(&p),
         );
-        save_scored(txn, &c.org, &settings, &book, p, c.now, entry)
+        // A status the person sets is theirs: no automatic mark over it.
+        let may_mark = input.status.is_none();
+        let scoring = Scoring {
+            org: &c.org,
+            settings: &settings,
+            book: &book,
+            now: c.now,
+        };
+        save_scored(txn, &scoring, p, entry, may_mark)
     })
 }
 
-/// Store `p` with its health of today (marking it at risk when the score fell below the
-/// threshold) and the audit entry.
+/// What scoring a partner needs besides the partner.
+struct Scoring<'a> {
+    org: &'a Org,
+    settings: &'a PartnerSettings,
+    book: &'a Book,
+    now: Ts,
+}
+
+/// Store `p` with its health of today and the audit entry; when `may_mark`, mark it at risk
+/// if the change made its score drop below the threshold (audited as salesboard's own act).
 fn save_scored(
     txn: &redb::WriteTransaction,
-    org: &Org,
-    settings: &PartnerSettings,
-    book: &Book,
+    sc: &Scoring,
     mut p: Partner,
-    now: Ts,
     entry: Entry,
+    may_mark: bool,
 ) -> AppResult<Partner> {
+    let Scoring {
+        org,
+        settings,
+        book,
+        now,
+    } = *sc;
     let facts = facts(book).remove(&p.id).unwrap_or_default();
     let h = score(org, settings, &p, &facts, now);
-    let before = repo::last_health(txn, org.id, p.id)?;
-    mark_at_risk(&mut p, &h, before, settings, org.today(now));
     repo::put(txn, &p)?;
     audit::append(txn, org.id, now, entry)?;
     if !p.archived {
+        if may_mark {
+            mark_and_record(txn, org, settings, &mut p, &h, now)?;
+        }
         repo::set_health(txn, org.id, p.id, day_number(org.today(now)), h.score)?;
     }
     Ok(p)
+}
+
+/// [`mark_at_risk`] against the last recorded score; a mark is stored and audited. Call
+/// before recording today's score. Returns whether it marked the partner.
+fn mark_and_record(
+    txn: &redb::WriteTransaction,
+    org: &Org,
+    settings: &PartnerSettings,
+    p: &mut Partner,
+    h: &Health,
+    now: Ts,
+) -> AppResult<bool> {
+    let before = repo::last_health(txn, org.id, p.id)?;
+    if !mark_at_risk(p, h, before, settings, org.today(now)) {
+        return Ok(false);
+    }
+    p.updated_at = now.max(p.updated_at);
+    repo::put(txn, p)?;
+    audit::append(
+        txn,
+        org.id,
+        now,
+        Entry {
+            actor: audit::Actor::System,
+            action: "partner.at_risk",
+            entity: "partner",
+            entity_id: p.id.to_string(),
+            old: None,
+            new: audit::json(&json!({"status": p.status, "reason": p.at_risk_reason})),
+        },
+    )?;
+    Ok(true)
 }
 
 /// Mark an active or onboarding partner at risk when its score dropped below the threshold:
@@ -483,8 +532,8 @@ pub struct Facts {
     /// Sourced deals created in the last 90 days and the 90 before (relative to `now` of the
     /// read).
     pub created: Vec<Ts>,
-    /// Won and lost deals: (close date, amount, won).
-    pub closed: Vec<(jiff::civil::Date, i64, bool)>,
+    /// Won and lost deals: (when they closed, amount, won).
+    pub closed: Vec<(Ts, i64, bool)>,
     /// Every linked deal (archived ones left out).
     pub deals: u32,
     pub last_change: Option<Ts>,
@@ -517,7 +566,12 @@ pub fn facts(book: &Book) -> HashMap<PartnerId, Facts> {
                 }
                 f.open_closing.push(t.close_date);
             }
-            k => f.closed.push((t.close_date, t.amount, k == StageKind::Won)),
+            // Dated by when the deal closed (its expected close date may still lie ahead).
+            k => f.closed.push((
+                o.closed_at.unwrap_or(o.updated_at),
+                t.amount,
+                k == StageKind::Won,
+            )),
         }
         if role == PartnerRole::Sourced {
             f.created.push(o.created_at);
@@ -534,10 +588,14 @@ pub fn inputs(org: &Org, p: &Partner, f: &Facts, now: Ts) -> HealthInputs {
         .map_or(p.last_activity, |c| c.max(p.last_activity));
     let (recent_from, before_from) = (Ts(now.0 - 90 * DAY), Ts(now.0 - 180 * DAY));
     let year_ago = today
-        .checked_sub(jiff::Span::new().days(365))
+        .checked_sub(jiff::Span::new().years(1))
         .unwrap_or(today);
-    let closed_12m = f
+    let closed: Vec<(jiff::civil::Date, i64, bool)> = f
         .closed
+        .iter()
+        .map(|(at, amount, won)| (org.today(*at), *amount, *won))
+        .collect();
+    let closed_12m = closed
         .iter()
         .filter(|(d, _, _)| *d > year_ago && *d <= today);
     let jan1 = jiff::civil::date(today.year(), 1, 1);
@@ -553,8 +611,7 @@ pub fn inputs(org: &Org, p: &Partner, f: &Facts, now: Ts) -> HealthInputs {
             .count() as u32,
         won_12m: closed_12m.clone().filter(|c| c.2).count() as u32,
         lost_12m: closed_12m.filter(|c| !c.2).count() as u32,
-        won_this_year: f
-            .closed
+        won_this_year: closed
             .iter()
             .filter(|(d, _, won)| *won && d.year() == today.year() && *d <= today)
             .map(|c| c.1)
@@ -617,43 +674,40 @@ pub fn rows(
 /// score). Returns how many partners were marked.
 pub fn refresh_all(store: &Store, books: &Books, now: Ts) -> AppResult<usize> {
     let mut marked = 0;
+    let mut failed = None;
     for org in store.read(orgs::list)? {
-        let book = books.get(store, org.id)?;
-        marked += store.try_write(|txn| -> AppResult<usize> {
-            let settings = repo::settings(txn, org.id)?;
-            let mut all = facts(&book);
-            let today = org.today(now);
-            let mut n = 0;
-            for mut p in repo::list(txn, org.id)?.into_iter().filter(|p| !p.archived) {
-                let f = all.remove(&p.id).unwrap_or_default();
-                let h = score(&org, &settings, &p, &f, now);
-                let before = repo::last_health(txn, org.id, p.id)?;
-                repo::set_health(txn, org.id, p.id, day_number(today), h.score)?;
-                if mark_at_risk(&mut p, &h, before, &settings, today) {
-                    p.updated_at = now.max(p.updated_at);
-                    repo::put(txn, &p)?;
-                    audit::append(
-                        txn,
-                        org.id,
-                        now,
-                        Entry {
-                            actor: audit::Actor::System,
-                            action: "partner.at_risk",
-                            entity: "partner",
-                            entity_id: p.id.to_string(),
-                            old: None,
-                            new: audit::json(
-                                &json!({"status": p.status, "reason": p.at_risk_reason}),
-                            ),
-                        },
-                    )?;
-                    n += 1;
-                }
+        // One org's failure is logged and the others still get their scores.
+        match refresh_org(store, books, &org, now) {
+            Ok(n) => marked += n,
+            Err(e) => {
+                tracing::error!(org = org.id.0, error = %e.message, "partner health refresh failed");
+                failed = Some(e);
             }
-            Ok(n)
-        })?;
+        }
     }
-    Ok(marked)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(marked),
+    }
+}
+
+fn refresh_org(store: &Store, books: &Books, org: &Org, now: Ts) -> AppResult<usize> {
+    let book = books.get(store, org.id)?;
+    store.try_write(|txn| -> AppResult<usize> {
+        let settings = repo::settings(txn, org.id)?;
+        let mut all = facts(&book);
+        let today = day_number(org.today(now));
+        let mut n = 0;
+        for mut p in repo::list(txn, org.id)?.into_iter().filter(|p| !p.archived) {
+            let f = all.remove(&p.id).unwrap_or_default();
+            let h = score(org, &settings, &p, &f, now);
+            if mark_and_record(txn, org, &settings, &mut p, &h, now)? {
+                n += 1;
+            }
+            repo::set_health(txn, org.id, p.id, today, h.score)?;
+        }
+        Ok(n)
+    })
 }
 
 // ---------- lists: filters, sorting ----------

@@ -56,14 +56,19 @@ pub struct OpportunityInput {
 /// beyond any real deal, and small enough that sums over millions of deals stay exact.
 pub const MAX_AMOUNT_UNITS: i64 = 1_000_000_000_000;
 
-/// An amount in minor units, checked: not negative, at most [`MAX_AMOUNT_UNITS`].
-fn checked_amount(minor: i64, currency: &crate::domain::money::Currency) -> AppResult<i64> {
+/// An amount in minor units for `field`, checked: not negative, at most
+/// [`MAX_AMOUNT_UNITS`].
+pub fn checked_amount(
+    field: &'static str,
+    minor: i64,
+    currency: &crate::domain::money::Currency,
+) -> AppResult<i64> {
     if minor < 0 {
-        return Err(AppError::validation("amount", "must not be negative"));
+        return Err(AppError::validation(field, "must not be negative"));
     }
     if minor / 10i64.pow(u32::from(currency.minor_digits())) > MAX_AMOUNT_UNITS {
         return Err(AppError::validation(
-            "amount",
+            field,
             "must be at most 1,000,000,000,000",
         ));
     }
@@ -269,7 +274,7 @@ fn apply_input(
         let minor = conv
             .to_minor(a)
             .map_err(|e| AppError::validation("amount", e.0))?;
-        t.amount = checked_amount(minor, &c.org.currency)?;
+        t.amount = checked_amount("amount", minor, &c.org.currency)?;
     } else if creating {
         return Err(AppError::validation("amount", "is required"));
     } else if input.currency.is_some() {
@@ -786,7 +791,7 @@ pub fn set_targets(
                         .currency
                         .to_minor(a)
                         .map_err(|e| AppError::validation("amount", e.0))?;
-                    Some(checked_amount(m, &c.org.currency)?)
+                    Some(checked_amount("amount", m, &c.org.currency)?)
                 }
             };
             repo::set_target(txn, org, *month, owner, minor)?;

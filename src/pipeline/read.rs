@@ -703,10 +703,7 @@ pub fn forecast_data(
     let (teams, partners) = store.read(|t| {
         Ok((
             crate::store::teams::list(t, org.id)?,
-            crate::store::partners::list(t, org.id)?
-                .into_iter()
-                .map(|p| (p.id, p.name))
-                .collect(),
+            crate::store::partners::names(t, org.id)?,
         ))
     })?;
     Ok(ForecastData {

@@ -157,7 +157,8 @@ fn sort_head(label: &str, key: &str, q: &ListQuery, num: bool) -> Markup {
     };
     html! {
         th scope="col" class=[num.then_some("num")] aria-sort=(aria) {
-            a href=(href) hx-get=(href) hx-target="#partner-list" hx-select="#partner-list" hx-swap="outerHTML" hx-push-url="true" {
+            // A plain link: the whole page follows, so the Sort menu above shows the order too.
+            a href=(href) {
                 (label) @if active { span aria-hidden="true" { @if desc { " ↓" } @else { " ↑" } } }
             }
         }
@@ -168,6 +169,10 @@ pub struct ListCtx<'a> {
     pub currency: &'a Currency,
     pub people: &'a People,
     pub settings: &'a PartnerSettings,
+    /// Whether the org has any partner at all (else the list shows how to start).
+    pub any_partner: bool,
+    /// Whether the viewer may download the CSV (reports.export).
+    pub can_export: bool,
 }
 
 /// The `#partner-list` element: summary, table (or empty state) and pager.
@@ -178,8 +183,8 @@ pub fn list(
     total: usize,
     offset: usize,
     page_size: usize,
-    any_partner: bool,
 ) -> Markup {
+    let (any_partner, can_export) = (c.any_partner, c.can_export);
     let m = |v: i64| c.currency.display_minor(v);
     let link = |off: usize| {
         list_href(&ListQuery {
@@ -196,15 +201,21 @@ pub fn list(
         div #partner-list {
             p.small.muted #partner-summary {
                 (super::pipeline::plural(total as u64, "partner"))
-                @if any_partner { " · " a href=(export) download="partners.csv" { "Export CSV" } }
+                @if any_partner && can_export { " · " a href=(export) download="partners.csv" #export-partners { "Export CSV" } }
             }
             @if !any_partner {
                 div.empty-state {
                     p { "No partners yet." }
                     p.small.muted { "Add the ISV partners your team works with: their tier, owner, contacts and contract dates. Link deals to them on the pipeline and their health score follows." }
                 }
+            } @else if shown.is_empty() && offset > 0 && total > 0 {
+                div.empty-state { p { "This page is past the end of the list." } p { a href=(link(0)) { "Back to the first page" } } }
             } @else if shown.is_empty() {
-                div.empty-state { p { "No partner matches these filters." } p { a href="/partners" { "Clear the filters" } } }
+                div.empty-state {
+                    p { "No partner matches these filters." }
+                    @if q.archived != Some(true) { p.small.muted { "Archived partners are hidden; tick " em { "Archived too" } " to include them." } }
+                    p { a href="/partners" { "Clear the filters" } }
+                }
             } @else {
                 div.table-wrap { table.table.responsive #partners-table {
                     thead { tr {
@@ -392,7 +403,7 @@ pub fn partner_form(v: &FormValues, c: &FormChoices) -> Markup {
             label for="p-target" { "Yearly revenue target " small.muted { "(won deals it sources or influences; empty: none)" } }
             input #p-target name="revenue_target" type="text" inputmode="decimal" value=(v.revenue_target) placeholder="250000.00";
             fieldset.contacts {
-                legend { "Contacts " small.muted { "(clear a name to remove a contact)" } }
+                legend { "Contacts " small.muted { "(clear every field of a contact to remove it)" } }
                 @for (i, ct) in contacts.iter().enumerate() {
                     div.contact-row {
                         label { span.visually-hidden { "Contact " (i + 1) " name" } input name="contact_name" type="text" maxlength="120" value=(ct[0]) placeholder="Name"; }

@@ -27,6 +27,17 @@ pub fn list(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<Partner>> {
     Ok(out)
 }
 
+/// Every partner's name by id (archived ones too), for labels.
+pub fn names(
+    txn: &impl ReadTx,
+    org: OrgId,
+) -> StoreResult<std::collections::HashMap<PartnerId, String>> {
+    Ok(list(txn, org)?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect())
+}
+
 /// Insert or replace a partner; names are unique per org (case-insensitive).
 pub fn put(txn: &WriteTransaction, p: &Partner) -> StoreResult<()> {
     if list(txn, p.org)?

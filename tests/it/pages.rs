@@ -1021,6 +1021,31 @@ async fn partner_pages_work_without_javascript() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("version 2"));
 
+    // A name another partner has: refused, and what was typed stays in the form.
+    let r = c
+        .post(s.url("/partners"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("name", "Globex"),
+            ("tier", "Silver"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mut rename = form("northwind.example");
+    rename.retain(|(k, _)| !matches!(*k, "name" | "region"));
+    rename.push(("name", "Globex".into()));
+    rename.push(("region", "Typed region".into()));
+    rename.push(("version", "2".into()));
+    let r = c.post(s.url(&page_url)).form(&rename).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("already exists") && body.contains("value=\"Typed region\""),
+        "{body}"
+    );
+
     // The list: filters in the URL, the row, and a CSV link with the same filters.
     let list = text_of(&c, &s.url("/partners?tier=Platinum&sort=-health")).await;
     assert!(list.contains(&format!("href=\"/partners/{id}\"")), "{list}");
@@ -1048,11 +1073,10 @@ async fn partner_pages_work_without_javascript() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(
-        text_of(&c, &s.url("/partners"))
-            .await
-            .contains("No partner matches")
-    );
+    let list = text_of(&c, &s.url("/partners")).await;
+    assert!(!list.contains(&format!("href=\"/partners/{id}\"")) && list.contains("Globex"));
+    let list = text_of(&c, &s.url("/partners?tier=Platinum")).await;
+    assert!(list.contains("No partner matches") && list.contains("Archived too"));
     assert!(
         text_of(&c, &s.url(&page_url))
             .await
@@ -1089,6 +1113,22 @@ async fn partner_pages_work_without_javascript() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let page = text_of(&c, &s.url("/partners/settings?saved=1")).await;
     assert!(page.contains("Settings saved.") && page.contains("Bronze\nSilver"));
+    // A blank number: the form again with the message, not a bare error page.
+    let mut blank = settings.clone();
+    blank.retain(|(k, _)| *k != "w_recency");
+    blank.push(("w_recency", "".into()));
+    let r = c
+        .post(s.url("/partners/settings"))
+        .form(&blank)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("id=\"form-error\"") && body.contains("recency"),
+        "{body}"
+    );
     settings.retain(|(k, _)| *k != "at_risk_below" && *k != "version");
     settings.push(("version", "2".into()));
     settings.push(("at_risk_below", "300".into()));

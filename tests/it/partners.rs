@@ -114,7 +114,7 @@ async fn partners_validate_refuse_stale_updates_archive_and_keep_notes() {
     // Created as sent (normalised), owned by the caller, with a health score.
     let p = create(&s, &owner, base.clone()).await;
     let id = p["id"].as_str().unwrap().to_string();
-    assert_eq!(p["website"], "https://northwind.example");
+    assert_eq!(p["website"], "https://northwind.example/");
     assert_eq!(p["tier"], "Gold");
     assert_eq!(p["tags"], json!(["cloud", "eu"]));
     assert_eq!(p["revenue_target"], "400000.00");
@@ -524,8 +524,22 @@ async fn health_is_explained_deals_link_to_partners_and_low_scores_mark_partners
         reason.contains("fell below 40") && reason.contains("renewal overdue by 3 days"),
         "{reason}"
     );
-    // A person's choice of status replaces the mark.
+    // The mark is salesboard's own act in the audit log.
+    let (_, audit) = s.get_json(&owner, "/api/v1/audit?limit=5").await;
+    let mark = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "partner.at_risk")
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert_eq!(mark["entity_id"], late["id"]);
+    // A person's choice of status replaces the mark, and is not marked over.
     let late_id = late["id"].as_str().unwrap().to_string();
+    let (_, v) = patch(&s, &owner, &late_id, json!({"status": "active"})).await;
+    assert_eq!(
+        (v["status"].clone(), v["at_risk_reason"].clone()),
+        (json!("active"), Value::Null)
+    );
     let (_, v) = patch(&s, &owner, &late_id, json!({"status": "churned"})).await;
     assert_eq!(
         (v["status"].clone(), v["at_risk_reason"].clone()),

@@ -180,12 +180,14 @@ pub async fn list_partners(
     }))
 }
 
-/// The same list as CSV (every matching partner; `limit` and `cursor` are ignored).
+/// The same list as CSV (every matching partner; `limit` and `cursor` are ignored). Needs
+/// reports.export as well as partners.view.
 #[utoipa::path(get, path = "/partners/export", tag = "partners", params(ListQuery),
     responses((status = 200, description = "CSV, one partner per row", content_type = "text/csv", body = String)))]
 pub async fn export_partners(
     State(state): State<AppState>,
-    a: Viewing,
+    a: Authz<perm::ReportsExport>,
+    _viewing: Viewing,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
     let l = load(&state, a.user().org).await?;

@@ -146,10 +146,7 @@ pub struct OpportunityView {
 pub type PartnerNames = std::collections::HashMap<PartnerId, String>;
 
 fn partner_names(s: &crate::store::Store, org: crate::domain::OrgId) -> AppResult<PartnerNames> {
-    Ok(s.read(|t| crate::store::partners::list(t, org))?
-        .into_iter()
-        .map(|p| (p.id, p.name))
-        .collect())
+    Ok(s.read(|t| crate::store::partners::names(t, org))?)
 }
 
 fn opp_view(

@@ -3,6 +3,7 @@
 //! change form) and `/partners/settings`. The list's state is in its URL; htmx swaps
 //! `#partner-list` and pushes the URL; without JavaScript the same URLs render the full page.
 
+use super::pipeline::org_of;
 use super::{Shell, shell};
 use crate::app::AppState;
 use crate::auth::{Authz, perm};
@@ -15,7 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::partners::{self as svc, ListQuery, PartnerInput, SettingsInput};
 use crate::pipeline::{DealFilter, People, Viewer};
 use crate::render::partners as r;
-use crate::store::{orgs, partners as repo};
+use crate::store::partners as repo;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
@@ -38,13 +39,6 @@ pub struct PartnersPage {
 
 /// Rows per list page.
 const PAGE: usize = 50;
-
-async fn org_of(state: &AppState, id: crate::domain::OrgId) -> AppResult<Org> {
-    state
-        .db(move |s| Ok(s.read(|t| orgs::get(t, id))?))
-        .await?
-        .ok_or_else(|| AppError::not_found("Organization"))
-}
 
 /// Active users as (id, name), sorted by name; `keep` is listed even when disabled.
 fn owner_choices(people: &People, keep: Option<crate::domain::UserId>) -> Vec<(String, String)> {
@@ -92,6 +86,7 @@ pub async fn list_page(
     let (_, offset) = svc::page_of(&q)?;
     let org = org_of(&state, a.user().org).await?;
     let me = a.user().id;
+    let can_export = a.user().role.has(Permission::ReportsExport);
     let now = state.clock.now();
     let st = state.clone();
     let q2 = q.clone();
@@ -106,8 +101,10 @@ pub async fn list_page(
                 currency: &org.currency,
                 people: &people,
                 settings: &settings,
+                any_partner: !rows.is_empty(),
+                can_export,
             };
-            let list = r::list(&ctx, &q2, &page, total, offset, PAGE, !rows.is_empty());
+            let list = r::list(&ctx, &q2, &page, total, offset, PAGE);
             let filters = r::filters(
                 &r::ListOptions {
                     settings: &settings,
@@ -401,7 +398,14 @@ async fn detail(
                                     }
                                 } }
                             } }
-                            @if rows.len() > 100 { p.small { a href=(format!("/pipeline?partner={id}&view=table")) { "All " (rows.len()) " deals in the pipeline table" } } }
+                            @if rows.len() > 100 {
+                                p.small { "All " (rows.len()) " deals in the pipeline table: "
+                                    @for (i, pipe) in book.pipelines.iter().filter(|p| rows.iter().any(|(_, t)| t.pipeline == p.id)).enumerate() {
+                                        @if i > 0 { " · " }
+                                        a href=(format!("/pipeline?pipeline={}&partner={id}&view=table", pipe.id)) { (pipe.name) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -531,7 +535,9 @@ async fn change(
     match done {
         Ok(_) => Ok(Redirect::to(&format!("/partners/{id}")).into_response()),
         Err(e) if matches!(e.code, "validation" | "forbidden" | "conflict") => {
-            let keep = values.filter(|_| e.code != "conflict");
+            // After someone else's change the form shows the record as it is now; other
+            // refusals (a taken name…) keep what was typed.
+            let keep = values.filter(|_| e.field.as_deref() != Some("version"));
             let page = detail(state, &a.principal, id, keep, Some(e.message.clone())).await?;
             Ok((e.status, page).into_response())
         }
@@ -649,13 +655,10 @@ pub async fn settings_page(
     .await
 }
 
-pub async fn save_settings(
-    State(state): State<AppState>,
-    a: Authz<perm::PartnersEdit>,
-    Form(f): Form<Vec<(String, String)>>,
-) -> AppResult<Response> {
+/// The settings form as the operation's input; blank or non-numeric numbers are refused.
+fn settings_input(f: &[(String, String)]) -> AppResult<SettingsInput> {
     let mut weights = std::collections::HashMap::new();
-    for (k, v) in &f {
+    for (k, v) in f {
         if let Some(name) = k.strip_prefix("w_") {
             let w: i64 = v.trim().parse().map_err(|_| {
                 AppError::validation(
@@ -666,20 +669,32 @@ pub async fn save_settings(
             weights.insert(name.to_string(), w);
         }
     }
-    let threshold = first(&f, "at_risk_below");
-    let input = SettingsInput {
-        tiers: Some(first(&f, "tiers").lines().map(str::to_string).collect()),
+    let threshold = first(f, "at_risk_below");
+    Ok(SettingsInput {
+        tiers: Some(first(f, "tiers").lines().map(str::to_string).collect()),
         weights: Some(weights),
         at_risk_below: Some(threshold.trim().parse().map_err(|_| {
             AppError::validation("at_risk_below", "must be a whole number from 0 to 100")
         })?),
-    };
+    })
+}
+
+pub async fn save_settings(
+    State(state): State<AppState>,
+    a: Authz<perm::PartnersEdit>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let version = first(&f, "version").trim().parse().ok();
     let org = org_of(&state, a.user().org).await?;
     let c = state.caller(a.user(), a.scope, org);
-    let done = state
-        .db(move |s| svc::update_settings(s, &c, &input, version))
-        .await;
+    let done = match settings_input(&f) {
+        Ok(input) => {
+            state
+                .db(move |s| svc::update_settings(s, &c, &input, version))
+                .await
+        }
+        Err(e) => Err(e),
+    };
     match done {
         Ok(_) => Ok(Redirect::to("/partners/settings?saved=1").into_response()),
         Err(e) if matches!(e.code, "validation" | "forbidden" | "conflict") => {

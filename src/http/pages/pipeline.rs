@@ -170,7 +170,7 @@ fn org_and_csrf(state: &AppState, p: &crate::auth::Principal) -> String {
     csrf::token(state.keys.secret(), p.0.session)
 }
 
-async fn org_of(state: &AppState, id: crate::domain::OrgId) -> AppResult<Org> {
+pub(super) async fn org_of(state: &AppState, id: crate::domain::OrgId) -> AppResult<Org> {
     state
         .db(move |s| Ok(s.read(|t| orgs::get(t, id))?))
         .await?
