@@ -267,80 +267,147 @@ pub fn steps(records: &[HistoryRecord]) -> Vec<Step> {
 /// Stage stays, conversions, cycle length and win rate of `pipeline`, from each deal's
 /// [`steps`] (the deal's creation is its first step).
 pub fn flow<'a>(pipeline: &Pipeline, deals: impl IntoIterator<Item = &'a [Step]>) -> Flow {
-    let open: Vec<StageId> = pipeline
-        .active_stages()
-        .filter(|s| s.kind == StageKind::Open)
-        .map(|s| s.id)
-        .collect();
-    let kind = |s: StageId| pipeline.stage(s).map(|s| s.kind);
-    let n = open.len();
-    let mut stay_total = vec![0f64; n];
-    let mut stays = vec![0u64; n];
-    // reached[i]: deals whose furthest point is open stage i or later (index n: won)
-    let mut reached = vec![0u64; n + 1];
-    let (mut won, mut lost, mut cycle_sum) = (0u64, 0u64, 0f64);
+    let table = FlowTable::new(pipeline);
+    let mut sums = table.sums();
     for steps in deals {
-        let Some(first) = steps.first() else { continue };
+        table.add(&mut sums, steps, 1);
+    }
+    table.finish(pipeline, &sums)
+}
+
+/// The additive parts of a [`Flow`]: each deal's part can be added, or taken away again
+/// when the deal changes, so a flow follows single changes without a full walk. Durations
+/// are whole microseconds, so adding and taking away is exact.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowSums {
+    stays: Vec<i64>,
+    stay_micros: Vec<i128>,
+    /// reached[i]: deals whose furthest point is open stage i or later (index n: won)
+    reached: Vec<i64>,
+    won: i64,
+    lost: i64,
+    cycle_micros: i128,
+}
+
+/// One pipeline's open stages, for walking deals' steps.
+pub struct FlowTable {
+    pipeline: PipelineId,
+    open: Vec<StageId>,
+    /// (stage, its open index, its kind), every stage including removed ones.
+    table: Vec<(StageId, Option<usize>, StageKind)>,
+}
+
+impl FlowTable {
+    pub fn new(pipeline: &Pipeline) -> FlowTable {
+        let open: Vec<StageId> = pipeline
+            .active_stages()
+            .filter(|s| s.kind == StageKind::Open)
+            .map(|s| s.id)
+            .collect();
+        let table = pipeline
+            .stages
+            .iter()
+            .map(|s| (s.id, open.iter().position(|o| *o == s.id), s.kind))
+            .collect();
+        FlowTable {
+            pipeline: pipeline.id,
+            open,
+            table,
+        }
+    }
+
+    /// Empty sums of the right shape.
+    pub fn sums(&self) -> FlowSums {
+        let n = self.open.len();
+        FlowSums {
+            stays: vec![0; n],
+            stay_micros: vec![0; n],
+            reached: vec![0; n + 1],
+            ..FlowSums::default()
+        }
+    }
+
+    fn info(&self, s: StageId) -> Option<(Option<usize>, StageKind)> {
+        self.table.iter().find(|t| t.0 == s).map(|t| (t.1, t.2))
+    }
+
+    /// Add one deal's part (`sign` 1), or take it away (`sign` -1).
+    pub fn add(&self, sums: &mut FlowSums, steps: &[Step], sign: i64) {
+        let Some(first) = steps.first() else { return };
+        let n = self.open.len();
         let mut furthest: Option<usize> = None;
         let mut last_kind = None;
-        for (i, s) in steps.iter().enumerate() {
-            if let Some(prev) = i.checked_sub(1).map(|j| steps[j])
-                && let Some(k) = open.iter().position(|o| *o == prev.stage)
-            {
-                stays[k] += 1;
-                stay_total[k] += (s.at.0 - prev.at.0) as f64 / DAY_MICROS;
+        // The open index of the previous step's stage (when in this pipeline).
+        let mut prev: Option<(Ts, Option<usize>)> = None;
+        for s in steps {
+            let here = (s.pipeline == self.pipeline)
+                .then(|| self.info(s.stage))
+                .flatten();
+            if let Some((at, Some(k))) = prev {
+                sums.stays[k] += sign;
+                sums.stay_micros[k] += i128::from(sign) * i128::from(s.at.0 - at.0);
             }
-            if s.pipeline == pipeline.id {
-                if let Some(k) = open.iter().position(|o| *o == s.stage) {
+            if s.pipeline == self.pipeline {
+                if let Some((Some(k), _)) = here {
                     furthest = Some(furthest.map_or(k, |f| f.max(k)));
                 }
-                last_kind = kind(s.stage);
+                last_kind = here.map(|h| h.1);
                 if last_kind == Some(StageKind::Won) {
                     furthest = Some(n);
                 }
             }
+            prev = Some((s.at, here.and_then(|h| h.0)));
         }
-        let Some(last) = steps.last().filter(|l| l.pipeline == pipeline.id) else {
-            continue;
+        let Some(last) = steps.last().filter(|l| l.pipeline == self.pipeline) else {
+            return;
         };
         match last_kind {
             Some(StageKind::Won) => {
-                won += 1;
-                cycle_sum += (last.at.0 - first.at.0) as f64 / DAY_MICROS;
+                sums.won += sign;
+                sums.cycle_micros += i128::from(sign) * i128::from(last.at.0 - first.at.0);
             }
-            Some(StageKind::Lost) => lost += 1,
+            Some(StageKind::Lost) => sums.lost += sign,
             _ => {}
         }
         if let Some(f) = furthest {
-            for r in reached.iter_mut().take(f + 1) {
-                *r += 1;
+            for r in sums.reached.iter_mut().take(f + 1) {
+                *r += sign;
             }
         }
     }
-    let stages = open
-        .iter()
-        .enumerate()
-        .map(|(i, id)| StageFlow {
-            stage: pipeline
-                .stage(*id)
-                .map(|s| s.name.clone())
-                .unwrap_or_default(),
-            stays: stays[i],
-            avg_days: if stays[i] > 0 {
-                stay_total[i] / stays[i] as f64
-            } else {
-                0.0
-            },
-            reached: reached[i],
-            conversion: (reached[i] > 0).then(|| reached[i + 1] as f64 / reached[i] as f64),
-        })
-        .collect();
-    Flow {
-        stages,
-        avg_cycle_days: (won > 0).then(|| cycle_sum / won as f64),
-        won,
-        lost,
-        win_rate: (won + lost > 0).then(|| won as f64 / (won + lost) as f64),
+
+    /// The flow the sums add up to.
+    pub fn finish(&self, pipeline: &Pipeline, sums: &FlowSums) -> Flow {
+        let days = |micros: i128| micros as f64 / DAY_MICROS;
+        let count = |v: i64| u64::try_from(v).unwrap_or(0);
+        let stages = self
+            .open
+            .iter()
+            .enumerate()
+            .map(|(i, id)| StageFlow {
+                stage: pipeline
+                    .stage(*id)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default(),
+                stays: count(sums.stays[i]),
+                avg_days: if sums.stays[i] > 0 {
+                    days(sums.stay_micros[i]) / sums.stays[i] as f64
+                } else {
+                    0.0
+                },
+                reached: count(sums.reached[i]),
+                conversion: (sums.reached[i] > 0)
+                    .then(|| sums.reached[i + 1] as f64 / sums.reached[i] as f64),
+            })
+            .collect();
+        let (won, lost) = (count(sums.won), count(sums.lost));
+        Flow {
+            stages,
+            avg_cycle_days: (won > 0).then(|| days(sums.cycle_micros) / won as f64),
+            won,
+            lost,
+            win_rate: (won + lost > 0).then(|| won as f64 / (won + lost) as f64),
+        }
     }
 }
 

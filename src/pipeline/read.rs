@@ -21,6 +21,62 @@ pub struct Book {
     pub opps: Vec<Arc<Opportunity>>,
     /// `steps[i]` belongs to `opps[i]`.
     steps: Vec<Arc<[Step]>>,
+    /// Answers computed from this version, shared by every reader of it (a new version
+    /// starts empty).
+    memo: Memo,
+}
+
+/// What stays true of a book until its next version: stage flows per view, and the states
+/// at the instants the forecast's waterfall starts from.
+#[derive(Default)]
+struct Memo {
+    flows: std::sync::Mutex<Vec<(FlowKey, Arc<forecast::FlowSums>)>>,
+    as_of: std::sync::Mutex<Vec<(Ts, Arc<AsOf>)>>,
+}
+
+/// A stage flow's view: pipeline, viewer and filter. Only org-wide and own views are
+/// remembered: whether a deal is in them depends on the deal alone (team views also depend
+/// on who is in which team, which can change without a new version).
+#[derive(Clone, PartialEq)]
+struct FlowKey {
+    pipeline: PipelineId,
+    /// `None`: the whole org; else the viewer's own deals.
+    own: Option<UserId>,
+    filter: DealFilter,
+}
+
+impl FlowKey {
+    fn of(pipeline: PipelineId, viewer: Viewer, filter: &DealFilter) -> Option<FlowKey> {
+        let own = match viewer.scope {
+            Scope::Org => None,
+            Scope::Own => Some(viewer.me),
+            Scope::Team => return None,
+        };
+        Some(FlowKey {
+            pipeline,
+            own,
+            filter: filter.clone(),
+        })
+    }
+    fn shows(&self, o: &Opportunity) -> bool {
+        self.own.is_none_or(|me| o.state.owner == me) && self.filter.matches(o, &o.state)
+    }
+}
+
+/// Memo entries kept per kind (the oldest goes first).
+const MEMO_ENTRIES: usize = 16;
+
+fn memo_get<K: PartialEq, V>(m: &std::sync::Mutex<Vec<(K, Arc<V>)>>, k: &K) -> Option<Arc<V>> {
+    let v = m.lock().unwrap_or_else(|e| e.into_inner());
+    v.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
+}
+
+fn memo_put<K, V>(m: &std::sync::Mutex<Vec<(K, Arc<V>)>>, k: K, v: Arc<V>) {
+    let mut list = m.lock().unwrap_or_else(|e| e.into_inner());
+    if list.len() >= MEMO_ENTRIES {
+        list.remove(0);
+    }
+    list.push((k, v));
 }
 
 impl Book {
@@ -47,6 +103,7 @@ impl Book {
             pipelines,
             opps,
             steps,
+            memo: Memo::default(),
         })
     }
 
@@ -76,12 +133,80 @@ impl Book {
                 }
             }
         }
-        Ok(Book {
+        let next = Book {
             version,
             pipelines: self.pipelines.clone(),
             opps,
             steps,
-        })
+            memo: Memo::default(),
+        };
+        self.carry_memo(&next, changed);
+        Ok(next)
+    }
+
+    /// Bring what this book remembered over to `next`, the same deals but `changed`: each
+    /// stage flow loses the changed deals' old parts and gains their new ones; the states
+    /// at an earlier instant gain the changed deals' states before this change (they stood
+    /// so at that instant, unless they changed after it already and are held).
+    fn carry_memo(&self, next: &Book, changed: &[OpportunityId]) {
+        let old: Vec<(&Opportunity, &[Step])> = changed
+            .iter()
+            .filter_map(|id| self.index(*id).map(|i| (&*self.opps[i], &*self.steps[i])))
+            .collect();
+        let new: Vec<(&Opportunity, &[Step])> = changed
+            .iter()
+            .filter_map(|id| next.index(*id).map(|i| (&*next.opps[i], &*next.steps[i])))
+            .collect();
+        let flows: Vec<(FlowKey, Arc<forecast::FlowSums>)> = self
+            .memo
+            .flows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (key, sums) in flows {
+            let Some(p) = self.pipeline(key.pipeline) else {
+                continue;
+            };
+            let table = forecast::FlowTable::new(p);
+            let mut sums = forecast::FlowSums::clone(&sums);
+            for (o, st) in &old {
+                if key.shows(o) {
+                    table.add(&mut sums, st, -1);
+                }
+            }
+            for (o, st) in &new {
+                if key.shows(o) {
+                    table.add(&mut sums, st, 1);
+                }
+            }
+            memo_put(&next.memo.flows, key, Arc::new(sums));
+        }
+        // A change recorded at or before the instant would belong in those states: not kept.
+        let earliest = new.iter().map(|(o, _)| o.updated_at).min();
+        let states: Vec<(Ts, Arc<AsOf>)> = self
+            .memo
+            .as_of
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (at, s) in states {
+            if earliest.is_some_and(|e| e <= at) {
+                continue;
+            }
+            let mut changed_since = s.changed.clone();
+            for id in changed {
+                changed_since
+                    .entry(*id)
+                    .or_insert_with(|| self.opportunity(*id).map(|o| o.state.clone()));
+            }
+            memo_put(
+                &next.memo.as_of,
+                at,
+                Arc::new(AsOf {
+                    changed: changed_since,
+                }),
+            );
+        }
     }
 
     pub fn pipeline(&self, id: PipelineId) -> Option<&Pipeline> {
@@ -271,6 +396,17 @@ impl AsOf {
 
 /// The deals at `at`: the current states with every later record undone (one sequential
 /// read of the records after `at`).
+/// [`states_at`], remembered by the book for its version (the forecast's waterfall starts
+/// from the same instant for everyone on a given day).
+fn states_at_shared(store: &Store, book: &Book, org: OrgId, at: Ts) -> AppResult<Arc<AsOf>> {
+    if let Some(s) = memo_get(&book.memo.as_of, &at) {
+        return Ok(s);
+    }
+    let s = Arc::new(states_at(store, book, org, at)?);
+    memo_put(&book.memo.as_of, at, s.clone());
+    Ok(s)
+}
+
 pub fn states_at(store: &Store, book: &Book, org: OrgId, at: Ts) -> AppResult<AsOf> {
     let later: Vec<HistoryRecord> = store.read(|t| repo::history_after(t, org, at))?;
     let changed = pipeline::undo_changed(|id| book.opportunity(id).map(|o| o.state.clone()), later);
@@ -330,19 +466,6 @@ pub fn board<'a>(
         c.cards.truncate(cards);
     }
     Board { pipeline, columns }
-}
-
-/// Stage durations, conversions and cycle length of one pipeline, from the history of the
-/// given deals.
-/// Stage flow of `pipeline` over `deals`, from their steps up to `at`.
-pub fn pipeline_flow(book: &Book, pipeline: &Pipeline, deals: &[OpportunityId], at: Ts) -> Flow {
-    forecast::flow(
-        pipeline,
-        deals.iter().filter_map(|id| {
-            let s = book.steps(*id)?;
-            Some(&s[..s.partition_point(|x| x.at <= at)])
-        }),
-    )
 }
 
 /// The filter fields the list, the board and the forecast share, as sent.
@@ -531,7 +654,7 @@ pub struct ForecastData {
     pub stale: Attention,
     pub stale_days: u32,
     /// Stage flow of the chosen pipeline (or the first one).
-    pub flow: Option<(PipelineId, Flow)>,
+    pub flow: Option<(PipelineId, Arc<Flow>)>,
     pub waterfall: Waterfall,
     pub since: Ts,
     /// Names of the org's teams and partners, for the rows' labels.
@@ -616,12 +739,15 @@ pub fn forecast_data(
     let live: Vec<_> = rows.iter().filter(|(_, t)| !t.archived).copied().collect();
     let stages = book.stages();
     let forecast = forecast::forecast(
-        live.iter().map(|(o, t)| Deal {
-            id: o.id,
-            state: t,
-            partner: o.partner.map(|p| p.0),
-            team: people.team(t.owner),
-        }),
+        // Out-of-period deals are skipped before their team is looked up.
+        live.iter()
+            .filter(|(_, t)| period.contains(t.close_date))
+            .map(|(o, t)| Deal {
+                id: o.id,
+                state: t,
+                partner: o.partner.map(|p| p.0),
+                team: people.team(t.owner),
+            }),
         &stages,
         period,
     );
@@ -634,12 +760,26 @@ pub fn forecast_data(
         ));
     }
     let stale_before = Ts(at.0 - i64::from(stale_days) * DAY);
-    let open = live
+    let open: Vec<&(&Opportunity, &Tracked)> = live
         .iter()
-        .filter(|(_, t)| stages.kind(t.stage) == StageKind::Open);
-    let slipped = Attention::of(open.clone().filter(|(_, t)| t.close_date < today));
-    let stale = Attention::of(open.filter(|(o, _)| o.updated_at < stale_before));
-    let since = parse_as_of(org, args.since)?.unwrap_or(Ts(at.0 - 7 * DAY));
+        .filter(|(_, t)| stages.kind(t.stage) == StageKind::Open)
+        .collect();
+    let slipped = Attention::of(open.iter().copied().filter(|(_, t)| t.close_date < today));
+    let stale = Attention::of(
+        open.iter()
+            .copied()
+            .filter(|(o, _)| o.updated_at < stale_before),
+    );
+    // Default: since the end of the day a week before the day shown (the same instant all
+    // day long, so the states then are computed once per version).
+    let week_before = today
+        .checked_sub(jiff::Span::new().days(7))
+        .unwrap_or(today)
+        .to_string();
+    let since = match parse_as_of(org, args.since)? {
+        Some(s) => s,
+        None => parse_as_of(org, Some(&week_before))?.unwrap_or(Ts(at.0 - 7 * DAY)),
+    };
     if since > at {
         return Err(AppError::validation(
             "since",
@@ -648,7 +788,7 @@ pub fn forecast_data(
     }
     // Pairs of (at `since`, at `at`) for every deal in the view at either instant: a deal
     // that moved into or out of the view (pipeline, owner, scope) counts as moved.
-    let before = states_at(store, &book, org.id, since)?;
+    let before = states_at_shared(store, &book, org.id, since)?;
     let pairs = book.opps.iter().filter_map(|o| {
         let now = match &then {
             Some(s) => s.state(o),
@@ -671,8 +811,39 @@ pub fn forecast_data(
         .or_else(|| book.pipelines.iter().find(|p| !p.archived))
     {
         Some(p) => {
-            let ids: Vec<OpportunityId> = rows.iter().map(|(o, _)| o.id).collect();
-            Some((p.id, pipeline_flow(&book, p, &ids, at)))
+            let table = forecast::FlowTable::new(p);
+            // The deals of `rows`, walked with their steps (same order, no id lookups).
+            let compute = || {
+                let mut sums = table.sums();
+                for (o, st) in book.opps.iter().zip(&book.steps) {
+                    let t = match &then {
+                        Some(s) => s.state(o),
+                        None => Some(&o.state),
+                    };
+                    if matches!(
+                        in_view(&people, viewer, &filter, o, t),
+                        forecast::Side::In(_)
+                    ) {
+                        table.add(&mut sums, &st[..st.partition_point(|x| x.at <= at)], 1);
+                    }
+                }
+                Arc::new(sums)
+            };
+            // Now (not "as of"), the flow of the whole history is remembered for the version
+            // and follows single changes (see `Book::carry_memo`).
+            let key = FlowKey::of(p.id, viewer, &filter).filter(|_| as_of.is_none());
+            let sums = match key {
+                None => compute(),
+                Some(key) => match memo_get(&book.memo.flows, &key) {
+                    Some(f) => f,
+                    None => {
+                        let f = compute();
+                        memo_put(&book.memo.flows, key, f.clone());
+                        f
+                    }
+                },
+            };
+            Some((p.id, Arc::new(table.finish(p, &sums))))
         }
         None => None,
     };
@@ -761,6 +932,19 @@ mod tests {
             "Closed lost",
         ];
         let mut ids = Vec::new();
+        let org_wide = Viewer {
+            me: owner.id,
+            scope: Scope::Org,
+        };
+        let own = Viewer {
+            me: owner.id,
+            scope: Scope::Own,
+        };
+        let views = [
+            (org_wide, "1970-01-01T00:00:20Z"),
+            (own, "1970-01-01T00:00:05Z"),
+            (org_wide, "1970-01-01T00:00:45Z"),
+        ];
         for i in 0..40i64 {
             let c = Caller {
                 by: by.clone(),
@@ -800,6 +984,26 @@ mod tests {
                 assert_eq!(kept.version, fresh.version);
                 assert_eq!(kept.opps, fresh.opps, "after change {i}");
                 assert_eq!(kept.steps, fresh.steps, "after change {i}");
+            }
+            // What the forecast remembers per version (flows, the waterfall's starting
+            // states), carried over single changes, equals a computation from scratch.
+            for (viewer, since) in views {
+                let forecast = |books: &Books| {
+                    let args = ForecastArgs {
+                        period: Some("custom"),
+                        from: Some("2026-01-01"),
+                        to: Some("2026-12-31"),
+                        since: Some(since),
+                        ..Default::default()
+                    };
+                    forecast_data(&store, books, &org, viewer, args, Ts(50_000_000)).unwrap()
+                };
+                let (kept, fresh) = (forecast(&books), forecast(&Books::default()));
+                assert_eq!(kept.flow, fresh.flow, "flow after change {i}");
+                assert_eq!(
+                    kept.waterfall, fresh.waterfall,
+                    "waterfall after change {i}"
+                );
             }
         }
         // Every deal has steps, starting at its creation.

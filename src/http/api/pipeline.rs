@@ -807,7 +807,8 @@ pub async fn forecast(
             };
             let (flow_pipeline, flow) = d
                 .flow
-                .clone()
+                .as_ref()
+                .map(|(p, f)| (*p, Flow::clone(f)))
                 .ok_or_else(|| AppError::not_found("Pipeline"))?;
             let remaining = d.target.map(|t| (t - f.total.closed_won).max(0));
             Ok(ForecastView {
