@@ -2,34 +2,11 @@
 //! notes, scopes per role, tenant isolation, list filters, sorting, pages and CSV; the health
 //! score explained, deals linked to partners, the daily snapshot job and at-risk marking.
 
+use crate::support::send_json as call;
 use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-async fn call(
-    s: &TestServer,
-    method: Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-    if_match: Option<&str>,
-) -> (StatusCode, Option<String>, Value) {
-    let mut r = client().request(method, s.url(path)).bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    if let Some(v) = if_match {
-        r = r.header("if-match", v);
-    }
-    let r = r.send().await.unwrap();
-    let st = r.status();
-    let etag = r
-        .headers()
-        .get("etag")
-        .map(|v| v.to_str().unwrap().to_string());
-    (st, etag, r.json().await.unwrap_or(Value::Null))
-}
 
 async fn create(s: &TestServer, token: &str, body: Value) -> Value {
     let (st, _, v) = call(s, Method::POST, token, "/api/v1/partners", Some(body), None).await;

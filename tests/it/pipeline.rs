@@ -15,20 +15,7 @@ async fn send(
     body: Value,
     if_match: Option<&str>,
 ) -> (StatusCode, Option<String>, Value) {
-    let mut r = client()
-        .request(method, s.url(path))
-        .bearer_auth(token)
-        .json(&body);
-    if let Some(v) = if_match {
-        r = r.header("if-match", v);
-    }
-    let r = r.send().await.unwrap();
-    let st = r.status();
-    let etag = r
-        .headers()
-        .get("etag")
-        .map(|v| v.to_str().unwrap().to_string());
-    (st, etag, r.json().await.unwrap_or(Value::Null))
+    send_json(s, method, token, path, Some(body), if_match).await
 }
 
 async fn post(s: &TestServer, token: &str, path: &str, body: Value) -> (StatusCode, Value) {

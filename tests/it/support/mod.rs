@@ -146,6 +146,32 @@ impl TestServer {
     }
 }
 
+/// A JSON request as `token` (body and `If-Match` optional): status, `ETag`, JSON answer
+/// (`null` when the answer is not JSON).
+pub async fn send_json(
+    s: &TestServer,
+    method: reqwest::Method,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut r = client().request(method, s.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    if let Some(v) = if_match {
+        r = r.header("if-match", v);
+    }
+    let r = r.send().await.unwrap();
+    let st = r.status();
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_string());
+    (st, etag, r.json().await.unwrap_or(Value::Null))
+}
+
 /// A client that does not follow redirects (tests look at them).
 pub fn client() -> Client {
     Client::builder()
