@@ -1142,3 +1142,149 @@ async fn partner_pages_work_without_javascript() {
     assert!(r.text().await.unwrap().contains("at_risk_below"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn pipeline_settings_page_edits_stages_and_moves_deals() {
+    let s = TestServer::start().await;
+    let c = browser_like();
+    let csrf = sign_in(&s, &c).await;
+    let owner = s.owner_token().await;
+    let (_, pipes) = s.get_json(&owner, "/api/v1/pipelines").await;
+    let pipe = pipes["items"][0].clone();
+    let pid = pipe["id"].as_str().unwrap().to_string();
+    let stage = |name: &str| {
+        pipe["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let r = client()
+        .post(s.url("/api/v1/opportunities"))
+        .bearer_auth(&owner)
+        .json(&serde_json::json!({"name": "Acme", "account": "A", "amount": "10", "close_date": "2026-12-31", "stage": "Qualification"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let deal: serde_json::Value = r.json().await.unwrap();
+
+    let page = text_of(&c, &s.url("/pipeline/settings")).await;
+    assert!(page.contains("move its 1 deals to") && page.contains("value=\"Qualification\""));
+
+    // The form: rename Prospecting, remove Qualification (its deal goes to Proposal), add
+    // Discovery, and a bad probability first (refused; the typed rows stay).
+    let form = |prob: &str| {
+        let mut f: Vec<(String, String)> = vec![
+            ("_csrf".into(), csrf.clone()),
+            ("version".into(), "1".into()),
+            ("name".into(), "Sales".into()),
+        ];
+        // Discovery is typed last but numbered to come second.
+        let rows = [
+            (
+                stage("Prospecting"),
+                "First touch",
+                prob,
+                "open",
+                "pipeline",
+            ),
+            (
+                stage("Qualification"),
+                "Qualification",
+                "20",
+                "open",
+                "pipeline",
+            ),
+            (stage("Proposal"), "Proposal", "50", "open", "best_case"),
+            (stage("Negotiation"), "Negotiation", "80", "open", "commit"),
+            (stage("Closed won"), "Closed won", "100", "won", "commit"),
+            (stage("Closed lost"), "Closed lost", "0", "lost", "omitted"),
+            (String::new(), "Discovery", "30", "open", "best_case"),
+        ];
+        for (i, (id, name, p, kind, cat)) in rows.into_iter().enumerate() {
+            let order = if name == "Discovery" {
+                "2.5".to_string()
+            } else {
+                (i + 1).to_string()
+            };
+            f.push(("stage_order".into(), order));
+            f.push(("stage_id".into(), id));
+            f.push(("stage_name".into(), name.into()));
+            f.push(("stage_probability".into(), p.into()));
+            f.push(("stage_kind".into(), kind.into()));
+            f.push(("stage_forecast".into(), cat.into()));
+        }
+        f.push(("remove".into(), stage("Qualification")));
+        f.push((
+            format!("move_{}", stage("Qualification")),
+            stage("Proposal"),
+        ));
+        f.push(("lost_reasons".into(), "Price\nTiming".into()));
+        f
+    };
+    let url = s.url(&format!("/pipeline/settings/{pid}"));
+    let r = c.post(&url).form(&form("150")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("id=\"form-error\"")
+            && body.contains("value=\"First touch\"")
+            && body.contains("value=\"Discovery\""),
+        "{body}"
+    );
+    let r = c.post(&url).form(&form("10")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let (_, p) = s
+        .get_json(&owner, &format!("/api/v1/pipelines/{pid}"))
+        .await;
+    let names: Vec<&str> = p["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "First touch",
+            "Discovery",
+            "Proposal",
+            "Negotiation",
+            "Closed won",
+            "Closed lost"
+        ]
+    );
+    assert_eq!(p["lost_reasons"], serde_json::json!(["Price", "Timing"]));
+    let (_, d) = s
+        .get_json(
+            &owner,
+            &format!("/api/v1/opportunities/{}", deal["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(d["stage_name"], "Proposal");
+    // The same version again is stale.
+    let r = c.post(&url).form(&form("10")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // A new pipeline from the page.
+    let r = c
+        .post(s.url("/pipeline/settings"))
+        .form(&[("_csrf", csrf.as_str()), ("name", "Renewals")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, pipes) = s.get_json(&owner, "/api/v1/pipelines").await;
+    assert_eq!(pipes["items"].as_array().unwrap().len(), 2);
+    s.stop().await;
+}

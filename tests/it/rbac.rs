@@ -238,6 +238,7 @@ async fn every_role_on_every_protected_route() {
             Some(json!({"at_risk_below": 35})),
             [a, a, a, f, f, f, f],
         ),
+        (Method::GET, "/pipeline/settings".into(), None, [a; 7]),
         (Method::GET, "/partners".into(), None, [a; 7]),
         (Method::GET, "/partners/settings".into(), None, [a; 7]),
         (

@@ -9,6 +9,7 @@ mod import;
 mod integrations;
 mod partners;
 mod pipeline;
+mod pipeline_settings;
 
 use crate::app::AppState;
 use crate::auth::{Principal, csrf};
@@ -44,6 +45,11 @@ pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
             "/opportunities/{id}",
             get(pipeline::opportunity_page).post(pipeline::update_opportunity),
         )
+        .route(
+            "/pipeline/settings",
+            get(pipeline_settings::settings_page).post(pipeline_settings::create),
+        )
+        .route("/pipeline/settings/{id}", post(pipeline_settings::update))
         .route("/partners", get(partners::list_page).post(partners::create))
         .route("/partners/new", get(partners::new_page))
         .route(

@@ -26,7 +26,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 
 #[derive(Template, WebTemplate)]
-#[template(path = "pages/partners.html")]
+#[template(path = "pages/section.html")]
 pub struct PartnersPage {
     shell: Shell,
     heading: String,
