@@ -71,8 +71,10 @@ fn memo_get<K: PartialEq, V>(m: &std::sync::Mutex<Vec<(K, Arc<V>)>>, k: &K) -> O
     v.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
 }
 
-fn memo_put<K, V>(m: &std::sync::Mutex<Vec<(K, Arc<V>)>>, k: K, v: Arc<V>) {
+fn memo_put<K: PartialEq, V>(m: &std::sync::Mutex<Vec<(K, Arc<V>)>>, k: K, v: Arc<V>) {
     let mut list = m.lock().unwrap_or_else(|e| e.into_inner());
+    // Readers that missed together each computed the same answer: keep one.
+    list.retain(|(key, _)| *key != k);
     if list.len() >= MEMO_ENTRIES {
         list.remove(0);
     }
@@ -824,7 +826,12 @@ pub fn forecast_data(
                         in_view(&people, viewer, &filter, o, t),
                         forecast::Side::In(_)
                     ) {
-                        table.add(&mut sums, &st[..st.partition_point(|x| x.at <= at)], 1);
+                        // Now: every step (as a carried memo has them); as of: up to then.
+                        let upto = match as_of {
+                            Some(_) => st.partition_point(|x| x.at <= at),
+                            None => st.len(),
+                        };
+                        table.add(&mut sums, &st[..upto], 1);
                     }
                 }
                 Arc::new(sums)

@@ -1208,7 +1208,7 @@ async fn pipeline_settings_page_edits_stages_and_moves_deals() {
         ];
         for (i, (id, name, p, kind, cat)) in rows.into_iter().enumerate() {
             let order = if name == "Discovery" {
-                "2.5".to_string()
+                "2".to_string()
             } else {
                 (i + 1).to_string()
             };
@@ -1228,6 +1228,12 @@ async fn pipeline_settings_page_edits_stages_and_moves_deals() {
         f
     };
     let url = s.url(&format!("/pipeline/settings/{pid}"));
+    // Removing a stage with deals without saying where they go is refused.
+    let mut unsaid = form("10");
+    unsaid.retain(|(k, _)| !k.starts_with("move_"));
+    let r = c.post(&url).form(&unsaid).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("say where they should go"));
     let r = c.post(&url).form(&form("150")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = r.text().await.unwrap();

@@ -98,15 +98,28 @@ fn typed(f: &[(String, String)]) -> Typed {
     );
     let removed = all(f, "remove");
     let at = |v: &[String], i: usize| v.get(i).cloned().unwrap_or_default();
-    // Rows go by their order numbers (a blank or unreadable one keeps the row's place).
+    // Rows go by their order numbers: a row numbered n lands at place n (before the row
+    // there when moving up, after it when moving down). A new row without a number goes
+    // before the first won or lost stage; another blank or unreadable number keeps its place.
+    let first_closed = (0..names.len())
+        .find(|i| !at(&ids, *i).is_empty() && at(&kinds, *i) != "open")
+        .map_or(names.len() as f64 + 1.0, |i| i as f64 + 1.0);
     let mut order: Vec<(f64, usize)> = (0..names.len())
         .map(|i| {
+            let place = i as f64 + 1.0;
             let n = at(&orders, i)
                 .trim()
                 .parse::<f64>()
                 .ok()
                 .filter(|n| n.is_finite());
-            (n.unwrap_or(i as f64 + 1.0), i)
+            let key = match n {
+                Some(n) if n < place => n - 0.5,
+                Some(n) if n > place => n + 0.5,
+                Some(n) => n,
+                None if at(&ids, i).is_empty() => first_closed - 0.5,
+                None => place,
+            };
+            (key, i)
         })
         .collect();
     order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -220,24 +233,35 @@ fn pipeline_form(
                             th scope="col" { "Forecast" } th scope="col" { "Remove" } } }
                         tbody { @for (i, r) in rows.iter().enumerate() {
                             tr {
-                                td data-label="Order" { input.num name="stage_order" type="number" min="1" step="any" value=(i + 1) aria-label=(format!("Position of stage {}", i + 1)); }
+                                @let label = if r.name.is_empty() { format!("new stage {}", i + 1) } else { r.name.clone() };
+                                td data-label="Order" { input.num name="stage_order" type="number" min="1" step="any"
+                                    value=[(!r.id.is_empty()).then_some(i + 1)] placeholder=[r.id.is_empty().then_some("auto")] aria-label=(format!("Position of {label}")); }
                                 td data-label="Stage" {
                                     input type="hidden" name="stage_id" value=(r.id);
                                     label.visually-hidden for=(format!("s-{pid}-{i}")) { "Stage " (i + 1) " name" }
                                     input id=(format!("s-{pid}-{i}")) name="stage_name" type="text" maxlength="40" value=(r.name) placeholder=[r.id.is_empty().then_some("New stage")];
                                 }
-                                td data-label="Probability %" { input.num name="stage_probability" type="number" min="0" max="100" value=(r.probability) aria-label="Probability"; }
-                                td data-label="Kind" { select name="stage_kind" aria-label="Kind" {
-                                    @for k in kinds { option value=(k.as_str()) selected[r.kind == k.as_str()] { (k.as_str()) } } } }
-                                td data-label="Forecast" { select name="stage_forecast" aria-label="Forecast category" {
+                                td data-label="Probability %" { input.num name="stage_probability" type="number" min="0" max="100" value=(r.probability) aria-label=(format!("Probability of {label}")); }
+                                td data-label="Kind" {
+                                    // A stage's kind is fixed once it exists (history depends on it).
+                                    @if r.id.is_empty() {
+                                        select name="stage_kind" aria-label=(format!("Kind of {label}")) {
+                                            @for k in kinds { option value=(k.as_str()) selected[r.kind == k.as_str()] { (k.as_str()) } } }
+                                    } @else {
+                                        input type="hidden" name="stage_kind" value=(r.kind);
+                                        (r.kind)
+                                    }
+                                }
+                                td data-label="Forecast" { select name="stage_forecast" aria-label=(format!("Forecast category of {label}")) {
                                     @for c in cats { option value=(c.as_str()) selected[r.forecast == c.as_str()] { (c.as_str().replace('_', " ")) } } } }
                                 td data-label="Remove" {
                                     @if !r.id.is_empty() {
                                         @let n = deals.get(&r.id).copied().unwrap_or(0);
-                                        label.inline { input type="checkbox" name="remove" value=(r.id) checked[r.remove]; " remove" }
+                                        label.inline { input type="checkbox" name="remove" value=(r.id) checked[r.remove] aria-label=(format!("Remove {label}")); " remove" }
                                         @if n > 0 {
                                             label.small { " and move its " (n) " deals to "
-                                                select name=(format!("move_{}", r.id)) {
+                                                select name=(format!("move_{}", r.id)) aria-label=(format!("Where the deals of {label} go")) {
+                                                    option value="" selected[r.move_to.is_empty()] { "Choose a stage…" }
                                                     @for (id, name) in targets.iter().filter(|(id, _)| *id != r.id) {
                                                         option value=(id) selected[r.move_to == *id] { (name) }
                                                     }
@@ -273,8 +297,9 @@ async fn page(
     let body = state
         .db(move |s| {
             let book = st.books.get(s, org.id)?;
+            // Counts over the whole org, for those who may change it only.
             let mut deals: HashMap<String, usize> = HashMap::new();
-            for o in book.opps.iter().filter(|o| !o.state.archived) {
+            for o in book.opps.iter().filter(|o| can && !o.state.archived) {
                 *deals.entry(o.state.stage.to_string()).or_default() += 1;
             }
             let mut pipes: Vec<&Pipeline> = book.pipelines.iter().collect();
