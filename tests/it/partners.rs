@@ -142,9 +142,24 @@ async fn partners_validate_refuse_stale_updates_archive_and_keep_notes() {
             .unwrap()
             .contains("version 2")
     );
+    // `If-Match: *` applies to whatever version is current.
+    let (st, _, v) = call(
+        &s,
+        Method::PATCH,
+        &owner,
+        &path,
+        Some(json!({"region": "EMEA"})),
+        Some("*"),
+    )
+    .await;
+    assert_eq!(
+        (st, v["version"].clone()),
+        (StatusCode::OK, json!(3)),
+        "{v}"
+    );
     // A change that changes nothing keeps the version.
     let (st, v) = patch(&s, &owner, &id, json!({"tier": "platinum"})).await;
-    assert_eq!((st, v["version"].clone()), (StatusCode::OK, json!(2)));
+    assert_eq!((st, v["version"].clone()), (StatusCode::OK, json!(3)));
 
     // Notes: author and time, newest first; blank ones refused; no version bump.
     let notes = format!("/api/v1/partners/{id}/notes");
@@ -184,7 +199,7 @@ async fn partners_validate_refuse_stale_updates_archive_and_keep_notes() {
     assert_eq!(texts, ["Second call.", "First call.\nWent well."]);
     assert!(list["items"][0]["by_label"].as_str().unwrap().contains('@'));
     let (_, v) = s.get_json(&owner, &path).await;
-    assert_eq!(v["version"], 2);
+    assert_eq!(v["version"], 3);
 
     // Archive: gone from the list unless asked for; never deleted.
     let (st, v) = patch(&s, &owner, &id, json!({"archived": true})).await;

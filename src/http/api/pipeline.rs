@@ -40,6 +40,10 @@ pub(super) fn if_match(h: &HeaderMap) -> AppResult<Option<u64>> {
         return Ok(None);
     };
     let text = v.to_str().unwrap_or_default().trim();
+    // `*`: any current version (RFC 9110), the same as no condition for a record that exists.
+    if text == "*" {
+        return Ok(None);
+    }
     let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
     text.parse()
         .map(Some)
