@@ -167,6 +167,22 @@ pub async fn shell(state: &AppState, p: &Principal, title: &str, active: &str) -
     })
 }
 
+/// The first value of `key` in a form sent as pairs (empty when absent).
+pub(super) fn form_first(f: &[(String, String)], key: &str) -> String {
+    f.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// Every value of a repeated `key` in a form sent as pairs, in order.
+pub(super) fn form_all(f: &[(String, String)], key: &str) -> Vec<String> {
+    f.iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
 pub fn nav_for(role: Role, active: &str) -> Vec<NavLink> {
     NAV.iter()
         .filter(|(_, _, perm)| perm.is_none_or(|p| role.has(p)))

@@ -4,7 +4,7 @@
 //! `#partner-list` and pushes the URL; without JavaScript the same URLs render the full page.
 
 use super::pipeline::org_of;
-use super::{Shell, shell};
+use super::{Shell, form_all as all, form_first as first, shell};
 use crate::app::AppState;
 use crate::auth::{Authz, perm};
 use crate::domain::money::MoneyInput;
@@ -132,20 +132,6 @@ pub async fn list_page(
 }
 
 // ---------- the partner form ----------
-
-fn first(f: &[(String, String)], key: &str) -> String {
-    f.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
-fn all(f: &[(String, String)], key: &str) -> Vec<String> {
-    f.iter()
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .collect()
-}
 
 fn form_values(f: &[(String, String)]) -> r::FormValues {
     let (names, roles, emails, phones) = (

@@ -4,7 +4,7 @@
 //! the pipeline sees this page; changing it needs pipeline.edit for the whole organization.
 
 use super::pipeline::org_of;
-use super::{Shell, shell};
+use super::{Shell, form_all as all, form_first as first, shell};
 use crate::app::AppState;
 use crate::auth::{Authz, csrf, perm};
 use crate::domain::pipeline::{ForecastCategory, Pipeline, StageInput, StageKind};
@@ -71,20 +71,6 @@ fn stored(p: &Pipeline) -> Typed {
         archived: p.archived,
         version: p.version,
     }
-}
-
-fn all(f: &[(String, String)], key: &str) -> Vec<String> {
-    f.iter()
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
-fn first(f: &[(String, String)], key: &str) -> String {
-    f.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
 }
 
 fn typed(f: &[(String, String)]) -> Typed {
