@@ -71,6 +71,20 @@ fn memo_get<K: PartialEq, V>(m: &std::sync::Mutex<Vec<(K, Arc<V>)>>, k: &K) -> O
     v.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
 }
 
+/// The remembered answer for `k`, or `compute`'s (then remembered).
+fn memo_or<K: PartialEq, V>(
+    m: &std::sync::Mutex<Vec<(K, Arc<V>)>>,
+    k: K,
+    compute: impl FnOnce() -> AppResult<Arc<V>>,
+) -> AppResult<Arc<V>> {
+    if let Some(v) = memo_get(m, &k) {
+        return Ok(v);
+    }
+    let v = compute()?;
+    memo_put(m, k, v.clone());
+    Ok(v)
+}
+
 fn memo_put<K: PartialEq, V>(m: &std::sync::Mutex<Vec<(K, Arc<V>)>>, k: K, v: Arc<V>) {
     let mut list = m.lock().unwrap_or_else(|e| e.into_inner());
     // Readers that missed together each computed the same answer: keep one.
@@ -396,19 +410,16 @@ impl AsOf {
     }
 }
 
-/// The deals at `at`: the current states with every later record undone (one sequential
-/// read of the records after `at`).
 /// [`states_at`], remembered by the book for its version (the forecast's waterfall starts
 /// from the same instant for everyone on a given day).
 fn states_at_shared(store: &Store, book: &Book, org: OrgId, at: Ts) -> AppResult<Arc<AsOf>> {
-    if let Some(s) = memo_get(&book.memo.as_of, &at) {
-        return Ok(s);
-    }
-    let s = Arc::new(states_at(store, book, org, at)?);
-    memo_put(&book.memo.as_of, at, s.clone());
-    Ok(s)
+    memo_or(&book.memo.as_of, at, || {
+        Ok(Arc::new(states_at(store, book, org, at)?))
+    })
 }
 
+/// The deals at `at`: the current states with every later record undone (one sequential
+/// read of the records after `at`).
 pub fn states_at(store: &Store, book: &Book, org: OrgId, at: Ts) -> AppResult<AsOf> {
     let later: Vec<HistoryRecord> = store.read(|t| repo::history_after(t, org, at))?;
     let changed = pipeline::undo_changed(|id| book.opportunity(id).map(|o| o.state.clone()), later);
@@ -550,11 +561,15 @@ pub fn parse_as_of(org: &Org, raw: Option<&str>) -> AppResult<Option<Ts>> {
         return Ok(Some(Ts::from_timestamp(t)));
     }
     let d = super::parse_date("as_of", raw)?;
-    let end = d
-        .tomorrow()
-        .and_then(|d| d.to_zoned(org.tz()))
-        .map_err(|_| AppError::validation("as_of", "is out of range"))?;
-    Ok(Some(Ts(end.timestamp().as_microsecond() - 1)))
+    end_of_day(org, d)
+        .map(Some)
+        .ok_or_else(|| AppError::validation("as_of", "is out of range"))
+}
+
+/// The last instant of local day `d` in the org's time zone.
+fn end_of_day(org: &Org, d: Date) -> Option<Ts> {
+    let next = d.tomorrow().and_then(|d| d.to_zoned(org.tz())).ok()?;
+    Some(Ts(next.timestamp().as_microsecond() - 1))
 }
 
 /// The forecast period: `month` or `quarter` around `from` (default today), or `custom`.
@@ -774,13 +789,13 @@ pub fn forecast_data(
     );
     // Default: since the end of the day a week before the day shown (the same instant all
     // day long, so the states then are computed once per version).
-    let week_before = today
-        .checked_sub(jiff::Span::new().days(7))
-        .unwrap_or(today)
-        .to_string();
     let since = match parse_as_of(org, args.since)? {
         Some(s) => s,
-        None => parse_as_of(org, Some(&week_before))?.unwrap_or(Ts(at.0 - 7 * DAY)),
+        None => today
+            .checked_sub(jiff::Span::new().days(7))
+            .ok()
+            .and_then(|d| end_of_day(org, d))
+            .unwrap_or(Ts(at.0 - 7 * DAY)),
     };
     if since > at {
         return Err(AppError::validation(
@@ -834,21 +849,14 @@ pub fn forecast_data(
                         table.add(&mut sums, &st[..upto], 1);
                     }
                 }
-                Arc::new(sums)
+                Ok(Arc::new(sums))
             };
             // Now (not "as of"), the flow of the whole history is remembered for the version
             // and follows single changes (see `Book::carry_memo`).
             let key = FlowKey::of(p.id, viewer, &filter).filter(|_| as_of.is_none());
             let sums = match key {
-                None => compute(),
-                Some(key) => match memo_get(&book.memo.flows, &key) {
-                    Some(f) => f,
-                    None => {
-                        let f = compute();
-                        memo_put(&book.memo.flows, key, f.clone());
-                        f
-                    }
-                },
+                None => compute()?,
+                Some(key) => memo_or(&book.memo.flows, key, compute)?,
             };
             Some((p.id, Arc::new(table.finish(p, &sums))))
         }
