@@ -316,7 +316,7 @@ fn save_scored(
         book,
         now,
     } = *sc;
-    let facts = facts(book).remove(&p.id).unwrap_or_default();
+    let facts = facts(book, Some(p.id)).remove(&p.id).unwrap_or_default();
     let h = score(org, settings, &p, &facts, now);
     repo::put(txn, &p)?;
     audit::append(txn, org.id, now, entry)?;
@@ -540,11 +540,12 @@ pub struct Facts {
 }
 
 /// The facts of every partner with linked deals, from one pass over the org's deals.
-pub fn facts(book: &Book) -> HashMap<PartnerId, Facts> {
+/// `only`: just that partner's (one partner's write need not gather everyone's).
+pub fn facts(book: &Book, only: Option<PartnerId>) -> HashMap<PartnerId, Facts> {
     let stages = book.stages();
     let mut out: HashMap<PartnerId, Facts> = HashMap::new();
     for o in &book.opps {
-        let Some((pid, role)) = o.partner else {
+        let Some((pid, role)) = o.partner.filter(|p| only.is_none_or(|id| p.0 == id)) else {
             continue;
         };
         let t = &o.state;
@@ -651,7 +652,7 @@ pub fn rows(
     let book = books.get(store, org.id)?;
     let (settings, list) =
         store.read(|t| Ok((repo::settings(t, org.id)?, repo::list(t, org.id)?)))?;
-    let mut all = facts(&book);
+    let mut all = facts(&book, None);
     let rows = list
         .into_iter()
         .map(|p| {
@@ -695,7 +696,7 @@ fn refresh_org(store: &Store, books: &Books, org: &Org, now: Ts) -> AppResult<us
     let book = books.get(store, org.id)?;
     store.try_write(|txn| -> AppResult<usize> {
         let settings = repo::settings(txn, org.id)?;
-        let mut all = facts(&book);
+        let mut all = facts(&book, None);
         let today = day_number(org.today(now));
         let mut n = 0;
         for mut p in repo::list(txn, org.id)?.into_iter().filter(|p| !p.archived) {
