@@ -584,6 +584,16 @@ pub fn stale(current: u64) -> AppError {
     )
 }
 
+/// Changing pipelines and stages is for holders of `pipeline.edit` at org scope (`scope`).
+pub fn org_wide(scope: Scope) -> AppResult<()> {
+    if scope != Scope::Org {
+        return Err(AppError::forbidden(
+            "Changing pipelines and their stages needs pipeline.edit for the whole organization (VP or admin).",
+        ));
+    }
+    Ok(())
+}
+
 /// A pipeline as a client describes it.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

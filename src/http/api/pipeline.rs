@@ -242,15 +242,6 @@ pub async fn get_pipeline(
     Ok(with_etag(p.version, StatusCode::OK, PipelineView::from(&p)))
 }
 
-fn org_wide(a: &Editing) -> AppResult<()> {
-    if a.scope != Scope::Org {
-        return Err(AppError::forbidden(
-            "Changing pipelines and their stages needs pipeline.edit for the whole organization (VP or admin).",
-        ));
-    }
-    Ok(())
-}
-
 /// Create a pipeline. Without `stages` it gets the default ones.
 #[utoipa::path(post, path = "/pipelines", tag = "pipeline", request_body = PipelineInput,
     responses((status = 201, description = "Created", body = PipelineView)))]
@@ -259,7 +250,7 @@ pub async fn create_pipeline(
     a: Editing,
     Json(input): Json<PipelineInput>,
 ) -> AppResult<Response> {
-    org_wide(&a)?;
+    deals::org_wide(a.scope)?;
     let org = org_of(&state, a.user().org).await?;
     let c = state.caller(a.user(), Scope::Org, org.clone());
     let p = state
@@ -286,7 +277,7 @@ pub async fn update_pipeline(
     headers: HeaderMap,
     Json(input): Json<PipelineInput>,
 ) -> AppResult<Response> {
-    org_wide(&a)?;
+    deals::org_wide(a.scope)?;
     let id = parse_pipeline_id(&id)?;
     let version = if_match(&headers)?;
     let org = org_of(&state, a.user().org).await?;

@@ -330,21 +330,12 @@ pub async fn settings_page(
     page(&state, &a.principal, None, None).await
 }
 
-fn org_wide(a: &Authz<perm::PipelineEdit>) -> AppResult<()> {
-    if a.scope != Scope::Org {
-        return Err(AppError::forbidden(
-            "Changing pipelines and their stages needs pipeline.edit for the whole organization (VP or admin).",
-        ));
-    }
-    Ok(())
-}
-
 pub async fn create(
     State(state): State<AppState>,
     a: Authz<perm::PipelineEdit>,
     Form(f): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    org_wide(&a)?;
+    deals::org_wide(a.scope)?;
     let org = org_of(&state, a.user().org).await?;
     let c = state.caller(a.user(), Scope::Org, org.clone());
     let input = PipelineInput {
@@ -370,7 +361,7 @@ pub async fn update(
     Path(id): Path<String>,
     Form(f): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    org_wide(&a)?;
+    deals::org_wide(a.scope)?;
     let id: PipelineId = id.parse().map_err(|_| AppError::not_found("Pipeline"))?;
     let t = typed(&f);
     let org = org_of(&state, a.user().org).await?;
