@@ -73,18 +73,19 @@ fn main() {
     let auth: &'static str = Box::leak(format!("Bearer {token}").into_boxed_str());
     let mut uncached_cfg = cfg.clone();
     uncached_cfg.analytics.cache_mb = 0;
-    let uncached = router(AppState::new(
-        store.clone(),
-        Arc::new(uncached_cfg),
-        Arc::new(SystemClock),
-        keys.clone(),
-    ));
-    let cached = router(AppState::new(
-        store,
-        Arc::new(cfg),
-        Arc::new(SystemClock),
-        keys,
-    ));
+    let uncached = router(
+        AppState::new(
+            store.clone(),
+            Arc::new(uncached_cfg),
+            Arc::new(SystemClock),
+            keys.clone(),
+        )
+        .expect("open the search index"),
+    );
+    let cached = router(
+        AppState::new(store, Arc::new(cfg), Arc::new(SystemClock), keys)
+            .expect("open the search index"),
+    );
     let range = "from=2024-11-21&to=2026-11-20";
     let queries = [
         (

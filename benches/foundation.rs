@@ -31,7 +31,8 @@ fn fixture() -> Fixture {
         Arc::new(bench.cfg.clone()),
         Arc::new(SystemClock),
         bench.keys.clone(),
-    );
+    )
+    .expect("open the search index");
     Fixture {
         app: router(state),
         token: bench.token.clone(),

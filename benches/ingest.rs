@@ -48,12 +48,15 @@ fn main() {
         .unwrap();
     let bench = support::setup(|_| {});
     let (store, keys, token) = (bench.store.clone(), bench.keys.clone(), bench.token.clone());
-    let app = router(AppState::new(
-        store,
-        Arc::new(bench.cfg.clone()),
-        Arc::new(SystemClock),
-        keys,
-    ));
+    let app = router(
+        AppState::new(
+            store,
+            Arc::new(bench.cfg.clone()),
+            Arc::new(SystemClock),
+            keys,
+        )
+        .expect("open the search index"),
+    );
     let auth: &'static str = Box::leak(format!("Bearer {token}").into_boxed_str());
     let post = move |body: String| {
         Request::post("/api/v1/events")

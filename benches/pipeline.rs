@@ -99,7 +99,8 @@ fn main() {
         Arc::new(cfg),
         Arc::new(SystemClock),
         bench.keys.clone(),
-    );
+    )
+    .expect("open the search index");
     let app = router(state.clone());
     let auth: &'static str = Box::leak(format!("Bearer {}", bench.token).into_boxed_str());
     let get = |path: &str, headers: &[(&str, &str)]| {

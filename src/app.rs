@@ -34,6 +34,8 @@ pub struct AppState {
     pub live: crate::live::Hub,
     /// Decoded pipelines and opportunities per org (see `pipeline`).
     pub books: crate::pipeline::Books,
+    /// The search index and its indexer (see `search`).
+    pub search: crate::search::Search,
 }
 
 impl AppState {
@@ -42,8 +44,9 @@ impl AppState {
         cfg: Arc<Config>,
         clock: SharedClock,
         keys: Arc<JwtKeys>,
-    ) -> Self {
-        AppState {
+    ) -> Result<Self, crate::search::SearchError> {
+        Ok(AppState {
+            search: crate::search::Search::start(&store, &cfg.search)?,
             limits: Arc::new(Limiters::new(&cfg.rate_limit)),
             writer: crate::ingest::Writer::start(
                 store.clone(),
@@ -59,7 +62,7 @@ impl AppState {
             clock,
             keys,
             metrics: metrics_handle(),
-        }
+        })
     }
 
     /// Run blocking store work off the async threads (redb is synchronous).

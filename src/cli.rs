@@ -44,6 +44,9 @@ pub enum Command {
     /// use the Import page while it runs). Resumable and idempotent. Exit code 2 when some rows
     /// were refused (they are listed in the error report).
     Import(ImportArgs),
+    /// Rebuild the search index from the data file (works while the server is stopped; a
+    /// running server rebuilds a missing or damaged index by itself).
+    Reindex,
 }
 
 #[derive(Args, Debug)]
@@ -222,6 +225,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import(a)) => {
             let cfg = load_config(&cli, None)?;
             import_cmd(&cfg, a)
+        }
+        Some(Command::Reindex) => {
+            let cfg = load_config(&cli, None)?;
+            reindex_cmd(&cfg)
         }
     }
 }
@@ -520,6 +527,30 @@ fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
         Ok(n) => println!("opportunities: {n} demo deals with their stage history"),
         Err(e) => anyhow::bail!("demo opportunities: {}", e.message),
     }
+    Ok(())
+}
+
+fn reindex_cmd(cfg: &Config) -> anyhow::Result<()> {
+    let store = open_store(cfg)?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} records  {per_sec}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let n = crate::search::reindex(&store, &cfg.search, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "search index rebuilt: {n} records in {secs:.1} s ({:.0} records/s), in {}",
+        n as f64 / secs.max(0.001),
+        crate::search::dir_for(&store).display()
+    );
     Ok(())
 }
 

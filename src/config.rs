@@ -19,6 +19,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub analytics: AnalyticsConfig,
     pub live: LiveConfig,
+    pub search: SearchConfig,
     pub import: ImportConfig,
     /// `"EUR/USD" = "1.085"`: 1 EUR is worth 1.085 USD. Events in a currency other than their
     /// organization's are converted at these rates (and refused without one).
@@ -120,6 +121,27 @@ pub struct LiveConfig {
     /// Keep-alive comments on idle streams (for proxies that close quiet connections).
     #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Memory the index writer may buffer before it writes a segment, in MiB (at least 15 per
+    /// indexing thread; two threads from 30).
+    pub writer_mb: u64,
+    /// Least time between two index commits: changes arriving meanwhile go in one commit.
+    /// A change is searchable about this long after it is saved.
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            writer_mb: 64,
+            commit_interval: Duration::from_millis(200),
+        }
+    }
 }
 
 impl Default for LiveConfig {

@@ -28,6 +28,7 @@ pub mod live;
 pub mod partners;
 pub mod pipeline;
 pub mod render;
+pub mod search;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -49,6 +49,11 @@ impl Running {
                 self.task.abort();
             }
         }
+        // The indexer commits what it has and lets go of the data file.
+        let search = self.state.search.clone();
+        tokio::task::spawn_blocking(move || search.stop())
+            .await
+            .context("stopping the search indexer")?;
         Ok(())
     }
 
@@ -81,7 +86,9 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
             .await?
             .map_err(|e| anyhow::anyhow!("first-run setup failed: {}", e.message))?
     };
-    let state = AppState::new(store, cfg.clone(), clock, keys);
+    let state = AppState::new(store, cfg.clone(), clock, keys).context(
+        "opening the search index (delete the data directory's search folder to rebuild it)",
+    )?;
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let upkeep = spawn_upkeep(&state);

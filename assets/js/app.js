@@ -26,6 +26,75 @@
     box.appendChild(t);
     setTimeout(function () { dismiss(t); }, 8000);
   });
+  // Header search: "/" focuses the box; the suggestions htmx swaps in open under it; arrow
+  // keys move the selection, Enter opens the selected record (or, with nothing shown yet, the
+  // full results page), Esc closes.
+  function searchParts() {
+    return {
+      input: document.getElementById("site-search"),
+      box: document.getElementById("search-suggest")
+    };
+  }
+  function searchOptions(box) {
+    return Array.prototype.slice.call(box.querySelectorAll("[role=option]"));
+  }
+  function searchOpen(open) {
+    var s = searchParts();
+    if (!s.input || !s.box) return;
+    s.box.classList.toggle("open", open);
+    s.input.setAttribute("aria-expanded", open ? "true" : "false");
+    if (!open) s.input.removeAttribute("aria-activedescendant");
+  }
+  function searchSelect(opt) {
+    var s = searchParts();
+    searchOptions(s.box).forEach(function (o) { o.setAttribute("aria-selected", o === opt ? "true" : "false"); });
+    if (opt) {
+      s.input.setAttribute("aria-activedescendant", opt.id);
+      opt.scrollIntoView({ block: "nearest" });
+    }
+  }
+  document.addEventListener("keydown", function (e) {
+    var s = searchParts();
+    if (!s.input) return;
+    var t = e.target;
+    var typing = t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+    if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      e.preventDefault();
+      s.input.focus();
+      s.input.select();
+      return;
+    }
+    if (t !== s.input) return;
+    var open = s.box.classList.contains("open");
+    var opts = searchOptions(s.box);
+    var cur = opts.findIndex(function (o) { return o.getAttribute("aria-selected") === "true"; });
+    if (e.key === "Escape") {
+      if (open) { e.preventDefault(); searchOpen(false); }
+    } else if ((e.key === "ArrowDown" || e.key === "ArrowUp") && opts.length) {
+      e.preventDefault();
+      if (!open) { searchOpen(true); return; }
+      var next = e.key === "ArrowDown" ? Math.min(cur + 1, opts.length - 1) : Math.max(cur - 1, 0);
+      searchSelect(opts[next]);
+    } else if (e.key === "Enter" && open && cur >= 0) {
+      e.preventDefault();
+      window.location.assign(opts[cur].getAttribute("href"));
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var s = searchParts();
+    if (!s.box || e.detail.target !== s.box) return;
+    var has = s.box.innerHTML.trim() !== "" && s.input.value.trim() !== "";
+    searchOpen(has);
+    if (has) searchSelect(searchOptions(s.box).filter(function (o) { return o.getAttribute("aria-selected") === "true"; })[0]);
+  });
+  document.addEventListener("input", function (e) {
+    var s = searchParts();
+    if (e.target === s.input && s.input.value.trim() === "") searchOpen(false);
+  });
+  document.addEventListener("click", function (e) {
+    var form = document.getElementById("search-box");
+    if (form && !form.contains(e.target)) searchOpen(false);
+  });
   // The live indicator follows the dashboard's event stream (htmx SSE extension events).
   function liveState(state) {
     var el = document.getElementById("live-status");

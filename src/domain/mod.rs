@@ -11,6 +11,7 @@ pub mod partner;
 pub mod pipeline;
 pub mod roles;
 pub mod rollup;
+pub mod search;
 pub mod time;
 pub mod user;
 

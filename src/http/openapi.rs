@@ -216,6 +216,10 @@ pub fn finish(mut spec: OpenApi) -> OpenApi {
             ("events", "Sales, refunds, customers and traffic in"),
             ("metrics", "KPIs over the rollups"),
             ("catalog", "Customers and products"),
+            (
+                "search",
+                "Find partners, opportunities, customers, products and users",
+            ),
             ("api keys", "Keys for machine clients"),
             ("admin", "Organization, users, teams, roles, audit log"),
         ]

@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod import;
 pub mod partners;
 pub mod pipeline;
+pub mod search;
 pub mod toast;
 pub mod users;
 

@@ -4,12 +4,20 @@
 use super::{ReadTx, Store, StoreError, StoreResult, tables::*};
 use redb::{ReadableTable, TableHandle, WriteTransaction};
 
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 pub const SCHEMA_KEY: &str = "schema_version";
 
 /// Upgrade steps: `STEPS[i]` takes a file from version `i + 1` to `i + 2`.
 type Step = fn(&WriteTransaction) -> StoreResult<()>;
-const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7];
+const STEPS: &[Step] = &[
+    v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8,
+];
+
+/// Version 8 adds the search change log and the file id (the index is rebuilt from the data,
+/// so nothing is logged for what is already there).
+fn v7_to_v8(txn: &WriteTransaction) -> StoreResult<()> {
+    super::search::create_tables(txn)
+}
 
 /// Version 2 adds the sales analytics tables (all empty in a version-1 file).
 fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
@@ -219,7 +227,8 @@ fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     create_v4_tables(txn)?;
     create_v5_tables(txn)?;
     super::pipeline::create_tables(txn)?;
-    super::partners::create_tables(txn)
+    super::partners::create_tables(txn)?;
+    super::search::create_tables(txn)
 }
 
 pub fn schema_version(txn: &impl ReadTx) -> StoreResult<Option<u32>> {

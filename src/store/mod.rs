@@ -10,6 +10,7 @@ pub mod orgs;
 pub mod partners;
 pub mod pipeline;
 pub mod sales;
+pub mod search;
 pub mod sessions;
 pub mod tables;
 pub mod teams;
@@ -112,7 +113,11 @@ impl ReadTx for WriteTransaction {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Called after every committed write transaction (wakes the search indexer).
+    on_commit: std::sync::RwLock<Option<CommitHook>>,
 }
+
+type CommitHook = Box<dyn Fn() + Send + Sync>;
 
 impl Store {
     /// Open (or create) the data file, upgrading its schema if it is older, with the default
@@ -152,6 +157,7 @@ impl Store {
         let store = Store {
             db,
             path: path.to_path_buf(),
+            on_commit: Default::default(),
         };
         migrate::run(&store)?;
         Ok(store)
@@ -159,6 +165,18 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Have `hook` called after every committed write (replacing any earlier hook).
+    pub fn on_commit(&self, hook: CommitHook) {
+        if let Ok(mut h) = self.on_commit.write() {
+            *h = Some(hook);
+        }
+    }
+
+    /// A read transaction the caller keeps (for long scans such as a search rebuild).
+    pub fn begin_read(&self) -> StoreResult<ReadTransaction> {
+        Ok(self.db.begin_read()?)
     }
 
     pub fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
@@ -182,6 +200,11 @@ impl Store {
         match f(&txn) {
             Ok(v) => {
                 txn.commit().map_err(StoreError::from)?;
+                if let Ok(h) = self.on_commit.read()
+                    && let Some(h) = h.as_ref()
+                {
+                    h();
+                }
                 Ok(v)
             }
             Err(e) => {

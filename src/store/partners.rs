@@ -2,6 +2,7 @@
 
 use super::{ReadTx, StoreError, StoreResult, codec, get_rec, tables::*};
 use crate::domain::partner::{Note, Partner, PartnerSettings};
+use crate::domain::search::Change;
 use crate::domain::{OrgId, PartnerId};
 use redb::{ReadableTable, WriteTransaction};
 
@@ -51,7 +52,7 @@ pub fn put(txn: &WriteTransaction, p: &Partner) -> StoreResult<()> {
     }
     txn.open_table(PARTNERS)?
         .insert((p.org.0, p.id.0), codec::encode(p)?.as_slice())?;
-    Ok(())
+    super::search::log(txn, p.org, [(Change::Partner, p.id.to_string().as_str())])
 }
 
 pub fn add_note(
@@ -69,7 +70,7 @@ pub fn add_note(
         });
     }
     t.insert(key, codec::encode(n)?.as_slice())?;
-    Ok(())
+    super::search::log(txn, org, [(Change::Partner, partner.to_string().as_str())])
 }
 
 /// A partner's notes, newest first.

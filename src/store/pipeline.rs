@@ -3,6 +3,7 @@
 
 use super::{ReadTx, StoreError, StoreResult, codec, get_rec, tables::*};
 use crate::domain::pipeline::{HistoryRecord, Opportunity, Pipeline};
+use crate::domain::search::Change;
 use crate::domain::{OpportunityId, OrgId, PipelineId, Ts};
 use redb::{ReadableTable, WriteTransaction};
 
@@ -37,6 +38,7 @@ pub fn put_pipeline(txn: &WriteTransaction, p: &Pipeline) -> StoreResult<()> {
     }
     txn.open_table(PIPELINES)?
         .insert((p.org.0, p.id.0), codec::encode(p)?.as_slice())?;
+    super::search::log(txn, p.org, [(Change::Pipeline, p.id.to_string().as_str())])?;
     bump(txn, p.org, Touched::Everything)
 }
 
@@ -87,6 +89,11 @@ pub fn save_opportunity(
         txn.open_table(OPP_HISTORY)?
             .insert((org, r.at.0, opp.id.0, r.seq), codec::encode(r)?.as_slice())?;
     }
+    super::search::log(
+        txn,
+        opp.org,
+        [(Change::Opportunity, opp.id.to_string().as_str())],
+    )?;
     bump(txn, opp.org, Touched::Deal(opp.id))
 }
 
@@ -108,6 +115,12 @@ pub fn import_opportunities(
         }
     }
     drop((opps, hist, by_deal));
+    let ids: Vec<String> = deals.iter().map(|(o, _)| o.id.to_string()).collect();
+    super::search::log(
+        txn,
+        org,
+        ids.iter().map(|id| (Change::Opportunity, id.as_str())),
+    )?;
     bump(txn, org, Touched::Everything)
 }
 

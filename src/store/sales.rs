@@ -5,6 +5,7 @@ use super::{ReadTx, StoreResult, codec, get_rec, tables::*};
 use crate::domain::events::{Event, Kind, Refund, Sale};
 use crate::domain::org::Org;
 use crate::domain::rollup::{self, Cell, Contribution, Metrics};
+use crate::domain::search::Change;
 use crate::domain::{OrgId, Ts};
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -238,6 +239,7 @@ pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult
         customer_days: Vec::new(),
         customers: HashMap::default(),
         products: HashMap::default(),
+        searched: Vec::new(),
     };
     b.pending_any = !b.pending_t.is_empty()?;
     let mut out = Vec::with_capacity(events.len());
@@ -273,6 +275,9 @@ struct Batch<'t> {
     /// Aggregates touched by this batch, written once at the end.
     customers: HashMap<String, CustomerAgg>,
     products: HashMap<String, ProductAgg>,
+    /// Customers and products whose searchable text changed (new ones included): logged for
+    /// search at the end. Figures alone do not re-index a record.
+    searched: Vec<(Change, String)>,
 }
 
 impl Batch<'_> {
@@ -305,6 +310,7 @@ impl Batch<'_> {
                 }
             },
             Event::Customer(c) => {
+                self.searched.push((Change::Customer, c.id.clone()));
                 let agg = self.customer_mut(&c.id)?;
                 agg.email = c.email.clone().or(agg.email.take());
                 agg.name = c.name.clone().or(agg.name.take());
@@ -327,7 +333,13 @@ impl Batch<'_> {
 
     fn customer_mut(&mut self, id: &str) -> StoreResult<&mut CustomerAgg> {
         if !self.customers.contains_key(id) {
-            let c = get_rec(&self.customers_t, (self.org.0, id))?.unwrap_or_default();
+            let c = match get_rec(&self.customers_t, (self.org.0, id))? {
+                Some(c) => c,
+                None => {
+                    self.searched.push((Change::Customer, id.to_string()));
+                    CustomerAgg::default()
+                }
+            };
             self.customers.insert(id.to_string(), c);
         }
         Ok(self.customers.get_mut(id).expect("inserted above"))
@@ -335,7 +347,13 @@ impl Batch<'_> {
 
     fn product_mut(&mut self, sku: &str) -> StoreResult<&mut ProductAgg> {
         if !self.products.contains_key(sku) {
-            let p = get_rec(&self.products_t, (self.org.0, sku))?.unwrap_or_default();
+            let p = match get_rec(&self.products_t, (self.org.0, sku))? {
+                Some(p) => p,
+                None => {
+                    self.searched.push((Change::Product, sku.to_string()));
+                    ProductAgg::default()
+                }
+            };
             self.products.insert(sku.to_string(), p);
         }
         Ok(self.products.get_mut(sku).expect("inserted above"))
@@ -370,9 +388,13 @@ impl Batch<'_> {
         let products = sale_products(s);
         for (l, (sku, f)) in s.lines.iter().zip(&products) {
             let p = self.product_mut(sku)?;
+            let renamed = p.name != l.name || p.category != l.category;
             p.name = l.name.clone();
             p.category = l.category.clone();
             p.figures.add(f);
+            if renamed {
+                self.searched.push((Change::Product, sku.to_string()));
+            }
             self.product_days.push((s.at, sku.to_string(), *f));
         }
         if let Some((c, cr, f)) = sale_customer(s, &products) {
@@ -505,6 +527,14 @@ impl Batch<'_> {
             self.products_t
                 .insert((self.org.0, sku.as_str()), codec::encode(&p)?.as_slice())?;
         }
+        self.searched.sort_unstable();
+        self.searched.dedup();
+        super::search::log(
+            self.txn,
+            self.org,
+            self.searched.iter().map(|(c, k)| (*c, k.as_str())),
+        )?;
+        self.searched.clear();
         Ok(())
     }
 }
@@ -679,24 +709,46 @@ pub fn latest_sales(
 
 /// Every customer aggregate of an org, by id.
 pub fn customers(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(String, CustomerAgg)>> {
-    let t = txn.table(CUSTOMERS)?;
     let mut out = Vec::new();
-    for row in t.range((org.0, "")..=(org.0, "\u{10ffff}"))? {
-        let (k, v) = row?;
-        out.push((k.value().1.to_string(), codec::decode(v.value())?));
-    }
+    each_customer(txn, org, |id, c| out.push((id.to_string(), c.clone())))?;
     Ok(out)
 }
 
 /// Every product aggregate of an org, by SKU.
 pub fn products(txn: &impl ReadTx, org: OrgId) -> StoreResult<Vec<(String, ProductAgg)>> {
-    let t = txn.table(PRODUCTS)?;
     let mut out = Vec::new();
+    each_product(txn, org, |sku, p| out.push((sku.to_string(), p.clone())))?;
+    Ok(out)
+}
+
+/// Every customer aggregate of an org in id order, one by one.
+pub fn each_customer(
+    txn: &impl ReadTx,
+    org: OrgId,
+    each: impl FnMut(&str, &CustomerAgg),
+) -> StoreResult<()> {
+    each_agg(&txn.table(CUSTOMERS)?, org, each)
+}
+
+/// Every product aggregate of an org in SKU order, one by one.
+pub fn each_product(
+    txn: &impl ReadTx,
+    org: OrgId,
+    each: impl FnMut(&str, &ProductAgg),
+) -> StoreResult<()> {
+    each_agg(&txn.table(PRODUCTS)?, org, each)
+}
+
+fn each_agg<T: serde::de::DeserializeOwned>(
+    t: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
+    org: OrgId,
+    mut each: impl FnMut(&str, &T),
+) -> StoreResult<()> {
     for row in t.range((org.0, "")..=(org.0, "\u{10ffff}"))? {
         let (k, v) = row?;
-        out.push((k.value().1.to_string(), codec::decode(v.value())?));
+        each(k.value().1, &codec::decode(v.value())?);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Every rollup row of an org at day granularity (for checks and tests).

@@ -118,3 +118,11 @@ pub const PARTNER_HEALTH: TableDefinition<(u64, u128, i32), u8> =
     TableDefinition::new("partner_health");
 /// org -> PartnerSettings (tiers, health weights, at-risk threshold); absent: the defaults
 pub const PARTNER_SETTINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("partner_settings");
+
+// ---- schema version 8: search ----
+
+/// change sequence -> (org, kind, key): a record that search must re-read, written in the same
+/// transaction as the record. The indexer applies them in order and the applied ones are
+/// trimmed; `META["search_trimmed"]` keeps the last trimmed sequence.
+pub const SEARCH_CHANGES: TableDefinition<u64, (u64, u8, &str)> =
+    TableDefinition::new("search_changes");

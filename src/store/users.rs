@@ -1,6 +1,7 @@
 //! User accounts. Lookups by id are scoped to an org: another org's id is simply not found.
 
 use super::{ReadTx, StoreError, StoreResult, codec, get_rec, tables::*};
+use crate::domain::search::Change;
 use crate::domain::{OrgId, UserId, user::User};
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
@@ -43,7 +44,11 @@ pub fn insert(txn: &WriteTransaction, user: &User) -> StoreResult<()> {
     emails.insert(user.email.as_str(), (user.org.0, user.id.0))?;
     txn.open_table(USERS)?
         .insert((user.org.0, user.id.0), codec::encode(user)?.as_slice())?;
-    Ok(())
+    super::search::log(
+        txn,
+        user.org,
+        [(Change::User, user.id.to_string().as_str())],
+    )
 }
 
 /// Replace an existing user record (the email is immutable here).
@@ -53,5 +58,9 @@ pub fn update(txn: &WriteTransaction, user: &User) -> StoreResult<()> {
         return Err(StoreError::NotFound("User"));
     }
     t.insert((user.org.0, user.id.0), codec::encode(user)?.as_slice())?;
-    Ok(())
+    super::search::log(
+        txn,
+        user.org,
+        [(Change::User, user.id.to_string().as_str())],
+    )
 }

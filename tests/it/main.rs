@@ -14,6 +14,7 @@ mod pages;
 mod partners;
 mod pipeline;
 mod rbac;
+mod search;
 mod store_files;
 mod tenancy;
 mod tls;

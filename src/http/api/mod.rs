@@ -8,6 +8,7 @@ mod events;
 mod metrics;
 mod partners;
 mod pipeline;
+mod search;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -40,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::get_customer))
         .routes(routes!(catalog::list_products))
         .routes(routes!(catalog::get_product))
+        .routes(routes!(search::search))
         .routes(routes!(metrics::summary))
         .routes(routes!(metrics::timeseries))
         .routes(routes!(metrics::breakdown))

@@ -10,6 +10,7 @@ mod integrations;
 mod partners;
 mod pipeline;
 mod pipeline_settings;
+mod search;
 
 use crate::app::AppState;
 use crate::auth::{Principal, csrf};
@@ -64,6 +65,8 @@ pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
         .route("/partners/{id}/archive", post(partners::archive))
         .route("/forecast", get(pipeline::forecast_page))
         .route("/forecast/targets", post(pipeline::save_targets))
+        .route("/search", get(search::search_page))
+        .route("/search/suggest", get(search::suggest))
         .route("/customers/{id}", get(catalog::customer_page))
         .route("/products/{sku}", get(catalog::product_page))
         .route(

@@ -270,3 +270,19 @@ impl TestServer {
         t["access_token"].as_str().unwrap().to_string()
     }
 }
+
+impl TestServer {
+    /// Wait until the search index has applied every change committed so far.
+    pub async fn search_caught_up(&self) {
+        let state = self.running.as_ref().unwrap().state.clone();
+        let last = state
+            .store
+            .read(salesboard::store::search::last_seq)
+            .unwrap();
+        eventually(Duration::from_secs(10), || {
+            let done = state.search.applied() >= last;
+            async move { done.then_some(()) }
+        })
+        .await
+    }
+}

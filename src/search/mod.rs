@@ -1,0 +1,538 @@
+//! Search with tantivy. The index in `data/search/` is derived data: one indexer thread reads
+//! the change log that every record's writer appends to in its own redb transaction
+//! ([`crate::store::search`]), rebuilds the changed records' documents from redb and applies
+//! them in batched commits, recording in each commit the last change sequence applied. At
+//! start an index that is missing, damaged, of another version or file, or behind the log's
+//! trimmed part is rebuilt in the background; one merely behind catches up. Queries always
+//! carry the caller's org and what the caller may see (see [`query`]).
+
+pub mod ask;
+pub mod docs;
+pub mod query;
+pub mod schema;
+
+use crate::config::SearchConfig;
+use crate::store::{Store, StoreError, search as log};
+use schema::{Fields, INDEX_VERSION};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tantivy::indexer::LogMergePolicy;
+use tantivy::schema::TantivyDocument;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("search index directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type SearchResult<T> = Result<T, SearchError>;
+
+/// What an index commit records about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Stamp {
+    /// [`INDEX_VERSION`] of the code that wrote it.
+    version: u32,
+    /// The data file's id (hex).
+    file: String,
+    /// The last change sequence applied.
+    seq: u64,
+    /// False while a rebuild is under way (a restart then starts it again).
+    complete: bool,
+}
+
+/// Where search stands, for the "catching up" notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Status {
+    /// Up to date with the data (within a commit interval).
+    Ready,
+    /// Rebuilding from the data: `done` of `total` records indexed.
+    Rebuilding { done: u64, total: u64 },
+    /// Applying changes made while the server was down.
+    CatchingUp,
+}
+
+struct Shared {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    status: Mutex<Status>,
+    /// The last change sequence applied and visible to searches.
+    applied: AtomicU64,
+    stop: AtomicBool,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The search index of one data file. Cheap to clone; the indexer stops when the last clone
+/// is dropped or [`Search::stop`] is called.
+#[derive(Clone)]
+pub struct Search {
+    shared: Arc<Shared>,
+    _owner: Arc<StopOnDrop>,
+}
+
+struct StopOnDrop(Arc<Shared>);
+
+/// The indexers running in this process, by index directory.
+static RUNNING: Mutex<std::collections::BTreeMap<PathBuf, Weak<StopOnDrop>>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        stop(&self.0);
+    }
+}
+
+fn stop(shared: &Shared) {
+    shared.stop.store(true, Ordering::SeqCst);
+    let handle = shared.thread.lock().map(|mut t| t.take()).ok().flatten();
+    if let Some(h) = handle {
+        h.thread().unpark();
+        let _ = h.join();
+    }
+}
+
+/// The index directory beside the data file.
+pub fn dir_for(store: &Store) -> PathBuf {
+    store
+        .path()
+        .parent()
+        .map_or_else(|| PathBuf::from("search"), |d| d.join("search"))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SearchError + '_ {
+    move |source| SearchError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Open the index in `dir`, or make an empty one when it is missing or unreadable. Returns
+/// the index and its last complete stamp.
+fn open_or_create(dir: &Path) -> SearchResult<(Index, Option<Stamp>)> {
+    let (schema, _) = schema::build();
+    if let Ok(index) = Index::open_in_dir(dir) {
+        schema::register(&index);
+        let usable = index.schema() == schema && index.reader().is_ok();
+        if usable {
+            let stamp = index
+                .load_metas()
+                .ok()
+                .and_then(|m| m.payload)
+                .and_then(|p| serde_json::from_str::<Stamp>(&p).ok());
+            return Ok((index, stamp));
+        }
+        tracing::warn!(dir = %dir.display(), "search index unreadable or of another schema; rebuilding");
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let index = Index::create_in_dir(dir, schema)?;
+    schema::register(&index);
+    Ok((index, None))
+}
+
+fn writer(index: &Index, cfg: &SearchConfig) -> SearchResult<IndexWriter<TantivyDocument>> {
+    const PER_THREAD_MIN: usize = 15_000_000;
+    let budget = usize::try_from(cfg.writer_mb << 20)
+        .unwrap_or(usize::MAX)
+        .max(PER_THREAD_MIN);
+    let threads = (budget / PER_THREAD_MIN).clamp(1, 2);
+    let w = index.writer_with_num_threads(threads, budget)?;
+    // Few, larger segments: merge as soon as 4 segments of a size class exist, so a steady
+    // trickle of small commits keeps the segment count low (it stays well under 30).
+    let mut policy = LogMergePolicy::default();
+    policy.set_min_num_segments(4);
+    policy.set_del_docs_ratio_before_merge(0.3);
+    w.set_merge_policy(Box::new(policy));
+    Ok(w)
+}
+
+/// Whether an index stamped `stamp` can catch up with the data from its sequence.
+fn can_catch_up(stamp: &Stamp, file: &str, last: u64, trimmed: u64) -> bool {
+    stamp.complete
+        && stamp.version == INDEX_VERSION
+        && stamp.file == file
+        && stamp.seq <= last
+        && stamp.seq >= trimmed
+}
+
+fn file_hex(store: &Store) -> SearchResult<(String, u64, u64)> {
+    Ok(store.read(|t| {
+        let id = log::file_id(t)?.unwrap_or(0);
+        Ok((
+            format!("{id:032x}"),
+            log::last_seq(t)?,
+            log::trimmed_through(t)?,
+        ))
+    })?)
+}
+
+fn commit(w: &mut IndexWriter<TantivyDocument>, stamp: &Stamp) -> SearchResult<()> {
+    let mut prepared = w.prepare_commit()?;
+    prepared.set_payload(&serde_json::to_string(stamp).unwrap_or_default());
+    prepared.commit()?;
+    Ok(())
+}
+
+fn to_tantivy(f: &Fields, d: &docs::Doc) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.uid, docs::uid(d.org, d.kind, &d.key));
+    doc.add_u64(f.org, d.org.0);
+    doc.add_u64(f.kind, d.kind as u64);
+    doc.add_text(f.key, &d.key);
+    doc.add_text(f.title, &d.title);
+    doc.add_text(f.text, &d.text);
+    for e in &d.exact {
+        doc.add_text(f.exact, e);
+    }
+    doc.add_text(f.line, &d.line);
+    if let Some(o) = d.owner {
+        doc.add_text(f.owner, o.to_string());
+    }
+    if let Some(s) = &d.stage {
+        doc.add_text(f.stage, s);
+    }
+    if let Some(t) = &d.tier {
+        doc.add_text(f.tier, t);
+    }
+    doc.add_i64(f.updated, d.updated.0);
+    doc.add_u64(f.weight, d.weight);
+    doc
+}
+
+/// Index every record of the data file from scratch into `w` (emptied first), committing as it
+/// goes; `progress(done, total)` is told about every 10,000 records. Returns the sequence the
+/// index is complete up to.
+fn rebuild(
+    store: &Store,
+    fields: &Fields,
+    w: &mut IndexWriter<TantivyDocument>,
+    file: &str,
+    mut progress: impl FnMut(u64, u64),
+) -> SearchResult<u64> {
+    w.delete_all_documents()?;
+    let txn_result: Result<u64, SearchError> = (|| {
+        let txn = store.begin_read()?;
+        let seq = log::last_seq(&txn)?;
+        let total = count_records(&txn)?;
+        progress(0, total);
+        let mut done = 0u64;
+        let mut failed = None;
+        docs::each(&txn, |d| {
+            if failed.is_some() {
+                return;
+            }
+            if let Err(e) = w.add_document(to_tantivy(fields, &d)) {
+                failed = Some(e);
+            }
+            done += 1;
+            if done % 10_000 == 0 {
+                progress(done, total);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        progress(done, total);
+        Ok(seq)
+    })();
+    let seq = txn_result?;
+    commit(
+        w,
+        &Stamp {
+            version: INDEX_VERSION,
+            file: file.to_string(),
+            seq,
+            complete: true,
+        },
+    )?;
+    Ok(seq)
+}
+
+/// How many records a rebuild indexes (for progress).
+fn count_records(txn: &redb::ReadTransaction) -> SearchResult<u64> {
+    use crate::store::tables::*;
+    use redb::ReadableTableMetadata;
+    let mut n = 0;
+    n += txn
+        .open_table(USERS)
+        .map_err(StoreError::from)?
+        .len()
+        .map_err(StoreError::from)?;
+    n += txn
+        .open_table(PARTNERS)
+        .map_err(StoreError::from)?
+        .len()
+        .map_err(StoreError::from)?;
+    n += txn
+        .open_table(OPPORTUNITIES)
+        .map_err(StoreError::from)?
+        .len()
+        .map_err(StoreError::from)?;
+    n += txn
+        .open_table(CUSTOMERS)
+        .map_err(StoreError::from)?
+        .len()
+        .map_err(StoreError::from)?;
+    n += txn
+        .open_table(PRODUCTS)
+        .map_err(StoreError::from)?
+        .len()
+        .map_err(StoreError::from)?;
+    Ok(n)
+}
+
+/// Rebuild the index of `store` offline (`salesboard reindex`): the directory is emptied and
+/// every record indexed. Returns (records indexed, sequence).
+pub fn reindex(
+    store: &Store,
+    cfg: &SearchConfig,
+    mut progress: impl FnMut(u64, u64),
+) -> SearchResult<u64> {
+    let dir = dir_for(store);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    let (index, _) = open_or_create(&dir)?;
+    let (_, fields) = schema::build();
+    let mut w = writer(&index, cfg)?;
+    let (file, _, _) = file_hex(store)?;
+    let mut total = 0;
+    rebuild(store, &fields, &mut w, &file, |d, t| {
+        total = t;
+        progress(d, t)
+    })?;
+    w.wait_merging_threads()?;
+    Ok(total)
+}
+
+impl Search {
+    /// Open the index beside `store`'s file and start the indexer thread (which rebuilds or
+    /// catches up in the background as needed). Every committed write of `store` wakes it.
+    pub fn start(store: &Arc<Store>, cfg: &SearchConfig) -> SearchResult<Search> {
+        let dir = dir_for(store);
+        // One indexer per index: a second state on the same data (benchmarks build several)
+        // shares the running one.
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|_, w| w.strong_count() > 0);
+        if let Some(owner) = running.get(&dir).and_then(Weak::upgrade)
+            && !owner.0.stop.load(Ordering::SeqCst)
+        {
+            return Ok(Search {
+                shared: owner.0.clone(),
+                _owner: owner,
+            });
+        }
+        let (index, stamp) = open_or_create(&dir)?;
+        let (_, fields) = schema::build();
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let (file, last, trimmed) = file_hex(store)?;
+        let from = stamp
+            .as_ref()
+            .filter(|s| can_catch_up(s, &file, last, trimmed))
+            .map(|s| s.seq);
+        let status = match from {
+            None => Status::Rebuilding { done: 0, total: 0 },
+            Some(seq) if seq < last => Status::CatchingUp,
+            Some(_) => Status::Ready,
+        };
+        let shared = Arc::new(Shared {
+            index,
+            reader,
+            fields,
+            status: Mutex::new(status),
+            applied: AtomicU64::new(from.unwrap_or(0)),
+            stop: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        });
+        let w = writer(&shared.index, cfg)?;
+        let task = Indexer {
+            shared: shared.clone(),
+            store: Arc::downgrade(store),
+            writer: w,
+            file,
+            interval: cfg.commit_interval,
+            rebuild: from.is_none(),
+            last_trim: Instant::now(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("search-indexer".into())
+            .spawn(move || task.run())
+            .map_err(io(&dir))?;
+        let wake = handle.thread().clone();
+        store.on_commit(Box::new(move || wake.unpark()));
+        *shared.thread.lock().expect("not poisoned") = Some(handle);
+        let owner = Arc::new(StopOnDrop(shared.clone()));
+        running.insert(dir, Arc::downgrade(&owner));
+        Ok(Search {
+            _owner: owner,
+            shared,
+        })
+    }
+
+    pub fn status(&self) -> Status {
+        *self.shared.status.lock().expect("not poisoned")
+    }
+
+    /// The last change sequence whose documents searches see.
+    pub fn applied(&self) -> u64 {
+        self.shared.applied.load(Ordering::SeqCst)
+    }
+
+    /// Stop the indexer (what is committed stays; the rest is applied at the next start).
+    pub fn stop(&self) {
+        stop(&self.shared);
+    }
+
+    /// Number of index segments (kept bounded by the merge policy).
+    pub fn segments(&self) -> usize {
+        self.shared
+            .index
+            .searchable_segment_ids()
+            .map_or(0, |s| s.len())
+    }
+}
+
+fn set_status(shared: &Shared, s: Status) {
+    if let Ok(mut g) = shared.status.lock() {
+        *g = s;
+    }
+}
+
+/// The indexer thread.
+struct Indexer {
+    shared: Arc<Shared>,
+    store: Weak<Store>,
+    writer: IndexWriter<TantivyDocument>,
+    file: String,
+    interval: Duration,
+    rebuild: bool,
+    last_trim: Instant,
+}
+
+/// Changes read per commit at most.
+const BATCH: usize = 20_000;
+/// The log is trimmed when this many applied changes are in it, or this often.
+const TRIM_AFTER: u64 = 50_000;
+const TRIM_EVERY: Duration = Duration::from_secs(60);
+
+impl Indexer {
+    fn run(mut self) {
+        let stopping = |s: &Shared| s.stop.load(Ordering::SeqCst);
+        if self.rebuild {
+            let Some(store) = self.store.upgrade() else {
+                return;
+            };
+            let shared = self.shared.clone();
+            let started = Instant::now();
+            match rebuild(
+                &store,
+                &shared.fields,
+                &mut self.writer,
+                &self.file,
+                |done, total| {
+                    set_status(&shared, Status::Rebuilding { done, total });
+                },
+            ) {
+                Ok(seq) => {
+                    self.shared.applied.store(seq, Ordering::SeqCst);
+                    let _ = self.shared.reader.reload();
+                    tracing::info!(
+                        seq,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "search index rebuilt"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "search index rebuild failed; searches stay empty until the next start");
+                    return;
+                }
+            }
+            set_status(&self.shared, Status::CatchingUp);
+        }
+        while !stopping(&self.shared) {
+            let Some(store) = self.store.upgrade() else {
+                break;
+            };
+            match self.step(&store) {
+                Ok(0) => {
+                    set_status(&self.shared, Status::Ready);
+                    drop(store);
+                    std::thread::park_timeout(Duration::from_secs(1));
+                }
+                Ok(_) => {
+                    drop(store);
+                    // Changes arriving meanwhile go in the next commit together.
+                    std::thread::park_timeout(self.interval);
+                }
+                Err(e) => {
+                    drop(store);
+                    tracing::error!(error = %e, "search indexer step failed; retrying");
+                    std::thread::park_timeout(Duration::from_secs(1));
+                }
+            }
+        }
+        let _ = self.writer.wait_merging_threads();
+    }
+
+    /// Apply the next batch of changes. Returns how many were applied.
+    fn step(&mut self, store: &Store) -> SearchResult<usize> {
+        let applied = self.shared.applied.load(Ordering::SeqCst);
+        let (changes, work) = store.read(|t| {
+            let changes = log::changes_after(t, applied, BATCH)?;
+            let mut seen = std::collections::HashSet::new();
+            let mut pipelines = Default::default();
+            let mut work = Vec::new();
+            for c in &changes {
+                if seen.insert((c.org, c.kind, c.key.as_str())) {
+                    docs::for_change(t, c, &mut pipelines, &mut work)?;
+                }
+            }
+            Ok((changes, work))
+        })?;
+        let Some(last) = changes.last().map(|c| c.seq) else {
+            return Ok(0);
+        };
+        let f = self.shared.fields;
+        for (uid, doc) in &work {
+            self.writer.delete_term(Term::from_field_text(f.uid, uid));
+            if let Some(d) = doc {
+                self.writer.add_document(to_tantivy(&f, d))?;
+            }
+        }
+        commit(
+            &mut self.writer,
+            &Stamp {
+                version: INDEX_VERSION,
+                file: self.file.clone(),
+                seq: last,
+                complete: true,
+            },
+        )?;
+        self.shared.reader.reload()?;
+        self.shared.applied.store(last, Ordering::SeqCst);
+        metrics::counter!("salesboard_search_documents_applied_total").increment(work.len() as u64);
+        let trimmed = store.read(|t| log::trimmed_through(t))?;
+        if last - trimmed >= TRIM_AFTER || self.last_trim.elapsed() >= TRIM_EVERY {
+            store.write(|t| log::trim_through(t, last))?;
+            self.last_trim = Instant::now();
+        }
+        Ok(changes.len())
+    }
+}
