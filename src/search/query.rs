@@ -247,17 +247,29 @@ impl SegmentCollector for KindCountsSegment {
     }
 }
 
-/// Mark the tokens of `text` that hit a wanted word.
+/// Mark the tokens of `text` that hit a wanted word: the whole word, or only its typed
+/// beginning when it matched as a prefix.
 pub fn mark(words: &mut TextAnalyzer, text: &str, wanted: &[Wanted]) -> Vec<Range<usize>> {
-    schema::tokens(words, text)
-        .into_iter()
-        .filter(|(t, _)| {
-            wanted
-                .iter()
-                .any(|w| rules::word_hits(&w.token, t, w.prefix))
-        })
-        .map(|(_, r)| r)
-        .collect()
+    let mut out = Vec::new();
+    for (t, r) in schema::tokens(words, text) {
+        if wanted.iter().any(|w| rules::word_hits(&w.token, &t, false)) {
+            out.push(r);
+        } else if let Some(w) = wanted
+            .iter()
+            .filter(|w| rules::word_hits(&w.token, &t, w.prefix))
+            .max_by_key(|w| w.token.len())
+        {
+            // the typed letters, counted in the original text (folding keeps most letters one
+            // for one; the mark never leaves the word)
+            let typed = w.token.chars().count();
+            let end = text[r.clone()]
+                .char_indices()
+                .nth(typed)
+                .map_or(r.end, |(i, _)| r.start + i);
+            out.push(r.start..end);
+        }
+    }
+    out
 }
 
 /// Around the first mark of `text` outside its first `skip` bytes (the title), about `width`
@@ -462,7 +474,7 @@ mod tests {
         let text = "Café Acme widgets, acme-corp";
         let m = mark(&mut a, text, &wanted(&[("cafe", false), ("acm", true)]));
         let got: Vec<&str> = m.iter().map(|r| &text[r.clone()]).collect();
-        assert_eq!(got, vec!["Café", "Acme", "acme"]);
+        assert_eq!(got, vec!["Café", "Acm", "acm"], "a prefix marks the typed letters");
         let m = mark(&mut a, text, &wanted(&[("widgetz", false)]));
         assert_eq!(&text[m[0].clone()], "widgets");
     }

@@ -882,3 +882,130 @@ async fn partners_create_note_link_a_deal_and_filter_the_list() {
     b.close().await;
     s.stop().await;
 }
+
+/// The `aria-selected` option of the header box's suggestions (its text).
+async fn selected_option(b: &Browser) -> String {
+    text_of(b, "#search-suggest [aria-selected=true]").await
+}
+
+#[tokio::test]
+async fn header_search_suggests_as_you_type_and_enter_opens_the_record() {
+    use fantoccini::key::Key;
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let (st, _, p) = send_json(
+        &s,
+        reqwest::Method::POST,
+        &owner,
+        "/api/v1/partners",
+        Some(serde_json::json!({"name": "Northwind Apps", "tier": "gold"})),
+        None,
+    )
+    .await;
+    assert_eq!(st, reqwest::StatusCode::CREATED);
+    let partner = p["id"].as_str().unwrap().to_string();
+    let (st, _, _) = send_json(
+        &s,
+        reqwest::Method::POST,
+        &owner,
+        "/api/v1/events",
+        Some(serde_json::json!({"type":"customer_created","id":"c-7","occurred_at":"2026-11-20T10:00:00Z",
+            "name":"Norma Jean","email":"norma@example.com","region":"EMEA"})),
+        None,
+    )
+    .await;
+    assert!(st.is_success());
+    s.search_caught_up().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    // (the org has data, so home is the dashboard)
+    sign_in_to(&b, &s, &s.owner_email, "/dashboard").await;
+
+    // "/" focuses the box.
+    wait_for(&b, "main").await;
+    b.client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("/")
+        .await
+        .unwrap();
+    let focused = b
+        .client
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, "site-search");
+
+    // Typing shows grouped suggestions with the matched letters marked; the first is selected.
+    type_into(&b, "#site-search", "nor").await;
+    wait_for(&b, "#search-suggest.open .search-group").await;
+    let text = wait_text(
+        &b,
+        "#search-suggest",
+        |t| t.contains("Partners") && t.contains("Customers"),
+        "both groups",
+    )
+    .await;
+    assert!(text.contains("Norma Jean"), "{text}");
+    assert!(
+        text_of(&b, "#search-suggest mark").await.eq_ignore_ascii_case("nor"),
+        "the typed prefix is marked"
+    );
+    assert!(selected_option(&b).await.contains("Northwind Apps"));
+    // Arrow keys move the selection; Esc closes.
+    let input = wait_for(&b, "#site-search").await;
+    input.send_keys(&Key::Down.to_string()).await.unwrap();
+    assert!(selected_option(&b).await.contains("Norma Jean"));
+    input.send_keys(&Key::Up.to_string()).await.unwrap();
+    assert!(selected_option(&b).await.contains("Northwind"));
+    input.send_keys(&Key::Escape.to_string()).await.unwrap();
+    assert!(
+        b.client
+            .find_all(Locator::Css("#search-suggest.open"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "Esc closes the suggestions"
+    );
+    // Typing on narrows it to the partner; Enter opens its page.
+    input.send_keys("thw").await.unwrap();
+    wait_text(
+        &b,
+        "#search-suggest.open",
+        |t| t.contains("Northwind") && !t.contains("Norma"),
+        "narrowed",
+    )
+    .await;
+    input.send_keys(&Key::Enter.to_string()).await.unwrap();
+    wait_for_path(&b, &format!("/partners/{partner}")).await;
+    wait_text(&b, "main h1", |t| t.contains("Northwind Apps"), "partner page").await;
+
+    // The full results page with kind tabs; the tab narrows and shows in the URL.
+    b.client.goto(&s.url("/search?q=nor")).await.unwrap();
+    wait_for(&b, "#search-results").await;
+    click_link(&b, "Customers 1").await;
+    wait_text(
+        &b,
+        "#search-results",
+        |t| t.contains("Norma Jean") && !t.contains("Northwind"),
+        "customers tab",
+    )
+    .await;
+    assert_eq!(query(&b).await, "q=nor&kind=customer");
+
+    // Phones: the box takes the full width, no horizontal scrolling, suggestions fit.
+    b.client.set_window_size(360, 800).await.unwrap();
+    b.client.goto(&s.url("/search?q=nor")).await.unwrap();
+    wait_for(&b, "#search-results").await;
+    assert!(no_horizontal_scroll(&b).await, "horizontal scroll at 360px");
+    type_into(&b, "#site-search", "norma").await;
+    wait_for(&b, "#search-suggest.open .search-group").await;
+    assert!(no_horizontal_scroll(&b).await, "suggestions at 360px");
+    screenshot(&b, "search").await;
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    b.close().await;
+    s.stop().await;
+}

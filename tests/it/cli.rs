@@ -105,6 +105,23 @@ async fn login(base: &str, email: &str, pw: &str) -> (StatusCode, serde_json::Va
     (st, r.json().await.unwrap())
 }
 
+/// Sign in with the one-time password, set [`PASSWORD`]; returns an access token.
+async fn first_sign_in(base: &str, email: &str, otp: &str) -> String {
+    let (_, v) = login(base, email, otp).await;
+    let t = v["access_token"].as_str().unwrap().to_string();
+    let r = client()
+        .post(format!("{base}/api/v1/auth/password"))
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"current_password": otp, "new_password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    r.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test]
 async fn first_run_prints_a_one_time_login_once_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -395,19 +412,7 @@ async fn demo_data_loads_once_and_shows_in_the_kpis() {
     assert!(!bad.status.success());
 
     let s = serve(dir.path());
-    let (_, v) = login(&s.base, &email, &otp).await;
-    let t = v["access_token"].as_str().unwrap().to_string();
-    let r = client()
-        .post(format!("{}/api/v1/auth/password", s.base))
-        .bearer_auth(&t)
-        .json(&serde_json::json!({"current_password": otp, "new_password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let t = r.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let t = first_sign_in(&s.base, &email, &otp).await;
     let v: serde_json::Value = client()
         .get(format!("{}/api/v1/metrics/summary", s.base))
         .bearer_auth(&t)
@@ -490,4 +495,149 @@ fn import_reports_bad_rows_stores_the_rest_once_and_dry_run_stores_nothing() {
     let bad = run(&["--format", "xml"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--format `xml`"));
+}
+
+/// Each query's hits as sorted (kind, id) pairs, and its counts.
+async fn answers(base: &str, token: &str, queries: &[String]) -> Vec<(Vec<String>, String)> {
+    let mut out = Vec::new();
+    for q in queries {
+        let v: serde_json::Value = client()
+            .get(format!(
+                "{base}/api/v1/search?limit=100&q={}",
+                form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = v["hits"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{q}: {v}"))
+            .iter()
+            .map(|h| format!("{} {}", h["kind"], h["id"]))
+            .collect();
+        ids.sort();
+        out.push((ids, v["counts"].to_string()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn search_rebuilt_from_scratch_answers_like_the_incremental_index() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let s = serve(dir.path());
+    let email = value_of(&s.lines, "email");
+    let t = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
+    let send = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        let (base, t) = (s.base.clone(), t.clone());
+        async move {
+            let r = client()
+                .request(method, format!("{base}{path}"))
+                .bearer_auth(&t)
+                .header("if-match", "*")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let st = r.status();
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert!(st.is_success(), "{path}: {v}");
+            v
+        }
+    };
+    // A random mix of creates, renames, notes, archives and sales.
+    let words = [
+        "amber", "birch", "cobalt", "delta", "ember", "fjord", "granite", "harbor",
+    ];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut partners: Vec<String> = Vec::new();
+    for i in 0..80 {
+        let (w1, w2) = (
+            words[rng.random_range(0..words.len())],
+            words[rng.random_range(0..words.len())],
+        );
+        let pick = rng.random_range(0..partners.len().max(1));
+        match (rng.random_range(0..6), partners.get(pick).cloned()) {
+            (0 | 1, _) | (_, None) => {
+                let body = serde_json::json!({"name": format!("{w1} {w2} {i}"), "tier": "gold"});
+                let v = send(reqwest::Method::POST, "/api/v1/partners".into(), body).await;
+                partners.push(v["id"].as_str().unwrap().to_string());
+            }
+            (2, Some(id)) => {
+                let body = serde_json::json!({"name": format!("{w1} {w2} r{i}")});
+                send(reqwest::Method::PATCH, format!("/api/v1/partners/{id}"), body).await;
+            }
+            (3, Some(id)) => {
+                let body = serde_json::json!({"text": format!("met about {w1} and {w2}")});
+                send(
+                    reqwest::Method::POST,
+                    format!("/api/v1/partners/{id}/notes"),
+                    body,
+                )
+                .await;
+            }
+            (4, Some(id)) => {
+                let body = serde_json::json!({"archived": rng.random_bool(0.7)});
+                send(reqwest::Method::PATCH, format!("/api/v1/partners/{id}"), body).await;
+            }
+            _ => {
+                let body = serde_json::json!([
+                    {"type":"customer_created","id":format!("c{i}"),"occurred_at":"2026-11-20T10:00:00Z",
+                     "name":format!("{w1} {w2}"),"region":"EMEA"},
+                    {"type":"sale_completed","id":format!("o{i}"),"occurred_at":"2026-11-20T11:00:00Z",
+                     "customer_id":format!("c{i}"),"channel":"online","region":"EMEA",
+                     "lines":[{"sku":format!("S-{i}"),"name":w2,"category":w1,"quantity":1,"unit_price":"10"}]}]);
+                send(reqwest::Method::POST, "/api/v1/events".into(), body).await;
+            }
+        }
+    }
+    let body = serde_json::json!({"name": "Zzyzx Marker", "tier": "gold"});
+    send(reqwest::Method::POST, "/api/v1/partners".into(), body).await;
+    let mut queries: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    queries.extend(["kind:partner", "kind:customer", "zzyzx", "s-1", "amb"].map(String::from));
+    // Changes are applied in order: once the last is found, every earlier one is in.
+    eventually(Duration::from_secs(10), || {
+        let (base, t) = (s.base.clone(), t.clone());
+        async move {
+            let a = answers(&base, &t, &["zzyzx".to_string()]).await;
+            (!a[0].0.is_empty()).then_some(())
+        }
+    })
+    .await;
+    let incremental = answers(&s.base, &t, &queries).await;
+    assert!(incremental.iter().filter(|a| !a.0.is_empty()).count() >= 10);
+    assert!(stop(s).success());
+
+    // Offline rebuild: the same answers.
+    let out = succeeds(bin().args(["reindex", "--data-dir", &d]));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("search index rebuilt"), "{text}");
+    let s = serve(dir.path());
+    let (_, v) = login(&s.base, &email, PASSWORD).await;
+    let t = v["access_token"].as_str().unwrap().to_string();
+    assert_eq!(answers(&s.base, &t, &queries).await, incremental);
+    assert!(stop(s).success());
+
+    // A deleted index, then a damaged one: rebuilt at start, the same answers.
+    std::fs::remove_dir_all(dir.path().join("search")).unwrap();
+    for round in 0..2 {
+        if round == 1 {
+            std::fs::write(dir.path().join("search/meta.json"), b"{ not json").unwrap();
+        }
+        let s = serve(dir.path());
+        let (_, v) = login(&s.base, &email, PASSWORD).await;
+        let t = v["access_token"].as_str().unwrap().to_string();
+        eventually(Duration::from_secs(20), || {
+            let (base, t, queries) = (s.base.clone(), t.clone(), queries.clone());
+            let want = incremental.clone();
+            async move { (answers(&base, &t, &queries).await == want).then_some(()) }
+        })
+        .await;
+        assert!(stop(s).success());
+    }
 }
