@@ -251,11 +251,11 @@ pub fn for_change(
             let Ok(id) = c.key.parse() else {
                 return Ok(());
             };
-            if !pipelines.contains_key(&org) {
-                pipelines.insert(org, pipelines_of(txn, org)?);
-            }
-            let doc = pipeline::get_opportunity(txn, org, id)?
-                .and_then(|o| opportunity(&o, &pipelines[&org]));
+            let ps = match pipelines.entry(org) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(pipelines_of(txn, org)?),
+            };
+            let doc = pipeline::get_opportunity(txn, org, id)?.and_then(|o| opportunity(&o, ps));
             out.push((uid(org, Kind::Opportunity, &c.key), doc));
         }
         Change::Pipeline => {

@@ -135,13 +135,18 @@ fn open_or_create(dir: &Path) -> SearchResult<(Index, Option<Stamp>)> {
         }
         tracing::warn!(dir = %dir.display(), "search index unreadable or of another schema; rebuilding");
     }
+    Ok((create_empty(dir)?, None))
+}
+
+/// A new empty index in `dir` (whatever was there is removed).
+fn create_empty(dir: &Path) -> SearchResult<Index> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io(dir))?;
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let index = Index::create_in_dir(dir, schema)?;
+    let index = Index::create_in_dir(dir, schema::build().0)?;
     schema::register(&index);
-    Ok((index, None))
+    Ok(index)
 }
 
 fn writer(index: &Index, cfg: &SearchConfig) -> SearchResult<IndexWriter<TantivyDocument>> {
@@ -221,6 +226,7 @@ fn rebuild(
     fields: &Fields,
     w: &mut IndexWriter<TantivyDocument>,
     file: &str,
+    stop: &AtomicBool,
     mut progress: impl FnMut(u64, u64),
 ) -> SearchResult<u64> {
     w.delete_all_documents()?;
@@ -235,11 +241,33 @@ fn rebuild(
             if failed.is_some() {
                 return;
             }
+            if stop.load(Ordering::Relaxed) {
+                failed = Some(tantivy::TantivyError::InternalError(
+                    "stopped before the rebuild finished".into(),
+                ));
+                return;
+            }
             if let Err(e) = w.add_document(to_tantivy(fields, &d)) {
                 failed = Some(e);
             }
             done += 1;
-            if done % 10_000 == 0 {
+            if done.is_multiple_of(PARTIAL_COMMIT) {
+                // What is indexed so far becomes searchable (stamped incomplete: a restart
+                // starts the rebuild again).
+                let partial = Stamp {
+                    version: INDEX_VERSION,
+                    file: file.to_string(),
+                    seq: 0,
+                    complete: false,
+                };
+                if let Err(e) = commit(w, &partial) {
+                    failed = Some(match e {
+                        SearchError::Index(e) => e,
+                        other => tantivy::TantivyError::InternalError(other.to_string()),
+                    });
+                }
+            }
+            if done.is_multiple_of(10_000) {
                 progress(done, total);
             }
         })?;
@@ -311,10 +339,17 @@ pub fn reindex(
     let mut w = writer(&index, cfg)?;
     let (file, _, _) = file_hex(store)?;
     let mut total = 0;
-    rebuild(store, &fields, &mut w, &file, |d, t| {
-        total = t;
-        progress(d, t)
-    })?;
+    rebuild(
+        store,
+        &fields,
+        &mut w,
+        &file,
+        &AtomicBool::new(false),
+        |d, t| {
+            total = t;
+            progress(d, t)
+        },
+    )?;
     w.wait_merging_threads()?;
     Ok(total)
 }
@@ -336,17 +371,24 @@ impl Search {
                 _owner: owner,
             });
         }
-        let (index, stamp) = open_or_create(&dir)?;
+        let (mut index, stamp) = open_or_create(&dir)?;
         let (_, fields) = schema::build();
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
         let (file, last, trimmed) = file_hex(store)?;
         let from = stamp
             .as_ref()
             .filter(|s| can_catch_up(s, &file, last, trimmed))
             .map(|s| s.seq);
+        if from.is_none() && stamp.is_some() {
+            // An index of another file, version or moment must not answer even while the
+            // rebuild runs (its org ids may be another file's orgs): start from empty.
+            tracing::info!(dir = %dir.display(), ?stamp, "search index does not match the data file; rebuilding");
+            drop(index);
+            index = create_empty(&dir)?;
+        }
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
         let status = match from {
             None => Status::Rebuilding { done: 0, total: 0 },
             Some(seq) if seq < last => Status::CatchingUp,
@@ -426,6 +468,9 @@ struct Indexer {
     last_trim: Instant,
 }
 
+/// A rebuild commits (and shows) what it has indexed every this many records.
+const PARTIAL_COMMIT: u64 = 200_000;
+
 /// Changes read per commit at most.
 const BATCH: usize = 20_000;
 /// The log is trimmed when this many applied changes are in it, or this often.
@@ -446,8 +491,11 @@ impl Indexer {
                 &shared.fields,
                 &mut self.writer,
                 &self.file,
+                &shared.stop,
                 |done, total| {
                     set_status(&shared, Status::Rebuilding { done, total });
+                    // shows a partial commit once there is one (a no-op otherwise)
+                    let _ = shared.reader.reload();
                 },
             ) {
                 Ok(seq) => {
@@ -528,7 +576,7 @@ impl Indexer {
         self.shared.reader.reload()?;
         self.shared.applied.store(last, Ordering::SeqCst);
         metrics::counter!("salesboard_search_documents_applied_total").increment(work.len() as u64);
-        let trimmed = store.read(|t| log::trimmed_through(t))?;
+        let trimmed = store.read(log::trimmed_through)?;
         if last - trimmed >= TRIM_AFTER || self.last_trim.elapsed() >= TRIM_EVERY {
             store.write(|t| log::trim_through(t, last))?;
             self.last_trim = Instant::now();

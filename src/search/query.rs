@@ -474,7 +474,11 @@ mod tests {
         let text = "Café Acme widgets, acme-corp";
         let m = mark(&mut a, text, &wanted(&[("cafe", false), ("acm", true)]));
         let got: Vec<&str> = m.iter().map(|r| &text[r.clone()]).collect();
-        assert_eq!(got, vec!["Café", "Acm", "acm"], "a prefix marks the typed letters");
+        assert_eq!(
+            got,
+            vec!["Café", "Acm", "acm"],
+            "a prefix marks the typed letters"
+        );
         let m = mark(&mut a, text, &wanted(&[("widgetz", false)]));
         assert_eq!(&text[m[0].clone()], "widgets");
     }

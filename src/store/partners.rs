@@ -55,6 +55,32 @@ pub fn put(txn: &WriteTransaction, p: &Partner) -> StoreResult<()> {
     super::search::log(txn, p.org, [(Change::Partner, p.id.to_string().as_str())])
 }
 
+/// Insert new partners in bulk (demo data, benchmarks): names are checked against the org's
+/// and each other once, instead of once per partner.
+pub fn put_all(txn: &WriteTransaction, org: OrgId, new: &[Partner]) -> StoreResult<()> {
+    let mut names: std::collections::HashSet<String> = list(txn, org)?
+        .into_iter()
+        .map(|p| p.name.to_lowercase())
+        .collect();
+    let mut t = txn.open_table(PARTNERS)?;
+    for p in new {
+        if p.org != org || !names.insert(p.name.to_lowercase()) {
+            return Err(StoreError::Conflict {
+                field: "name",
+                message: format!("a partner named `{}` already exists", p.name),
+            });
+        }
+        t.insert((org.0, p.id.0), codec::encode(p)?.as_slice())?;
+    }
+    drop(t);
+    let ids: Vec<String> = new.iter().map(|p| p.id.to_string()).collect();
+    super::search::log(
+        txn,
+        org,
+        ids.iter().map(|id| (Change::Partner, id.as_str())),
+    )
+}
+
 pub fn add_note(
     txn: &WriteTransaction,
     org: OrgId,

@@ -950,7 +950,9 @@ async fn header_search_suggests_as_you_type_and_enter_opens_the_record() {
     .await;
     assert!(text.contains("Norma Jean"), "{text}");
     assert!(
-        text_of(&b, "#search-suggest mark").await.eq_ignore_ascii_case("nor"),
+        text_of(&b, "#search-suggest mark")
+            .await
+            .eq_ignore_ascii_case("nor"),
         "the typed prefix is marked"
     );
     assert!(selected_option(&b).await.contains("Northwind Apps"));
@@ -980,7 +982,13 @@ async fn header_search_suggests_as_you_type_and_enter_opens_the_record() {
     .await;
     input.send_keys(&Key::Enter.to_string()).await.unwrap();
     wait_for_path(&b, &format!("/partners/{partner}")).await;
-    wait_text(&b, "main h1", |t| t.contains("Northwind Apps"), "partner page").await;
+    wait_text(
+        &b,
+        "main h1",
+        |t| t.contains("Northwind Apps"),
+        "partner page",
+    )
+    .await;
 
     // The full results page with kind tabs; the tab narrows and shows in the URL.
     b.client.goto(&s.url("/search?q=nor")).await.unwrap();

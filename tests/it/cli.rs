@@ -570,7 +570,12 @@ async fn search_rebuilt_from_scratch_answers_like_the_incremental_index() {
             }
             (2, Some(id)) => {
                 let body = serde_json::json!({"name": format!("{w1} {w2} r{i}")});
-                send(reqwest::Method::PATCH, format!("/api/v1/partners/{id}"), body).await;
+                send(
+                    reqwest::Method::PATCH,
+                    format!("/api/v1/partners/{id}"),
+                    body,
+                )
+                .await;
             }
             (3, Some(id)) => {
                 let body = serde_json::json!({"text": format!("met about {w1} and {w2}")});
@@ -583,7 +588,12 @@ async fn search_rebuilt_from_scratch_answers_like_the_incremental_index() {
             }
             (4, Some(id)) => {
                 let body = serde_json::json!({"archived": rng.random_bool(0.7)});
-                send(reqwest::Method::PATCH, format!("/api/v1/partners/{id}"), body).await;
+                send(
+                    reqwest::Method::PATCH,
+                    format!("/api/v1/partners/{id}"),
+                    body,
+                )
+                .await;
             }
             _ => {
                 let body = serde_json::json!([

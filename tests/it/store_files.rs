@@ -287,6 +287,75 @@ fn schema_v7_fixture_keeps_partners_notes_health_and_links() {
 }
 
 #[test]
+fn schema_v7_upgrade_adds_the_search_log_and_search_rebuilds_from_the_data() {
+    use salesboard::store::search as log;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v7.redb"), &p).unwrap();
+    let store = std::sync::Arc::new(Store::open(&p).unwrap());
+    let id = store.read(log::file_id).unwrap().expect("a file id");
+    assert_eq!(
+        store.read(log::last_seq).unwrap(),
+        0,
+        "nothing logged for old data"
+    );
+    let search =
+        salesboard::search::Search::start(&store, &salesboard::config::SearchConfig::default())
+            .unwrap();
+    let org = store
+        .read(|t| orgs::by_name(t, "fixture co"))
+        .unwrap()
+        .unwrap();
+    let owner = store.read(|t| users::list(t, org.id)).unwrap()[0].id;
+    let viewer = salesboard::search::query::Viewer {
+        org: org.id,
+        me: owner,
+        reach: salesboard::domain::search::Kind::ALL
+            .iter()
+            .map(|k| (*k, salesboard::search::query::Reach::All))
+            .collect(),
+    };
+    let q = salesboard::domain::search::parse("northwind").unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = search.query(&viewer, &q, 0, 10, org.created_at).unwrap();
+        if r.total == 1 {
+            assert_eq!(r.hits[0].title.text, "Northwind Apps");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "the rebuild finds the partner"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    search.stop();
+    drop(search);
+    drop(store);
+    // the id stays with the file
+    let store = Store::open(&p).unwrap();
+    assert_eq!(store.read(log::file_id).unwrap(), Some(id));
+}
+
+#[test]
+fn schema_v8_fixture_keeps_its_search_log() {
+    use salesboard::store::search as log;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v8.redb"), &p).unwrap();
+    let store = Store::open(&p).unwrap();
+    assert!(store.read(log::file_id).unwrap().is_some());
+    let last = store.read(log::last_seq).unwrap();
+    assert!(last > 0);
+    let changes = store.read(|t| log::changes_after(t, 0, 100_000)).unwrap();
+    assert_eq!(
+        changes.len() as u64,
+        last,
+        "every logged change is readable"
+    );
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("salesboard.redb");
