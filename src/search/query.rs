@@ -436,6 +436,12 @@ impl Search {
         } else {
             0
         };
+        let line = text_of(f.line);
+        // A context the summary line already shows adds nothing.
+        let context = excerpt(&text, &text_marks, skip, 120).filter(|c| {
+            let bare = c.text.trim_matches('…');
+            bare.is_empty() || !line.contains(bare)
+        });
         Ok(Hit {
             kind: doc
                 .get_first(f.kind)
@@ -443,12 +449,12 @@ impl Search {
                 .and_then(Kind::from_u64)
                 .unwrap_or(Kind::Partner),
             key: text_of(f.key),
-            context: excerpt(&text, &text_marks, skip, 120),
+            context,
             title: Marked {
                 marks: title_marks.iter().map(|r| (r.start, r.end)).collect(),
                 text: title,
             },
-            line: text_of(f.line),
+            line,
             score,
         })
     }
