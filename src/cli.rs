@@ -44,9 +44,35 @@ pub enum Command {
     /// use the Import page while it runs). Resumable and idempotent. Exit code 2 when some rows
     /// were refused (they are listed in the error report).
     Import(ImportArgs),
+    /// Write a backup of all data to FILE: a consistent snapshot, compressed, with a checksum.
+    /// While the server runs it makes the backup itself (serving goes on); otherwise this
+    /// command reads the data file.
+    Backup(BackupArgs),
+    /// Restore a backup into the data directory (checked first; the server must be stopped).
+    /// A directory with data is only replaced with --force, and its file is kept beside.
+    Restore(RestoreArgs),
     /// Rebuild the search index from the data file (works while the server is stopped; a
     /// running server rebuilds a missing or damaged index by itself).
     Reindex,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Where to write the backup (a new file; an existing one is replaced once the new one is
+    /// complete).
+    pub file: PathBuf,
+    /// Store it uncompressed (larger, a little faster to write).
+    #[arg(long)]
+    pub no_compress: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// A backup made by `salesboard backup`.
+    pub file: PathBuf,
+    /// Replace the data directory's current data file (kept beside it, renamed).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -225,6 +251,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import(a)) => {
             let cfg = load_config(&cli, None)?;
             import_cmd(&cfg, a)
+        }
+        Some(Command::Backup(a)) => {
+            let cfg = load_config(&cli, None)?;
+            backup_cmd(&cfg, a)
+        }
+        Some(Command::Restore(a)) => {
+            let cfg = load_config(&cli, None)?;
+            restore_cmd(&cfg, a)
         }
         Some(Command::Reindex) => {
             let cfg = load_config(&cli, None)?;
@@ -527,6 +561,57 @@ fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
         Ok(n) => println!("opportunities: {n} demo deals with their stage history"),
         Err(e) => anyhow::bail!("demo opportunities: {}", e.message),
     }
+    Ok(())
+}
+
+fn backup_cmd(cfg: &Config, a: &BackupArgs) -> anyhow::Result<()> {
+    use crate::store::{StoreError, backup};
+    let target = std::path::absolute(&a.file)?;
+    if let Some(dir) = target.parent() {
+        anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+    }
+    let started = std::time::Instant::now();
+    let (records, bytes) = match open_store(cfg) {
+        Ok(store) => {
+            let w = backup::write(&store, &target, !a.no_compress, SystemClock.now())?;
+            (w.header.records(), w.bytes)
+        }
+        Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::AlreadyOpen(_))) => {
+            let reply = crate::control::send(
+                &cfg.data.dir,
+                &crate::control::Request::Backup {
+                    path: target.clone(),
+                    compress: !a.no_compress,
+                },
+            )?;
+            anyhow::ensure!(reply.ok, "the server could not write the backup: {}", reply.message);
+            (reply.records, reply.bytes)
+        }
+        Err(e) => return Err(e),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "backup written: {} ({records} records, {:.1} MB, {secs:.1} s)",
+        target.display(),
+        bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn restore_cmd(cfg: &Config, a: &RestoreArgs) -> anyhow::Result<()> {
+    let r = crate::store::backup::restore(&a.file, &cfg.data.dir, a.force, SystemClock.now())?;
+    println!(
+        "restored {} ({} records, schema {}, made {}) into {}",
+        a.file.display(),
+        r.header.records(),
+        r.header.schema_version,
+        r.header.created_at,
+        cfg.data.dir.display()
+    );
+    if let Some(k) = r.kept {
+        println!("the data file it replaced is kept as {}", k.display());
+    }
+    println!("the search index is rebuilt when the server starts");
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod dashboard;
 pub mod domain;
 pub mod error;

@@ -92,6 +92,12 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let upkeep = spawn_upkeep(&state);
+    let control = crate::control::spawn(state.clone(), &cfg.data.dir).with_context(|| {
+        format!(
+            "opening the control socket in {}",
+            cfg.data.dir.display()
+        )
+    })?;
     let live = state.live.spawn(
         state.store.clone(),
         state.clock.clone(),
@@ -128,6 +134,7 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         let task = tokio::spawn(async move {
             let r = server.serve(app).await;
             upkeep.abort();
+            control.abort();
             live.abort();
             r
         });
@@ -146,6 +153,7 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
                 })
                 .await;
             upkeep.abort();
+            control.abort();
             live.abort();
             r
         });

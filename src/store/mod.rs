@@ -4,6 +4,7 @@
 
 pub mod apikeys;
 pub mod audit;
+pub mod backup;
 pub mod codec;
 pub mod migrate;
 pub mod orgs;

@@ -126,3 +126,56 @@ pub const PARTNER_SETTINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("
 /// trimmed; `META["search_trimmed"]` keeps the last trimmed sequence.
 pub const SEARCH_CHANGES: TableDefinition<u64, (u64, u8, &str)> =
     TableDefinition::new("search_changes");
+
+/// Something done to every table of the file, each with its own key and value types (backup,
+/// restore, checks). [`for_each`] is the one list of tables; a test compares it with the
+/// tables a fresh file has.
+pub trait Visit {
+    type Error;
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        def: TableDefinition<K, V>,
+    ) -> Result<(), Self::Error>;
+}
+
+pub fn for_each<T: Visit>(v: &mut T) -> Result<(), T::Error> {
+    v.table(META)?;
+    v.table(ORGS)?;
+    v.table(ORG_NAMES)?;
+    v.table(USERS)?;
+    v.table(USER_EMAILS)?;
+    v.table(TEAMS)?;
+    v.table(FAMILIES)?;
+    v.table(REFRESH_TOKENS)?;
+    v.table(AUDIT)?;
+    v.table(EVENTS)?;
+    v.table(EVENT_TIME)?;
+    v.table(ROLLUP_HOUR)?;
+    v.table(ROLLUP_DAY)?;
+    v.table(CUSTOMERS)?;
+    v.table(PRODUCTS)?;
+    v.table(PENDING_REFUNDS)?;
+    v.table(DATA_VERSION)?;
+    v.table(TOTAL_HOUR)?;
+    v.table(TOTAL_DAY)?;
+    v.table(PART_HOUR)?;
+    v.table(PART_DAY)?;
+    v.table(API_KEYS)?;
+    v.table(API_KEY_HASHES)?;
+    v.table(IMPORTS)?;
+    v.table(PRODUCT_DAY)?;
+    v.table(PRODUCT_MONTH)?;
+    v.table(CUSTOMER_DAY)?;
+    v.table(PIPELINES)?;
+    v.table(OPPORTUNITIES)?;
+    v.table(OPP_HISTORY)?;
+    v.table(OPP_HISTORY_BY_DEAL)?;
+    v.table(PIPELINE_CHANGES)?;
+    v.table(FORECAST_TARGETS)?;
+    v.table(PIPELINE_VERSION)?;
+    v.table(PARTNERS)?;
+    v.table(PARTNER_NOTES)?;
+    v.table(PARTNER_HEALTH)?;
+    v.table(PARTNER_SETTINGS)?;
+    v.table(SEARCH_CHANGES)
+}

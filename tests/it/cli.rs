@@ -651,3 +651,142 @@ async fn search_rebuilt_from_scratch_answers_like_the_incremental_index() {
         assert!(stop(s).success());
     }
 }
+
+/// `salesboard ARGS --data-dir DIR`: (success, stdout + stderr).
+fn run_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = bin().args(args).arg("--data-dir").arg(dir).output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn summary(base: &str, token: &str) -> serde_json::Value {
+    client()
+        .get(format!("{base}/api/v1/metrics/summary?from=2026-01-01&to=2026-12-31"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn backups_while_running_and_stopped_restore_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = serve(&data);
+    let email = value_of(&s.lines, "email");
+    let t = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
+    let events: Vec<serde_json::Value> = (0..300)
+        .map(|i| serde_json::json!({"type":"sale_completed","id":format!("o{i}"),
+            "occurred_at":"2026-11-20T11:00:00Z","customer_id":format!("c{}", i % 40),
+            "channel":"online","region":"EMEA",
+            "lines":[{"sku":format!("S-{}", i % 7),"name":"Widget","category":"Hardware","quantity":1,"unit_price":"10.50"}]}))
+        .collect();
+    let r = client()
+        .post(format!("{}/api/v1/events", s.base))
+        .bearer_auth(&t)
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let r = client()
+        .post(format!("{}/api/v1/partners", s.base))
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"name": "Backup Partner", "tier": "gold"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let before = summary(&s.base, &t).await;
+    assert!(before["orders"]["value"].as_f64().unwrap() >= 300.0, "{before}");
+
+    // While the server runs: the server writes it (through the control socket).
+    let online = dir.path().join("online.sbbackup");
+    let (ok, out) = run_in(&data, &["backup", online.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("backup written"), "{out}");
+    assert!(!dir.path().join("online.sbbackup.partial").exists());
+    // the server still serves
+    assert_eq!(summary(&s.base, &t).await, before);
+    // and restoring into its data directory is refused while it runs
+    let (ok, out) = run_in(&data, &["restore", online.to_str().unwrap(), "--force"]);
+    assert!(!ok && out.contains("in use"), "{out}");
+    assert!(stop(s).success());
+
+    // Stopped: the command reads the file itself (uncompressed this time).
+    let offline = dir.path().join("offline.sbbackup");
+    let (ok, out) = run_in(&data, &["backup", offline.to_str().unwrap(), "--no-compress"]);
+    assert!(ok, "{out}");
+    assert!(
+        std::fs::metadata(&offline).unwrap().len() > std::fs::metadata(&online).unwrap().len(),
+        "compressed backups are smaller"
+    );
+
+    // Damaged, cut short or foreign files are refused and nothing is created.
+    let bytes = std::fs::read(&online).unwrap();
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2 + 10;
+    flipped[mid] ^= 0x55;
+    let cases = [
+        ("flipped", flipped, "damaged"),
+        ("short", bytes[..bytes.len() * 2 / 3].to_vec(), "damaged"),
+        ("foreign", b"PK\x03\x04 not a backup at all".to_vec(), "not a salesboard backup"),
+    ];
+    for (name, content, why) in cases {
+        let f = dir.path().join(format!("{name}.sbbackup"));
+        std::fs::write(&f, content).unwrap();
+        let target = dir.path().join(format!("restored-{name}"));
+        let (ok, out) = run_in(&target, &["restore", f.to_str().unwrap()]);
+        assert!(!ok, "{name}: {out}");
+        assert!(out.contains(why), "{name}: {out}");
+        assert!(!target.exists(), "{name}: nothing half-restored");
+    }
+
+    // Both backups restore to the same data.
+    for (name, file) in [("online", &online), ("offline", &offline)] {
+        let target = dir.path().join(format!("restored-{name}"));
+        let (ok, out) = run_in(&target, &["restore", file.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        assert!(out.contains("restored"), "{out}");
+        let s = serve(&target);
+        let (st, v) = login(&s.base, &email, PASSWORD).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let t = v["access_token"].as_str().unwrap().to_string();
+        assert_eq!(summary(&s.base, &t).await, before, "{name}");
+        // the search index is rebuilt from the restored data
+        eventually(Duration::from_secs(10), || {
+            let (base, t) = (s.base.clone(), t.clone());
+            async move {
+                let a = answers(&base, &t, &["backup partner".to_string()]).await;
+                (a[0].0.len() == 1).then_some(())
+            }
+        })
+        .await;
+        assert!(stop(s).success());
+    }
+
+    // A directory with data is replaced only with --force; its file is kept.
+    let (ok, out) = run_in(&data, &["restore", offline.to_str().unwrap()]);
+    assert!(!ok && out.contains("--force"), "{out}");
+    let (ok, out) = run_in(&data, &["restore", offline.to_str().unwrap(), "--force"]);
+    assert!(ok, "{out}");
+    let kept: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("salesboard.redb.before-restore-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{out}");
+}
