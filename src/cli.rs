@@ -576,7 +576,12 @@ fn backup_cmd(cfg: &Config, a: &BackupArgs) -> anyhow::Result<()> {
             let w = backup::write(&store, &target, !a.no_compress, SystemClock.now())?;
             (w.header.records(), w.bytes)
         }
-        Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::AlreadyOpen(_))) => {
+        Err(e)
+            if matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::AlreadyOpen(_))
+            ) =>
+        {
             let reply = crate::control::send(
                 &cfg.data.dir,
                 &crate::control::Request::Backup {
@@ -584,7 +589,11 @@ fn backup_cmd(cfg: &Config, a: &BackupArgs) -> anyhow::Result<()> {
                     compress: !a.no_compress,
                 },
             )?;
-            anyhow::ensure!(reply.ok, "the server could not write the backup: {}", reply.message);
+            anyhow::ensure!(
+                reply.ok,
+                "the server could not write the backup: {}",
+                reply.message
+            );
             (reply.records, reply.bytes)
         }
         Err(e) => return Err(e),

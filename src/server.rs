@@ -92,12 +92,8 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let upkeep = spawn_upkeep(&state);
-    let control = crate::control::spawn(state.clone(), &cfg.data.dir).with_context(|| {
-        format!(
-            "opening the control socket in {}",
-            cfg.data.dir.display()
-        )
-    })?;
+    let control = crate::control::spawn(state.clone(), &cfg.data.dir)
+        .with_context(|| format!("opening the control socket in {}", cfg.data.dir.display()))?;
     let live = state.live.spawn(
         state.store.clone(),
         state.clock.clone(),

@@ -51,6 +51,8 @@
     if (opt) {
       s.input.setAttribute("aria-activedescendant", opt.id);
       opt.scrollIntoView({ block: "nearest" });
+    } else {
+      s.input.removeAttribute("aria-activedescendant");
     }
   }
   document.addEventListener("keydown", function (e) {
@@ -64,7 +66,7 @@
       s.input.select();
       return;
     }
-    if (t !== s.input) return;
+    if (t !== s.input || e.isComposing) return;
     var open = s.box.classList.contains("open");
     var opts = searchOptions(s.box);
     var cur = opts.findIndex(function (o) { return o.getAttribute("aria-selected") === "true"; });
@@ -89,7 +91,11 @@
   });
   document.addEventListener("input", function (e) {
     var s = searchParts();
-    if (e.target === s.input && s.input.value.trim() === "") searchOpen(false);
+    if (e.target !== s.input) return;
+    // What is shown answers the text before this keystroke: Enter goes to the full results
+    // until the new suggestions arrive.
+    searchSelect(null);
+    if (s.input.value.trim() === "") searchOpen(false);
   });
   document.addEventListener("click", function (e) {
     var form = document.getElementById("search-box");

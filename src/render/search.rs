@@ -44,9 +44,8 @@ fn notice(status: Status) -> Markup {
     html! {
         @match status {
             Status::Ready => {},
-            Status::Rebuilding { done, total } => p.search-notice role="status" {
-                "Search is being rebuilt (" (grouped(done)) " of " (grouped(total))
-                " records so far): some results may be missing for a moment."
+            Status::Rebuilding => p.search-notice role="status" {
+                "Search is being rebuilt from the data: some results may be missing for a moment."
             },
             Status::CatchingUp => p.search-notice role="status" {
                 "Search is catching up with recent changes: some results may be missing for a moment."

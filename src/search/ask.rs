@@ -11,6 +11,8 @@ use crate::store::users;
 
 /// Hits per page at most.
 pub const MAX_LIMIT: usize = 100;
+/// How deep pages go (the index gathers every hit up to the page asked for).
+pub const MAX_OFFSET: usize = 10_000;
 
 /// A search as asked.
 #[derive(Clone, Debug)]
@@ -43,7 +45,16 @@ pub fn read(
         None => 0,
         Some(c) => c
             .parse::<usize>()
-            .map_err(|_| AppError::validation("cursor", "must be a cursor from a previous page"))?,
+            .ok()
+            .filter(|o| *o <= MAX_OFFSET)
+            .ok_or_else(|| {
+                AppError::validation(
+                    "cursor",
+                    format!(
+                        "must be a cursor from a previous page (pages end after {MAX_OFFSET} results: narrow the search)"
+                    ),
+                )
+            })?,
     };
     let limit = limit.unwrap_or(default_limit);
     if !(1..=MAX_LIMIT).contains(&limit) {

@@ -65,6 +65,7 @@ pub fn partner(p: &Partner, notes: &[crate::domain::partner::Note]) -> Option<Do
         .filter(|e| !e.is_empty())
         .collect();
     exact.extend(host(&p.website));
+    exact.push(p.id.to_string().to_lowercase());
     let contacts = p.contacts.iter().map(|c| {
         join(
             [
@@ -127,7 +128,7 @@ pub fn opportunity(o: &Opportunity, pipelines: &HashMap<PipelineId, Pipeline>) -
             ],
             "\n",
         ),
-        exact: Vec::new(),
+        exact: vec![o.id.to_string().to_lowercase()],
         line: join(
             [stage, o.account.as_str(), &format!("closes {close}")],
             " · ",
@@ -152,11 +153,6 @@ pub fn customer(org: OrgId, id: &str, c: &CustomerAgg) -> Doc {
     if !email.is_empty() {
         exact.push(email.to_lowercase());
     }
-    let orders = match c.orders {
-        0 => String::new(),
-        1 => "1 order".to_string(),
-        n => format!("{n} orders"),
-    };
     Doc {
         org,
         kind: Kind::Customer,
@@ -164,10 +160,9 @@ pub fn customer(org: OrgId, id: &str, c: &CustomerAgg) -> Doc {
         title,
         text: join([name, email, id, c.region.as_deref().unwrap_or("")], "\n"),
         exact,
-        line: join(
-            [id, c.region.as_deref().unwrap_or(""), orders.as_str()],
-            " · ",
-        ),
+        // (figures such as orders would go stale: a customer is re-indexed when its text
+        // changes, not on every sale)
+        line: join([id, c.region.as_deref().unwrap_or("")], " · "),
         owner: None,
         stage: None,
         tier: None,
@@ -209,7 +204,7 @@ pub fn user(u: &User) -> Doc {
             u.name.clone()
         },
         text: join([u.name.as_str(), u.email.as_str(), u.role.label()], "\n"),
-        exact: vec![u.email.to_lowercase()],
+        exact: vec![u.email.to_lowercase(), u.id.to_string().to_lowercase()],
         line: join([u.email.as_str(), u.role.label(), status], " · "),
         owner: None,
         stage: None,

@@ -57,8 +57,8 @@ struct Stamp {
 pub enum Status {
     /// Up to date with the data (within a commit interval).
     Ready,
-    /// Rebuilding from the data: `done` of `total` records indexed.
-    Rebuilding { done: u64, total: u64 },
+    /// Rebuilding from the data (how far is not shown: the count covers every org).
+    Rebuilding,
     /// Applying changes made while the server was down.
     CatchingUp,
 }
@@ -82,7 +82,8 @@ pub struct Search {
     _owner: Arc<StopOnDrop>,
 }
 
-struct StopOnDrop(Arc<Shared>);
+/// The indexer's owner; `store` tells which data file it indexes.
+struct StopOnDrop(Arc<Shared>, Weak<Store>);
 
 /// The indexers running in this process, by index directory.
 static RUNNING: Mutex<std::collections::BTreeMap<PathBuf, Weak<StopOnDrop>>> =
@@ -363,13 +364,17 @@ impl Search {
         // shares the running one.
         let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
         running.retain(|_, w| w.strong_count() > 0);
-        if let Some(owner) = running.get(&dir).and_then(Weak::upgrade)
-            && !owner.0.stop.load(Ordering::SeqCst)
-        {
-            return Ok(Search {
-                shared: owner.0.clone(),
-                _owner: owner,
-            });
+        if let Some(owner) = running.get(&dir).and_then(Weak::upgrade) {
+            if !owner.0.stop.load(Ordering::SeqCst)
+                && Weak::ptr_eq(&owner.1, &Arc::downgrade(store))
+            {
+                return Ok(Search {
+                    shared: owner.0.clone(),
+                    _owner: owner,
+                });
+            }
+            // an indexer of a store that was closed and opened again: stop it first
+            stop(&owner.0);
         }
         let (mut index, stamp) = open_or_create(&dir)?;
         let (_, fields) = schema::build();
@@ -390,7 +395,7 @@ impl Search {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let status = match from {
-            None => Status::Rebuilding { done: 0, total: 0 },
+            None => Status::Rebuilding,
             Some(seq) if seq < last => Status::CatchingUp,
             Some(_) => Status::Ready,
         };
@@ -420,7 +425,7 @@ impl Search {
         let wake = handle.thread().clone();
         store.on_commit(Box::new(move || wake.unpark()));
         *shared.thread.lock().expect("not poisoned") = Some(handle);
-        let owner = Arc::new(StopOnDrop(shared.clone()));
+        let owner = Arc::new(StopOnDrop(shared.clone(), Arc::downgrade(store)));
         running.insert(dir, Arc::downgrade(&owner));
         Ok(Search {
             _owner: owner,
@@ -480,7 +485,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(60);
 impl Indexer {
     fn run(mut self) {
         let stopping = |s: &Shared| s.stop.load(Ordering::SeqCst);
-        if self.rebuild {
+        while self.rebuild && !stopping(&self.shared) {
             let Some(store) = self.store.upgrade() else {
                 return;
             };
@@ -492,8 +497,7 @@ impl Indexer {
                 &mut self.writer,
                 &self.file,
                 &shared.stop,
-                |done, total| {
-                    set_status(&shared, Status::Rebuilding { done, total });
+                |_, _| {
                     // shows a partial commit once there is one (a no-op otherwise)
                     let _ = shared.reader.reload();
                 },
@@ -506,13 +510,17 @@ impl Indexer {
                         took_ms = started.elapsed().as_millis() as u64,
                         "search index rebuilt"
                     );
+                    self.rebuild = false;
+                    set_status(&self.shared, Status::CatchingUp);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "search index rebuild failed; searches stay empty until the next start");
-                    return;
+                    drop(store);
+                    if !stopping(&self.shared) {
+                        tracing::error!(error = %e, "search index rebuild failed; trying again in 10 s");
+                        std::thread::park_timeout(Duration::from_secs(10));
+                    }
                 }
             }
-            set_status(&self.shared, Status::CatchingUp);
         }
         while !stopping(&self.shared) {
             let Some(store) = self.store.upgrade() else {
@@ -526,12 +534,22 @@ impl Indexer {
                 }
                 Ok(_) => {
                     drop(store);
-                    // Changes arriving meanwhile go in the next commit together.
-                    std::thread::park_timeout(self.interval);
+                    // Changes arriving meanwhile go in the next commit together: wait out the
+                    // interval (commits wake this thread; those wake-ups do not end the wait).
+                    let until = Instant::now() + self.interval;
+                    while !stopping(&self.shared) {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        std::thread::park_timeout(left);
+                    }
                 }
                 Err(e) => {
                     drop(store);
-                    tracing::error!(error = %e, "search indexer step failed; retrying");
+                    // Searches go on from the last commit; the notice says they may lag.
+                    set_status(&self.shared, Status::CatchingUp);
+                    tracing::error!(error = %e, "search indexer step failed; retrying (a restart rebuilds a damaged index)");
                     std::thread::park_timeout(Duration::from_secs(1));
                 }
             }
@@ -542,8 +560,8 @@ impl Indexer {
     /// Apply the next batch of changes. Returns how many were applied.
     fn step(&mut self, store: &Store) -> SearchResult<usize> {
         let applied = self.shared.applied.load(Ordering::SeqCst);
-        let (changes, work) = store.read(|t| {
-            let changes = log::changes_after(t, applied, BATCH)?;
+        let (changes, read, work) = store.read(|t| {
+            let (changes, read) = log::changes_after(t, applied, BATCH)?;
             let mut seen = std::collections::HashSet::new();
             let mut pipelines = Default::default();
             let mut work = Vec::new();
@@ -552,11 +570,12 @@ impl Indexer {
                     docs::for_change(t, c, &mut pipelines, &mut work)?;
                 }
             }
-            Ok((changes, work))
+            Ok((changes, read, work))
         })?;
-        let Some(last) = changes.last().map(|c| c.seq) else {
+        if read == applied {
             return Ok(0);
-        };
+        }
+        let last = read;
         let f = self.shared.fields;
         for (uid, doc) in &work {
             self.writer.delete_term(Term::from_field_text(f.uid, uid));
@@ -581,6 +600,6 @@ impl Indexer {
             store.write(|t| log::trim_through(t, last))?;
             self.last_trim = Instant::now();
         }
-        Ok(changes.len())
+        Ok(changes.len().max(1))
     }
 }

@@ -118,7 +118,9 @@ impl Builder<'_> {
         let tokens = self.tokens(text);
         let whole = Term::from_field_text(f.exact, &text.trim().to_lowercase());
         match tokens.as_slice() {
-            [] => None,
+            // Nothing to match word by word (punctuation, a very long word): only the whole
+            // value can match.
+            [] => Some(term_q(whole, 12.0)),
             [w] => {
                 let prefix = last && w.chars().count() >= MIN_PREFIX;
                 wanted.push(Wanted {
@@ -174,18 +176,22 @@ fn reach_clause(f: &Fields, viewer: &Viewer, kinds: &[Kind]) -> Box<dyn TQuery> 
         if !kinds.is_empty() && !kinds.contains(kind) {
             continue;
         }
-        let k = term_q(Term::from_field_u64(f.kind, *kind as u64), 1.0);
+        // filters: they decide what may match, not how well (boost 0)
+        let k = term_q(Term::from_field_u64(f.kind, *kind as u64), 0.0);
         let clause: Box<dyn TQuery> = match reach {
             Reach::All => k,
             Reach::Owners(users) => Box::new(BooleanQuery::new(vec![
                 (Occur::Must, k),
                 (
                     Occur::Must,
-                    Box::new(TermSetQuery::new(
-                        users
-                            .iter()
-                            .map(|u| Term::from_field_text(f.owner, &u.to_string())),
-                    )),
+                    boosted(
+                        TermSetQuery::new(
+                            users
+                                .iter()
+                                .map(|u| Term::from_field_text(f.owner, &u.to_string())),
+                        ),
+                        0.0,
+                    ),
                 ),
             ])),
         };
@@ -311,13 +317,14 @@ fn excerpt(text: &str, marks: &[Range<usize>], skip: usize, width: usize) -> Opt
     })
 }
 
-/// The ranking nudge: up to 15 % for a record changed recently and 15 % for a large one.
+/// The ranking nudge: up to 15 % for a record changed recently and 15 % for a large one (and
+/// a tiny amount on top, which orders listings by operators alone, whose score is 0).
 fn nudge(score: Score, updated: i64, weight: u64, now: i64) -> Score {
     let age_days = ((now - updated).max(0) as f32) / 86_400e6;
     let recency = 1.0 / (1.0 + age_days / 90.0);
     // minor units: 100 = one unit of money; a million units counts fully
     let size = (((weight as f32) / 100.0 + 1.0).log10() / 6.0).min(1.0);
-    score * (1.0 + 0.15 * recency + 0.15 * size)
+    score * (1.0 + 0.15 * recency + 0.15 * size) + 0.001 * (recency + size)
 }
 
 impl Search {
@@ -339,7 +346,7 @@ impl Search {
         let mut wanted = Vec::new();
         let mut must: Vec<(Occur, Box<dyn TQuery>)> = vec![(
             Occur::Must,
-            term_q(Term::from_field_u64(f.org, viewer.org.0), 1.0),
+            term_q(Term::from_field_u64(f.org, viewer.org.0), 0.0),
         )];
         if q.mine {
             must.push((
@@ -509,6 +516,8 @@ mod tests {
         let base = nudge(1.0, 0, 0, now);
         assert!(nudge(1.0, now, 0, now) > base);
         assert!(nudge(1.0, 0, 100_000_000, now) > base);
-        assert!(nudge(1.0, now, u64::MAX, now) <= 1.3 + 1e-6);
+        assert!(nudge(1.0, now, u64::MAX, now) <= 1.3 + 0.002 + 1e-6);
+        // operators alone (score 0): recent first
+        assert!(nudge(0.0, now, 0, now) > nudge(0.0, 0, 0, now));
     }
 }

@@ -151,7 +151,8 @@ impl Visit for Count<'_> {
             Some(t) => t.len()?,
             None => 0,
         };
-        self.out.insert(redb::TableHandle::name(&def).to_string(), n);
+        self.out
+            .insert(redb::TableHandle::name(&def).to_string(), n);
         Ok(())
     }
 }
@@ -319,8 +320,7 @@ pub fn read_header(path: &Path) -> Result<(Header, u64), BackupError> {
     };
     let mut f = File::open(path).map_err(io(path))?;
     let mut magic = vec![0u8; MAGIC.len()];
-    f.read_exact(&mut magic)
-        .map_err(|_| not("too short"))?;
+    f.read_exact(&mut magic).map_err(|_| not("too short"))?;
     if magic != MAGIC {
         return Err(not("it does not start with the backup signature"));
     }
@@ -331,7 +331,8 @@ pub fn read_header(path: &Path) -> Result<(Header, u64), BackupError> {
         return Err(not("the header is too long"));
     }
     let mut json = vec![0u8; len];
-    f.read_exact(&mut json).map_err(|_| not("the header is cut short"))?;
+    f.read_exact(&mut json)
+        .map_err(|_| not("the header is cut short"))?;
     let header: Header =
         serde_json::from_slice(&json).map_err(|e| not(&format!("unreadable header: {e}")))?;
     if header.format != FORMAT {

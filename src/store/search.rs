@@ -85,13 +85,20 @@ pub struct Logged {
     pub key: String,
 }
 
-/// Up to `limit` changes after sequence `after`, oldest first. Rows of a kind this version
-/// does not know are skipped (they come from nothing it wrote).
-pub fn changes_after(txn: &impl ReadTx, after: u64, limit: usize) -> StoreResult<Vec<Logged>> {
+/// Up to `limit` changes after sequence `after`, oldest first, and the last sequence read
+/// (`after` when there was none). Rows of a kind this version does not know are skipped (they
+/// come from nothing it wrote) but count as read.
+pub fn changes_after(
+    txn: &impl ReadTx,
+    after: u64,
+    limit: usize,
+) -> StoreResult<(Vec<Logged>, u64)> {
     let t = txn.table(SEARCH_CHANGES)?;
     let mut out = Vec::new();
+    let mut read = after;
     for row in t.range(after.saturating_add(1)..)?.take(limit) {
         let (k, v) = row?;
+        read = k.value();
         let (org, kind, key) = v.value();
         if let Some(kind) = Change::from_u8(kind) {
             out.push(Logged {
@@ -102,7 +109,7 @@ pub fn changes_after(txn: &impl ReadTx, after: u64, limit: usize) -> StoreResult
             });
         }
     }
-    Ok(out)
+    Ok((out, read))
 }
 
 /// Remove the changes up to and including `seq` (the index has applied them).

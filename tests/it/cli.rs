@@ -654,7 +654,12 @@ async fn search_rebuilt_from_scratch_answers_like_the_incremental_index() {
 
 /// `salesboard ARGS --data-dir DIR`: (success, stdout + stderr).
 fn run_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = bin().args(args).arg("--data-dir").arg(dir).output().unwrap();
+    let out = bin()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         format!(
@@ -667,7 +672,9 @@ fn run_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
 
 async fn summary(base: &str, token: &str) -> serde_json::Value {
     client()
-        .get(format!("{base}/api/v1/metrics/summary?from=2026-01-01&to=2026-12-31"))
+        .get(format!(
+            "{base}/api/v1/metrics/summary?from=2026-01-01&to=2026-12-31"
+        ))
         .bearer_auth(token)
         .send()
         .await
@@ -707,7 +714,10 @@ async fn backups_while_running_and_stopped_restore_whole_or_not_at_all() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let before = summary(&s.base, &t).await;
-    assert!(before["orders"]["value"].as_f64().unwrap() >= 300.0, "{before}");
+    assert!(
+        before["orders"]["value"].as_f64().unwrap() >= 300.0,
+        "{before}"
+    );
 
     // While the server runs: the server writes it (through the control socket).
     let online = dir.path().join("online.sbbackup");
@@ -724,7 +734,10 @@ async fn backups_while_running_and_stopped_restore_whole_or_not_at_all() {
 
     // Stopped: the command reads the file itself (uncompressed this time).
     let offline = dir.path().join("offline.sbbackup");
-    let (ok, out) = run_in(&data, &["backup", offline.to_str().unwrap(), "--no-compress"]);
+    let (ok, out) = run_in(
+        &data,
+        &["backup", offline.to_str().unwrap(), "--no-compress"],
+    );
     assert!(ok, "{out}");
     assert!(
         std::fs::metadata(&offline).unwrap().len() > std::fs::metadata(&online).unwrap().len(),
@@ -739,7 +752,11 @@ async fn backups_while_running_and_stopped_restore_whole_or_not_at_all() {
     let cases = [
         ("flipped", flipped, "damaged"),
         ("short", bytes[..bytes.len() * 2 / 3].to_vec(), "damaged"),
-        ("foreign", b"PK\x03\x04 not a backup at all".to_vec(), "not a salesboard backup"),
+        (
+            "foreign",
+            b"PK\x03\x04 not a backup at all".to_vec(),
+            "not a salesboard backup",
+        ),
     ];
     for (name, content, why) in cases {
         let f = dir.path().join(format!("{name}.sbbackup"));

@@ -378,3 +378,92 @@ async fn steady_updates_keep_segments_bounded() {
     until_ids(&s, &owner, "lapland", &[&id]).await;
     until_ids(&s, &owner, "region", &[]).await;
 }
+
+/// Create a user in `team` with a known password and sign them in: (id, token).
+async fn team_member(
+    s: &TestServer,
+    admin: &str,
+    email: &str,
+    role: &str,
+    team: Option<&str>,
+) -> (String, String) {
+    let (st, _, v) = call(
+        s,
+        Method::POST,
+        admin,
+        "/api/v1/users",
+        Some(json!({"email": email, "role": role, "team": team, "password": PASSWORD})),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, t) = s.login(email, PASSWORD).await;
+    assert_eq!(st, StatusCode::OK);
+    (
+        v["user"]["id"].as_str().unwrap().to_string(),
+        t["access_token"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn team_scope_deep_pages_and_wordless_queries() {
+    let s = TestServer::start().await;
+    let owner = s.owner_token().await;
+    let (st, _, team) = call(
+        &s,
+        Method::POST,
+        &owner,
+        "/api/v1/teams",
+        Some(json!({"name": "East"})),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{team}");
+    let team = team["id"].as_str().unwrap().to_string();
+    let (_, manager) = team_member(&s, &owner, "lead@example.com", "manager", Some(&team)).await;
+    let (_, member) = team_member(
+        &s,
+        &owner,
+        "east@example.com",
+        "partnership_manager",
+        Some(&team),
+    )
+    .await;
+    let (_, outsider) =
+        team_member(&s, &owner, "west@example.com", "partnership_manager", None).await;
+    let a = deal(&s, &member, "Quasar east").await;
+    let b = deal(&s, &outsider, "Quasar west").await;
+    let c = deal(&s, &manager, "Quasar lead").await;
+    // a manager sees their team's deals (theirs and their members'), counts included
+    let v = until_ids(&s, &manager, "quasar", &[&a, &c]).await;
+    assert_eq!(v["counts"]["opportunity"], 2, "{v}");
+    until_ids(&s, &owner, "quasar", &[&a, &b, &c]).await;
+    until_ids(&s, &outsider, "quasar", &[&b]).await;
+    // operators alone list what the caller may see
+    until_ids(&s, &manager, "kind:deal", &[&a, &c]).await;
+    until_ids(&s, &member, "owner:me", &[&a]).await;
+    // an id pasted from a page's address finds that record first
+    let v = search(&s, &owner, &a, "").await;
+    assert_eq!(hits(&v)[0].1, a, "{v}");
+
+    // Queries without a word to match find nothing (rather than everything).
+    for q in ["-", "@@", "\" \"", &"x".repeat(60)] {
+        let v = search(&s, &owner, q, "").await;
+        assert_eq!(v["total"], 0, "{q}: {v}");
+    }
+    // Pages end at a depth; beyond it the cursor is refused, not served.
+    let (st, v) = s
+        .get_json(&owner, "/api/v1/search?q=quasar&cursor=10001")
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "cursor");
+    let (st, _) = s
+        .get_json(&owner, "/api/v1/search?q=quasar&cursor=1000000000000000")
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, v) = s
+        .get_json(&owner, "/api/v1/search?q=quasar&cursor=10000")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["hits"].as_array().unwrap().len(), 0);
+}

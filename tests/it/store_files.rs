@@ -347,12 +347,13 @@ fn schema_v8_fixture_keeps_its_search_log() {
     assert!(store.read(log::file_id).unwrap().is_some());
     let last = store.read(log::last_seq).unwrap();
     assert!(last > 0);
-    let changes = store.read(|t| log::changes_after(t, 0, 100_000)).unwrap();
+    let (changes, read) = store.read(|t| log::changes_after(t, 0, 100_000)).unwrap();
     assert_eq!(
         changes.len() as u64,
         last,
         "every logged change is readable"
     );
+    assert_eq!(read, last);
 }
 
 #[test]

@@ -46,7 +46,6 @@ pub struct SearchHit {
     summary: String,
     /// The record's page.
     url: String,
-    score: f32,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -93,7 +92,6 @@ pub async fn search(
                 title: h.title,
                 context: h.context,
                 summary: h.line,
-                score: h.score,
             })
             .collect(),
         counts: r
