@@ -33,3 +33,4 @@ pub mod search;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod verify;

@@ -566,11 +566,8 @@ pub fn restore(
             });
         }
         // in use by a running server?
-        match redb::Database::open(&db) {
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(StoreError::AlreadyOpen(db).into());
-            }
-            _ => {}
+        if let Err(redb::DatabaseError::DatabaseAlreadyOpen) = redb::Database::open(&db) {
+            return Err(StoreError::AlreadyOpen(db).into());
         }
     }
     let name = dir

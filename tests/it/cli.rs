@@ -807,3 +807,248 @@ async fn backups_while_running_and_stopped_restore_whole_or_not_at_all() {
         .collect();
     assert_eq!(kept.len(), 1, "{out}");
 }
+
+fn numbered_sale(n: u64) -> serde_json::Value {
+    serde_json::json!({"type":"sale_completed","id":format!("k{n}"),
+        "occurred_at":"2026-11-20T11:00:00Z","customer_id":format!("c{}", n % 50),
+        "channel":"online","region":"EMEA",
+        "lines":[{"sku":"S-1","name":"Widget","category":"Hardware","quantity":1,"unit_price":"1.00"}]})
+}
+
+/// Post batches of numbered sales as fast as possible from `writers` tasks until the server
+/// goes away; returns every id the server acknowledged.
+async fn post_until_gone(
+    base: &str,
+    key: &str,
+    next: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+    writers: usize,
+) -> Vec<u64> {
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let (base, key, next) = (base.to_string(), key.to_string(), next.clone());
+            async move {
+                let mut acked = Vec::new();
+                let c = client();
+                loop {
+                    let first = next.fetch_add(20, std::sync::atomic::Ordering::SeqCst);
+                    let batch: Vec<_> = (first..first + 20).map(numbered_sale).collect();
+                    let r = c
+                        .post(format!("{base}/api/v1/events"))
+                        .header("x-api-key", &key)
+                        .json(&batch)
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().is_success() => acked.extend(first..first + 20),
+                        Ok(_) => {}
+                        Err(_) => return acked,
+                    }
+                }
+            }
+        })
+        .collect();
+    futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[tokio::test]
+async fn acknowledged_events_survive_sigkill_then_verify_passes() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = serve(&data);
+    let email = value_of(&s.lines, "email");
+    let t = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
+    let r = client()
+        .post(format!("{}/api/v1/api-keys", s.base))
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"name": "writer"}))
+        .send()
+        .await
+        .unwrap();
+    let key = r.json::<serde_json::Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut s = Some(s);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut acked: Vec<u64> = Vec::new();
+    let rounds = 20;
+    for _ in 0..rounds {
+        let served = match s.take() {
+            Some(x) => x,
+            None => serve(&data),
+        };
+        let base = served.base.clone();
+        let pid = served.child.id().to_string();
+        let kill_after = Duration::from_millis(rng.random_range(50..400));
+        let killer = async {
+            tokio::time::sleep(kill_after).await;
+            Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        };
+        let (ids, _) = tokio::join!(post_until_gone(&base, &key, &next, 4), killer);
+        acked.extend(ids);
+        let mut child = served.child;
+        child.wait().unwrap();
+    }
+    assert!(
+        acked.len() > 100,
+        "the writers got answers: {}",
+        acked.len()
+    );
+    let sent = next.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Every acknowledged event is there: sending them again stores nothing new.
+    let s = serve(&data);
+    for chunk in acked.chunks(1000) {
+        let batch: Vec<_> = chunk.iter().copied().map(numbered_sale).collect();
+        let v: serde_json::Value = client()
+            .post(format!("{}/api/v1/events", s.base))
+            .header("x-api-key", &key)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["accepted"], 0, "an acknowledged event was lost: {v}");
+        assert_eq!(v["duplicates"].as_array().unwrap().len(), chunk.len());
+    }
+    // ... and each is counted once: orders are between the acknowledged and the sent ones.
+    let (_, v) = login(&s.base, &email, PASSWORD).await;
+    let t = v["access_token"].as_str().unwrap().to_string();
+    let orders = summary(&s.base, &t).await["orders"]["value"]
+        .as_f64()
+        .unwrap() as u64;
+    assert!(
+        orders >= acked.len() as u64 && orders <= sent,
+        "orders {orders}, acknowledged {}, sent {sent}",
+        acked.len()
+    );
+    assert!(stop(s).success());
+    let (ok, out) = run_in(&data, &["verify"]);
+    assert!(ok, "{out}");
+}
+
+#[tokio::test]
+async fn verify_checks_a_data_file_and_names_what_is_wrong() {
+    use salesboard::store::{Store, codec, tables};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = serve(&data);
+    let email = value_of(&s.lines, "email");
+    let t = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
+    let events = serde_json::json!([
+        numbered_sale(1), numbered_sale(2), numbered_sale(3),
+        {"type":"refund_processed","id":"r1","order_id":"k2","occurred_at":"2026-11-21T10:00:00Z","amount":"1.00"},
+        {"type":"refund_processed","id":"r2","order_id":"k-later","occurred_at":"2026-11-21T10:00:00Z","amount":"1.00"},
+        {"type":"customer_created","id":"c7","occurred_at":"2026-11-19T10:00:00Z","name":"Ann","region":"EMEA"},
+        {"type":"traffic_recorded","id":"t1","occurred_at":"2026-11-20T00:00:00Z","channel":"online","region":"EMEA","visits":90}
+    ]);
+    let r = client()
+        .post(format!("{}/api/v1/events", s.base))
+        .bearer_auth(&t)
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    // a partner with a note, and a deal linked to it
+    let p: serde_json::Value = client()
+        .post(format!("{}/api/v1/partners", s.base))
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"name": "Checked Partner", "tier": "gold"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = p["id"].as_str().unwrap();
+    let r = client()
+        .post(format!("{}/api/v1/partners/{pid}/notes", s.base))
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"text": "kick-off"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = client()
+        .post(format!("{}/api/v1/opportunities", s.base))
+        .bearer_auth(&t)
+        .json(
+            &serde_json::json!({"name": "Checked deal", "account": "Acme", "amount": "100",
+            "close_date": "2026-12-20", "partner": pid}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    // while it runs, the data file cannot be checked
+    let (ok, out) = run_in(&data, &["verify"]);
+    assert!(!ok && out.contains("in use"), "{out}");
+    // but a backup of it can
+    let b = dir.path().join("b.sbbackup");
+    assert!(run_in(&data, &["backup", b.to_str().unwrap()]).0);
+    assert!(stop(s).success());
+    let (ok, out) = run_in(&data, &["verify", b.to_str().unwrap()]);
+    assert!(ok && out.contains("checksum matches"), "{out}");
+
+    let (ok, out) = run_in(&data, &["verify"]);
+    assert!(ok, "{out}");
+    for want in [
+        "records decode",
+        "cross-references resolve",
+        "chain intact",
+        "rollups and aggregates recomputed from 7 raw events",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+
+    // Tampering is found and named; the exit code says so.
+    let path = data.join("salesboard.redb");
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|txn| {
+                let mut t = txn.open_table(tables::ROLLUP_DAY)?;
+                let (k, mut m) = {
+                    let first = redb::ReadableTable::first(&t)?.unwrap();
+                    let k = first.0.value();
+                    let m: salesboard::domain::rollup::Metrics = codec::decode(first.1.value())?;
+                    ((k.0, k.1, k.2.to_string()), m)
+                };
+                m.orders += 1;
+                t.insert((k.0, k.1, k.2.as_str()), codec::encode(&m)?.as_slice())?;
+                let mut a = txn.open_table(tables::AUDIT)?;
+                let (ak, mut rec) = {
+                    let first = redb::ReadableTable::first(&a)?.unwrap();
+                    let rec: salesboard::store::audit::AuditRecord =
+                        codec::decode(first.1.value())?;
+                    (first.0.value(), rec)
+                };
+                rec.action = "user.nothing_to_see".into();
+                a.insert(ak, codec::encode(&rec)?.as_slice())?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    let (ok, out) = run_in(&data, &["verify"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("rollups differ") && out.contains("rollup_day: 1 of"),
+        "{out}"
+    );
+    assert!(out.contains("the chain is broken at record 1"), "{out}");
+    assert!(out.contains("verify found 2 problem"), "{out}");
+}
