@@ -170,6 +170,20 @@ pub async fn shell(state: &AppState, p: &Principal, title: &str, active: &str) -
     })
 }
 
+/// A page of the generic section layout (`pages/section.html`): a heading, optional back link
+/// and action buttons, an optional error, and a body rendered by the area's components.
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/section.html")]
+pub struct SectionPage {
+    pub(crate) shell: Shell,
+    pub(crate) heading: String,
+    pub(crate) back: Option<(&'static str, &'static str)>,
+    /// (href, label, element id, primary)
+    pub(crate) actions: Vec<(String, &'static str, &'static str, bool)>,
+    pub(crate) error: Option<String>,
+    pub(crate) body: String,
+}
+
 /// The first value of `key` in a form sent as pairs (empty when absent).
 pub(super) fn form_first(f: &[(String, String)], key: &str) -> String {
     f.iter()

@@ -4,7 +4,7 @@
 //! `#partner-list` and pushes the URL; without JavaScript the same URLs render the full page.
 
 use super::pipeline::org_of;
-use super::{Shell, form_all as all, form_first as first, shell};
+use super::{form_all as all, form_first as first, shell};
 use crate::app::AppState;
 use crate::auth::{Authz, perm};
 use crate::domain::money::MoneyInput;
@@ -17,25 +17,13 @@ use crate::partners::{self as svc, ListQuery, PartnerInput, SettingsInput};
 use crate::pipeline::{DealFilter, People, Viewer};
 use crate::render::partners as r;
 use crate::store::partners as repo;
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 
-#[derive(Template, WebTemplate)]
-#[template(path = "pages/section.html")]
-pub struct PartnersPage {
-    shell: Shell,
-    heading: String,
-    back: Option<(&'static str, &'static str)>,
-    /// (href, label, element id, primary)
-    actions: Vec<(String, &'static str, &'static str, bool)>,
-    error: Option<String>,
-    body: String,
-}
+use super::SectionPage as PartnersPage;
 
 /// Rows per list page.
 const PAGE: usize = 50;

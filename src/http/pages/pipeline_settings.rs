@@ -4,31 +4,20 @@
 //! the pipeline sees this page; changing it needs pipeline.edit for the whole organization.
 
 use super::pipeline::org_of;
-use super::{Shell, form_all as all, form_first as first, shell};
+use super::{form_all as all, form_first as first, shell};
 use crate::app::AppState;
 use crate::auth::{Authz, csrf, perm};
 use crate::domain::pipeline::{ForecastCategory, Pipeline, StageInput, StageKind};
 use crate::domain::{Permission, PipelineId, Scope};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::{self as deals, PipelineInput};
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use std::collections::HashMap;
 
-#[derive(Template, WebTemplate)]
-#[template(path = "pages/section.html")]
-pub struct SettingsPage {
-    shell: Shell,
-    heading: String,
-    back: Option<(&'static str, &'static str)>,
-    actions: Vec<(String, &'static str, &'static str, bool)>,
-    error: Option<String>,
-    body: String,
-}
+use super::SectionPage as SettingsPage;
 
 /// One stage row of the form, as text.
 #[derive(Clone, Debug, Default)]

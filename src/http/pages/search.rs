@@ -1,29 +1,18 @@
 //! `/search` (the full results page, usable without JavaScript) and `/search/suggest` (the
 //! header box's grouped suggestions, swapped in by htmx as the user types).
 
-use super::{Shell, shell};
+use super::shell;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::search::Kind;
 use crate::error::AppResult;
 use crate::render::search as r;
 use crate::search::ask;
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-#[derive(Template, WebTemplate)]
-#[template(path = "pages/section.html")]
-pub struct SearchPage {
-    shell: Shell,
-    heading: String,
-    back: Option<(&'static str, &'static str)>,
-    actions: Vec<(String, &'static str, &'static str, bool)>,
-    error: Option<String>,
-    body: String,
-}
+use super::SectionPage as SearchPage;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
