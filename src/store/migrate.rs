@@ -253,8 +253,37 @@ fn set_version(txn: &WriteTransaction, v: u32) -> StoreResult<()> {
     Ok(())
 }
 
+/// Where the automatic backup taken before upgrading a file from schema `from` goes: beside it.
+pub fn upgrade_backup_path(db: &std::path::Path, from: u32) -> std::path::PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".before-upgrade-from-v{from}.sbbackup"));
+    db.with_file_name(name)
+}
+
+/// Back up a file about to be upgraded (its schema is older than this version's).
+fn backup_before_upgrade(store: &Store) -> StoreResult<()> {
+    // A new file has no meta table yet: nothing to keep.
+    let found = store.read(|t| Ok(schema_version(t).ok().flatten()))?;
+    let Some(from) = found.filter(|v| (1..SCHEMA_VERSION).contains(v)) else {
+        return Ok(());
+    };
+    let path = upgrade_backup_path(store.path(), from);
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    super::backup::write(store, &path, true, now).map_err(|e| match e {
+        super::backup::BackupError::Store(e) => e,
+        super::backup::BackupError::Io { path, source } => StoreError::Io { path, source },
+        other => StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })?;
+    tracing::info!(from, to = SCHEMA_VERSION, backup = %path.display(), "backed up the data file before upgrading it");
+    Ok(())
+}
+
 pub(super) fn run(store: &Store) -> StoreResult<()> {
     const _: () = assert!(STEPS.len() as u32 == SCHEMA_VERSION - 1);
+    backup_before_upgrade(store)?;
     store.write(|txn| {
         // A brand-new file has no meta table yet; opening it for write creates it.
         let found = schema_version(txn)?;

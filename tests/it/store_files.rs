@@ -293,6 +293,11 @@ fn schema_v7_upgrade_adds_the_search_log_and_search_rebuilds_from_the_data() {
     let p = dir.path().join("salesboard.redb");
     std::fs::copy(fixture("schema-v7.redb"), &p).unwrap();
     let store = std::sync::Arc::new(Store::open(&p).unwrap());
+    // the upgrade kept a backup of the file as it was
+    let kept = salesboard::store::migrate::upgrade_backup_path(&p, 7);
+    let header = salesboard::store::backup::check(&kept).unwrap();
+    assert_eq!(header.schema_version, 7);
+    assert!(header.tables["partners"] == 8, "{:?}", header.tables);
     let id = store.read(log::file_id).unwrap().expect("a file id");
     assert_eq!(
         store.read(log::last_seq).unwrap(),
