@@ -586,17 +586,14 @@ fn backup_cmd(cfg: &Config, a: &BackupArgs) -> anyhow::Result<()> {
         anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
     }
     let started = std::time::Instant::now();
-    let (records, bytes) = match open_store(cfg) {
-        Ok(store) => {
-            let w = backup::write(&store, &target, !a.no_compress, SystemClock.now())?;
+    let db = cfg.db_path();
+    let (records, bytes) = match backup::read_only(&db) {
+        Ok(opened) => {
+            let w =
+                backup::write_from(&opened.txn, &db, &target, !a.no_compress, SystemClock.now())?;
             (w.header.records(), w.bytes)
         }
-        Err(e)
-            if matches!(
-                e.downcast_ref::<StoreError>(),
-                Some(StoreError::AlreadyOpen(_))
-            ) =>
-        {
+        Err(backup::BackupError::Store(StoreError::AlreadyOpen(_))) => {
             let reply = crate::control::send(
                 &cfg.data.dir,
                 &crate::control::Request::Backup {
@@ -611,7 +608,7 @@ fn backup_cmd(cfg: &Config, a: &BackupArgs) -> anyhow::Result<()> {
             );
             (reply.records, reply.bytes)
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -652,7 +649,7 @@ fn verify_cmd(cfg: &Config, a: &VerifyArgs) -> anyhow::Result<()> {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        crate::verify::data_file(&path, scratch, cfg.data.keep_raw_events_days > 0)?
+        crate::verify::data_file(&path, scratch)?
     };
     for p in &report.passed {
         println!("  ok       {p}");

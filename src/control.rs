@@ -74,18 +74,31 @@ pub fn spawn(state: AppState, dir: &Path) -> std::io::Result<tokio::task::JoinHa
     // A socket file left by a server that did not stop cleanly (this process holds the data
     // file's lock, so no other server uses it).
     let _ = std::fs::remove_file(&path);
+    use std::os::unix::fs::MetadataExt;
     let listener = tokio::net::UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    // The socket file is the server's: only its own user may talk to it (checked per
+    // connection too, for anyone who connected between bind and chmod).
+    let owner = std::fs::metadata(&path)?.uid();
     Ok(tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            if stream.peer_cred().map(|c| c.uid()).ok() != Some(owner) {
+                continue;
+            }
             let state = state.clone();
             tokio::spawn(async move {
                 let (r, mut w) = stream.into_split();
                 let mut line = String::new();
-                if BufReader::new(r).read_line(&mut line).await.is_err() {
+                let read = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    tokio::io::AsyncReadExt::take(BufReader::new(r), 64 * 1024)
+                        .read_line(&mut line),
+                )
+                .await;
+                if !matches!(read, Ok(Ok(_))) {
                     return;
                 }
                 let reply = match serde_json::from_str::<Request>(&line) {

@@ -92,8 +92,12 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let upkeep = spawn_upkeep(&state);
-    let control = crate::control::spawn(state.clone(), &cfg.data.dir)
-        .with_context(|| format!("opening the control socket in {}", cfg.data.dir.display()))?;
+    // Without the socket the server still serves; only `salesboard backup` while it runs needs
+    // it (a data directory whose path is too long for a socket, say).
+    let control = crate::control::spawn(state.clone(), &cfg.data.dir).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, dir = %cfg.data.dir.display(), "no control socket: `salesboard backup` will not work while the server runs");
+        tokio::spawn(async {})
+    });
     let live = state.live.spawn(
         state.store.clone(),
         state.clock.clone(),

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 
 pub const MAGIC: &[u8] = b"SALESBOARD BACKUP\n";
 pub const FORMAT: u32 = 1;
+/// zstd level 1: about as fast as the table scan on this kind of data (level 3 compressed a
+/// little better but made the backup slower than the disk).
+const ZSTD_LEVEL: i32 = 1;
 const HASH_PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, thiserror::Error)]
@@ -202,13 +205,98 @@ pub fn write(
     compress: bool,
     now: crate::domain::Ts,
 ) -> Result<Written, BackupError> {
-    let txn = store.begin_read()?;
+    write_from(&store.begin_read()?, store.path(), path, compress, now)
+}
+
+/// A data file opened for reading by the command line (see [`read_only`]).
+pub struct Opened {
+    // declared first: dropped before the database it reads
+    pub txn: redb::ReadTransaction,
+    _ro: Option<redb::ReadOnlyDatabase>,
+    _rw: Option<redb::Database>,
+}
+
+/// Open the data file `db` read-only for a backup by the command line (the server stopped):
+/// nothing is created or upgraded. A file left by a killed process gets redb's crash recovery
+/// first, as at every start.
+pub fn read_only(db: &Path) -> Result<Opened, BackupError> {
+    let refused = |e: redb::DatabaseError| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(db.to_path_buf()),
+        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Io {
+            path: db.to_path_buf(),
+            source,
+        },
+        other => StoreError::Corrupt {
+            path: db.to_path_buf(),
+            detail: other.to_string(),
+        },
+    };
+    if !db.is_file() {
+        return Err(StoreError::Io {
+            path: db.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no data file here"),
+        }
+        .into());
+    }
+    Ok(match redb::ReadOnlyDatabase::open(db) {
+        Ok(d) => Opened {
+            txn: redb::ReadableDatabase::begin_read(&d).map_err(StoreError::from)?,
+            _ro: Some(d),
+            _rw: None,
+        },
+        Err(redb::DatabaseError::RepairAborted) => {
+            let d = redb::Database::open(db).map_err(refused)?;
+            Opened {
+                txn: redb::ReadableDatabase::begin_read(&d).map_err(StoreError::from)?,
+                _ro: None,
+                _rw: Some(d),
+            }
+        }
+        Err(e) => return Err(refused(e).into()),
+    })
+}
+
+/// Refuse targets that would replace the data file or the files beside it.
+fn check_target(db: &Path, path: &Path) -> Result<(), BackupError> {
+    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let dir = db.parent().map(canon);
+    let target_dir = path.parent().map(canon);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let reserved = ["salesboard.redb", "jwt.secret", "control.sock", "search"];
+    let inside_search = dir
+        .as_ref()
+        .is_some_and(|d| canon(path).starts_with(d.join("search")));
+    if (dir.is_some() && dir == target_dir && reserved.contains(&name))
+        || canon(path) == canon(db)
+        || inside_search
+        || path.is_dir()
+    {
+        return Err(BackupError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "choose a new file outside the data files (this would replace one of them)",
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// [`write`] from a read transaction of the data file at `db`.
+pub fn write_from(
+    txn: &redb::ReadTransaction,
+    db: &Path,
+    path: &Path,
+    compress: bool,
+    now: crate::domain::Ts,
+) -> Result<Written, BackupError> {
+    check_target(db, path)?;
     let mut counts = Count {
-        txn: &txn,
+        txn,
         out: BTreeMap::new(),
     };
     tables::for_each(&mut counts)?;
-    let schema_version = migrate::schema_version(&txn)?.unwrap_or(migrate::SCHEMA_VERSION);
+    let schema_version = migrate::schema_version(txn)?.unwrap_or(migrate::SCHEMA_VERSION);
     let header = Header {
         format: FORMAT,
         schema_version,
@@ -228,7 +316,7 @@ pub fn write(
         .position(|w| w == HASH_PLACEHOLDER.as_bytes())
         .expect("the placeholder is in the header");
     let tmp = partial_name(path);
-    let file = File::create(&tmp).map_err(io(&tmp))?;
+    let file = create_private(&tmp)?;
     let result = (|| {
         let mut w = BufWriter::with_capacity(1 << 20, &file);
         w.write_all(MAGIC).map_err(io(&tmp))?;
@@ -242,9 +330,9 @@ pub fn write(
             bytes: 0,
         };
         let body = if compress {
-            let mut enc = zstd::stream::Encoder::new(body, 3).map_err(io(&tmp))?;
+            let mut enc = zstd::stream::Encoder::new(body, ZSTD_LEVEL).map_err(io(&tmp))?;
             let mut d = Dump {
-                txn: &txn,
+                txn,
                 out: &mut enc,
                 path: &tmp,
             };
@@ -254,7 +342,7 @@ pub fn write(
         } else {
             let mut body = body;
             let mut d = Dump {
-                txn: &txn,
+                txn,
                 out: &mut body,
                 path: &tmp,
             };
@@ -279,7 +367,6 @@ pub fn write(
             return Err(e);
         }
     };
-    drop(txn);
     std::fs::rename(&tmp, path).map_err(io(path))?;
     sync_dir(path);
     let bytes = std::fs::metadata(path).map_err(io(path))?.len();
@@ -296,10 +383,20 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A temporary name beside `path`, unique to this run.
 fn partial_name(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
+    name.push(format!(".{:016x}.partial", rand::random::<u64>()));
     path.with_file_name(name)
+}
+
+/// A new file readable by its owner only (a backup holds every password hash and customer).
+fn create_private(path: &Path) -> Result<File, BackupError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path).map_err(io(path))
 }
 
 /// Make a rename in `path`'s directory durable (best effort where directories cannot be
@@ -370,6 +467,9 @@ impl<R: Read> Records<R> {
     }
     fn bytes(&mut self, buf: &mut Vec<u8>) -> Result<(), BackupError> {
         let n = u32::from_le_bytes(self.exact::<4>()?) as usize;
+        if n > 1 << 28 {
+            return Err(self.damaged("a record longer than any salesboard writes"));
+        }
         buf.resize(n, 0);
         self.r
             .read_exact(buf)
@@ -409,13 +509,21 @@ fn body_reader(
     })
 }
 
-/// Read a whole backup: check its signature, header, checksum and every table's records
-/// against the header's counts. Returns the header.
+/// Read a whole backup: check its signature and header, then its checksum over the stored
+/// body (before anything in it is decoded), then every table's records against the header's
+/// counts. Returns the header.
 pub fn check(path: &Path) -> Result<Header, BackupError> {
     let (header, offset) = read_header(path)?;
     let mut body = body_reader(path, &header, offset)?;
+    std::io::copy(&mut body, &mut std::io::sink()).map_err(io(path))?;
+    if hex(&body.hash.finalize()) != header.body_sha256 {
+        return Err(BackupError::Damaged {
+            path: path.to_path_buf(),
+            detail: "its checksum does not match its contents".into(),
+        });
+    }
     let tables = {
-        let mut records = records_of(&mut body, &header, path)?;
+        let mut records = records_of(body_reader(path, &header, offset)?, &header, path)?;
         let mut seen = BTreeMap::new();
         let mut buf = Vec::new();
         while let Some((name, count)) = records.next_table()? {
@@ -427,15 +535,6 @@ pub fn check(path: &Path) -> Result<Header, BackupError> {
         }
         seen
     };
-    // the compressed stream may end before the file does: read what is left into the hash
-    std::io::copy(&mut body, &mut std::io::sink()).map_err(io(path))?;
-    let sum = hex(&body.hash.finalize());
-    if sum != header.body_sha256 {
-        return Err(BackupError::Damaged {
-            path: path.to_path_buf(),
-            detail: "its checksum does not match its contents".into(),
-        });
-    }
     let expected: BTreeMap<String, u64> = header
         .tables
         .iter()
@@ -506,6 +605,13 @@ impl<R: Read> Visit for Load<'_, R> {
 /// first. The new file is upgraded to this version's schema if it is older.
 pub fn restore_file(path: &Path, db: &Path) -> Result<Header, BackupError> {
     let header = check(path)?;
+    build(path, &header, db)?;
+    Ok(header)
+}
+
+/// Build the data file `db` from a checked backup.
+fn build(path: &Path, header: &Header, db: &Path) -> Result<(), BackupError> {
+    let header = header.clone();
     let (_, offset) = read_header(path)?;
     let body = body_reader(path, &header, offset)?;
     {
@@ -530,9 +636,11 @@ pub fn restore_file(path: &Path, db: &Path) -> Result<Header, BackupError> {
         drop(load);
         txn.commit().map_err(StoreError::from)?;
     }
-    // Upgrade (and check) the new file by opening it the normal way.
-    drop(Store::open(db)?);
-    Ok(header)
+    // Upgrade (and check) the new file by opening it the normal way; it is a new file, so it
+    // gets its own id.
+    let store = Store::open(db)?;
+    store.write(super::search::new_file_id)?;
+    Ok(())
 }
 
 /// The data file's name in a data directory.
@@ -546,12 +654,12 @@ pub struct Restored {
     pub kept: Option<PathBuf>,
 }
 
-/// Restore the backup at `path` into the data directory `dir`: the backup is checked and
-/// built into a new data file beside `dir` first, then moved in with one rename, so `dir`
-/// never holds a half-restored file. A directory that already has a data file is refused
-/// unless `force`; that file is then kept beside the new one as
-/// `salesboard.redb.before-restore-<time>`. The search index is removed (the server rebuilds
-/// it at start).
+/// Restore the backup at `path` into the data directory `dir`. The backup is checked and
+/// built into a new data file inside `dir` (same file system), then swapped in: the current
+/// file (with `force`) first gets a second name, `salesboard.redb.before-restore-<time>`, then
+/// the new file replaces it in one rename, so the directory always has a whole data file. The
+/// current file stays locked meanwhile, so a server cannot start on it. The restored file gets
+/// a new file id, so any search index is rebuilt at the next start.
 pub fn restore(
     path: &Path,
     dir: &Path,
@@ -559,50 +667,71 @@ pub fn restore(
     now: crate::domain::Ts,
 ) -> Result<Restored, BackupError> {
     let db = dir.join(DATA_FILE);
-    if db.exists() {
+    let lock = if db.exists() {
         if !force {
             return Err(BackupError::NotEmpty {
                 path: dir.to_path_buf(),
             });
         }
-        // in use by a running server?
-        if let Err(redb::DatabaseError::DatabaseAlreadyOpen) = redb::Database::open(&db) {
-            return Err(StoreError::AlreadyOpen(db).into());
+        match redb::Database::open(&db) {
+            Ok(d) => Some(d),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::AlreadyOpen(db).into());
+            }
+            // a damaged current file is what a restore is for
+            Err(_) => None,
         }
-    }
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "data".into());
-    let work = dir.with_file_name(format!(".{name}.restoring"));
+    } else {
+        None
+    };
+    // Nothing is created before the backup has been read through and found whole.
+    let header = check(path)?;
+    let created = !dir.exists();
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let work = dir.join(".restoring");
     if work.exists() {
         std::fs::remove_dir_all(&work).map_err(io(&work))?;
     }
     std::fs::create_dir_all(&work).map_err(io(&work))?;
-    let header = match restore_file(path, &work.join(DATA_FILE)) {
-        Ok(h) => h,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&work);
-            return Err(e);
+    let built = work.join(DATA_FILE);
+    let cleanup = |e: BackupError| {
+        let _ = std::fs::remove_dir_all(&work);
+        if created {
+            let _ = std::fs::remove_dir(dir);
         }
+        e
     };
+    build(path, &header, &built).map_err(cleanup)?;
     let mut kept = None;
-    if dir.exists() {
-        if db.exists() {
-            let stamp = now.timestamp().strftime("%Y%m%dT%H%M%SZ").to_string();
-            let aside = dir.join(format!("{DATA_FILE}.before-restore-{stamp}"));
-            std::fs::rename(&db, &aside).map_err(io(&db))?;
-            kept = Some(aside);
-        }
-        let search = dir.join("search");
-        if search.exists() {
-            std::fs::remove_dir_all(&search).map_err(io(&search))?;
-        }
-        std::fs::rename(work.join(DATA_FILE), &db).map_err(io(&db))?;
-        std::fs::remove_dir_all(&work).map_err(io(&work))?;
-    } else {
-        std::fs::rename(&work, dir).map_err(io(dir))?;
+    if db.exists() {
+        let stamp = now.timestamp().strftime("%Y%m%dT%H%M%SZ").to_string();
+        let aside = (0..)
+            .map(|n| {
+                let suffix = if n == 0 {
+                    String::new()
+                } else {
+                    format!("-{n}")
+                };
+                dir.join(format!("{DATA_FILE}.before-restore-{stamp}{suffix}"))
+            })
+            .find(|p| !p.exists())
+            .expect("some name is free");
+        std::fs::hard_link(&db, &aside)
+            .map_err(io(&aside))
+            .map_err(cleanup)?;
+        kept = Some(aside);
     }
+    if let Err(e) = std::fs::rename(&built, &db) {
+        // the current file is untouched: drop its second name
+        if let Some(k) = &kept {
+            let _ = std::fs::remove_file(k);
+        }
+        return Err(cleanup(io(&db)(e)));
+    }
+    drop(lock);
+    let _ = std::fs::remove_dir_all(&work);
     sync_dir(&db);
+    // The old index belongs to the file that was replaced (the new file id rules it out anyway).
+    let _ = std::fs::remove_dir_all(dir.join("search"));
     Ok(Restored { header, kept })
 }

@@ -215,6 +215,14 @@ pub fn product(txn: &impl ReadTx, org: OrgId, sku: &str) -> StoreResult<Option<P
     get_rec(&txn.table(PRODUCTS)?, (org.0, sku))
 }
 
+/// Set in META once raw events have expired from the file.
+pub const RAW_EXPIRED_KEY: &str = "raw_events_expired";
+
+/// Whether raw events ever expired from this file (retention).
+pub fn raw_expired(txn: &impl ReadTx) -> StoreResult<bool> {
+    Ok(txn.table(META)?.get(RAW_EXPIRED_KEY)?.is_some())
+}
+
 pub fn data_version(txn: &impl ReadTx, org: OrgId) -> StoreResult<u64> {
     Ok(txn
         .table(DATA_VERSION)?
@@ -667,6 +675,11 @@ pub fn expire_raw(
     for (at, kind, id) in &old {
         times.remove((org.0, *at, *kind, id.as_str()))?;
         events.remove((org.0, *kind, id.as_str()))?;
+    }
+    if !old.is_empty() {
+        // rollups now hold more than the raw events (verify cannot recompute them)
+        txn.open_table(META)?
+            .insert(RAW_EXPIRED_KEY, [1u8].as_slice())?;
     }
     Ok(old.len())
 }

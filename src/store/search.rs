@@ -31,6 +31,14 @@ pub fn file_id(txn: &impl ReadTx) -> StoreResult<Option<u128>> {
     .transpose()
 }
 
+/// Give the file a new id (a restored file is another file than its source).
+pub fn new_file_id(txn: &WriteTransaction) -> StoreResult<()> {
+    let id: u128 = rand::random();
+    txn.open_table(META)?
+        .insert(FILE_ID_KEY, id.to_le_bytes().as_slice())?;
+    Ok(())
+}
+
 fn file_id_or_create(txn: &WriteTransaction) -> StoreResult<u128> {
     if let Some(id) = file_id(txn)? {
         return Ok(id);

@@ -724,7 +724,27 @@ async fn backups_while_running_and_stopped_restore_whole_or_not_at_all() {
     let (ok, out) = run_in(&data, &["backup", online.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert!(out.contains("backup written"), "{out}");
-    assert!(!dir.path().join("online.sbbackup.partial").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&online).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "backups are private: {mode:o}");
+    }
+    // the data files themselves are never a target
+    for target in [
+        data.join("salesboard.redb"),
+        data.join("jwt.secret"),
+        data.clone(),
+    ] {
+        let (ok, out) = run_in(&data, &["backup", target.to_str().unwrap()]);
+        assert!(!ok, "{out}");
+    }
     // the server still serves
     assert_eq!(summary(&s.base, &t).await, before);
     // and restoring into its data directory is refused while it runs
@@ -877,6 +897,7 @@ async fn acknowledged_events_survive_sigkill_then_verify_passes() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut acked: Vec<u64> = Vec::new();
+    let mut rounds_with_acks = 0;
     let rounds = 20;
     for _ in 0..rounds {
         let served = match s.take() {
@@ -891,20 +912,32 @@ async fn acknowledged_events_survive_sigkill_then_verify_passes() {
             Command::new("kill").args(["-KILL", &pid]).status().unwrap();
         };
         let (ids, _) = tokio::join!(post_until_gone(&base, &key, &next, 4), killer);
+        rounds_with_acks += usize::from(!ids.is_empty());
         acked.extend(ids);
         let mut child = served.child;
         child.wait().unwrap();
     }
     assert!(
-        acked.len() > 100,
-        "the writers got answers: {}",
-        acked.len()
+        rounds_with_acks >= rounds * 3 / 4,
+        "most rounds got answers before the kill: {rounds_with_acks} of {rounds}"
     );
     let sent = next.load(std::sync::atomic::Ordering::SeqCst);
 
-    // Every acknowledged event is there: sending them again stores nothing new.
+    // The file as the last kill left it passes verify (after redb's own crash recovery).
+    let (ok, out) = run_in(&data, &["verify"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("rollups and aggregates recomputed"), "{out}");
+
     let s = serve(&data);
-    for chunk in acked.chunks(1000) {
+    let (_, v) = login(&s.base, &email, PASSWORD).await;
+    let t = v["access_token"].as_str().unwrap().to_string();
+    let orders = summary(&s.base, &t).await["orders"]["value"]
+        .as_f64()
+        .unwrap() as u64;
+    // Send every id ever sent again: the ones stored come back as duplicates.
+    let mut present = std::collections::HashSet::new();
+    let all: Vec<u64> = (0..sent).collect();
+    for chunk in all.chunks(1000) {
         let batch: Vec<_> = chunk.iter().copied().map(numbered_sale).collect();
         let v: serde_json::Value = client()
             .post(format!("{}/api/v1/events", s.base))
@@ -916,23 +949,21 @@ async fn acknowledged_events_survive_sigkill_then_verify_passes() {
             .json()
             .await
             .unwrap();
-        assert_eq!(v["accepted"], 0, "an acknowledged event was lost: {v}");
-        assert_eq!(v["duplicates"].as_array().unwrap().len(), chunk.len());
+        for i in v["duplicates"].as_array().unwrap() {
+            present.insert(chunk[i.as_u64().unwrap() as usize]);
+        }
     }
-    // ... and each is counted once: orders are between the acknowledged and the sent ones.
-    let (_, v) = login(&s.base, &email, PASSWORD).await;
-    let t = v["access_token"].as_str().unwrap().to_string();
-    let orders = summary(&s.base, &t).await["orders"]["value"]
-        .as_f64()
-        .unwrap() as u64;
-    assert!(
-        orders >= acked.len() as u64 && orders <= sent,
-        "orders {orders}, acknowledged {}, sent {sent}",
+    // Every acknowledged event is there ...
+    let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged events lost: {lost:?}");
+    // ... and every stored event counts exactly once.
+    assert_eq!(
+        orders,
+        present.len() as u64,
+        "orders counted vs events stored (acknowledged {}, sent {sent})",
         acked.len()
     );
     assert!(stop(s).success());
-    let (ok, out) = run_in(&data, &["verify"]);
-    assert!(ok, "{out}");
 }
 
 #[tokio::test]
