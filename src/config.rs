@@ -20,6 +20,7 @@ pub struct Config {
     pub analytics: AnalyticsConfig,
     pub live: LiveConfig,
     pub search: SearchConfig,
+    pub backup: BackupConfig,
     pub import: ImportConfig,
     /// `"EUR/USD" = "1.085"`: 1 EUR is worth 1.085 USD. Events in a currency other than their
     /// organization's are converted at these rates (and refused without one).
@@ -133,6 +134,35 @@ pub struct SearchConfig {
     /// A change is searchable about this long after it is saved.
     #[serde(with = "humantime_serde")]
     pub commit_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Write a backup this often while the server runs ("6h", "1d"); "0s" turns scheduled
+    /// backups off.
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+    /// Scheduled backups kept (the oldest beyond this are removed).
+    pub keep: usize,
+    /// Where scheduled backups go (default: `backups` in the data directory).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            every: Duration::ZERO,
+            keep: 14,
+            dir: None,
+        }
+    }
+}
+
+impl BackupConfig {
+    pub fn dir(&self, data: &Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| data.join("backups"))
+    }
 }
 
 impl Default for SearchConfig {
@@ -363,6 +393,15 @@ impl Config {
             return bad(
                 "server.tls_cert",
                 "and `server.tls_key` must be given together",
+            );
+        }
+        if self.backup.keep == 0 {
+            return bad("backup.keep", "must be at least 1");
+        }
+        if !self.backup.every.is_zero() && self.backup.every < Duration::from_secs(1) {
+            return bad(
+                "backup.every",
+                "must be at least 1s (or 0s for no scheduled backups)",
             );
         }
         if self.server.max_body_bytes < 1024 {

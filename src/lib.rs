@@ -15,6 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod analytics;
 pub mod app;
 pub mod auth;
+pub mod backups;
 pub mod cli;
 pub mod clock;
 pub mod config;

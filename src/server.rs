@@ -98,6 +98,7 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         tracing::warn!(error = %e, dir = %cfg.data.dir.display(), "no control socket: `salesboard backup` will not work while the server runs");
         tokio::spawn(async {})
     });
+    let scheduled = crate::backups::spawn(&state);
     let live = state.live.spawn(
         state.store.clone(),
         state.clock.clone(),
@@ -135,6 +136,9 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
             let r = server.serve(app).await;
             upkeep.abort();
             control.abort();
+            if let Some(b) = &scheduled {
+                b.abort();
+            }
             live.abort();
             r
         });
@@ -154,6 +158,9 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
                 .await;
             upkeep.abort();
             control.abort();
+            if let Some(b) = &scheduled {
+                b.abort();
+            }
             live.abort();
             r
         });

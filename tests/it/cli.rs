@@ -1083,3 +1083,64 @@ async fn verify_checks_a_data_file_and_names_what_is_wrong() {
     assert!(out.contains("the chain is broken at record 1"), "{out}");
     assert!(out.contains("verify found 2 problem"), "{out}");
 }
+
+#[tokio::test]
+async fn the_server_writes_scheduled_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("SALESBOARD_BACKUP__EVERY", "1s")
+        .env("SALESBOARD_BACKUP__KEEP", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let backups = data.join("backups");
+    let found = eventually(Duration::from_secs(20), || {
+        let backups = backups.clone();
+        async move {
+            let l = salesboard::backups::list(&backups).unwrap_or_default();
+            (l.len() >= 2).then_some(l)
+        }
+    })
+    .await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    for f in &found {
+        salesboard::store::backup::check(f).unwrap();
+    }
+    assert!(salesboard::backups::list(&backups).unwrap().len() <= 2);
+}
+
+#[tokio::test]
+async fn scheduled_backups_show_in_the_metrics() {
+    let s = TestServer::start_with(|c| {
+        c.backup.every = Duration::from_secs(1);
+        c.backup.keep = 1;
+    })
+    .await;
+    let text = eventually(Duration::from_secs(15), || {
+        let url = s.url("/metrics");
+        async move {
+            let t = client().get(url).send().await.ok()?.text().await.ok()?;
+            t.lines()
+                .any(|l| l.starts_with("backup_last_bytes") && !l.ends_with(" 0"))
+                .then_some(t)
+        }
+    })
+    .await;
+    assert!(
+        text.contains("backup_last_success_timestamp_seconds"),
+        "{text}"
+    );
+    let dir = s.dir.path().join("backups");
+    // (a moment after a new backup's rename, before the oldest is removed, there are two)
+    let n = salesboard::backups::list(&dir).unwrap().len();
+    assert!((1..=2).contains(&n), "{n}");
+    s.stop().await;
+}

@@ -593,3 +593,32 @@ fn totals_are_backfilled_when_upgrading_from_v2() {
     );
     assert_eq!(derived_rows(&store), expected);
 }
+
+#[test]
+fn scheduled_backups_keep_the_newest_and_each_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("salesboard.redb")).unwrap();
+    let out = dir.path().join("backups");
+    let start = salesboard::domain::Ts(1_795_000_000_000_000);
+    for i in 0..4 {
+        let now = salesboard::domain::Ts(start.0 + i * 1_000_000);
+        salesboard::backups::run_once(&store, &out, 2, now).unwrap();
+    }
+    let kept = salesboard::backups::list(&out).unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for k in &kept {
+        salesboard::store::backup::check(k).unwrap();
+    }
+    let names: Vec<String> = kept
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "salesboard-20261118T110642.000Z.sbbackup",
+            "salesboard-20261118T110643.000Z.sbbackup"
+        ],
+        "the newest two of 11:06:40 to :43"
+    );
+}
