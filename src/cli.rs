@@ -587,13 +587,13 @@ fn backup_cmd(cfg: &Config, a: &BackupArgs) -> anyhow::Result<()> {
     }
     let started = std::time::Instant::now();
     let db = cfg.db_path();
-    let (records, bytes) = match backup::read_only(&db) {
+    let (records, bytes) = match crate::store::read_only(&db) {
         Ok(opened) => {
             let w =
                 backup::write_from(&opened.txn, &db, &target, !a.no_compress, SystemClock.now())?;
             (w.header.records(), w.bytes)
         }
-        Err(backup::BackupError::Store(StoreError::AlreadyOpen(_))) => {
+        Err(StoreError::AlreadyOpen(_)) => {
             let reply = crate::control::send(
                 &cfg.data.dir,
                 &crate::control::Request::Backup {

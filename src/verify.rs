@@ -7,8 +7,8 @@
 
 use crate::domain::OrgId;
 use crate::store::tables::{self, *};
-use crate::store::{ReadTx, StoreError, audit, backup, codec, migrate, orgs, sales};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use crate::store::{ReadTx, StoreError, audit, backup, codec, migrate, open_existing, orgs, sales};
+use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -69,10 +69,8 @@ fn decode_all<K: redb::Key + 'static, T: DeserializeOwned>(
     txn: &redb::ReadTransaction,
     def: TableDefinition<K, &'static [u8]>,
 ) -> Result<(u64, Vec<String>), StoreError> {
-    let t = match txn.open_table(def) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok((0, Vec::new())),
-        Err(e) => return Err(e.into()),
+    let Some(t) = open_existing(txn, def)? else {
+        return Ok((0, Vec::new()));
     };
     let mut n = 0;
     let mut bad = Vec::new();
@@ -100,10 +98,8 @@ impl tables::Visit for ReadAll<'_> {
         &mut self,
         def: TableDefinition<K, V>,
     ) -> Result<(), StoreError> {
-        let t = match self.txn.open_table(def) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
+        let Some(t) = open_existing(self.txn, def)? else {
+            return Ok(());
         };
         for row in t.iter()? {
             let (k, v) = row?;
@@ -121,40 +117,19 @@ impl tables::Visit for ReadAll<'_> {
 /// the recomputation's temporary file (left out when raw events have expired from the file:
 /// rollups keep what expired).
 pub fn data_file(path: &Path, scratch: &Path) -> Result<Report, StoreError> {
-    let refused = |e: redb::DatabaseError| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.to_path_buf()),
-        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-        other => StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: other.to_string(),
-        },
-    };
+    let file = crate::store::read_only(path)?;
+    let txn = &file.txn;
     let mut r = Report::default();
-    // Read-only when the file was closed cleanly. One left by a killed process needs redb's
-    // crash recovery first (what the server runs at every start): that opens it for writing.
-    let (_ro, _rw, txn) = match redb::ReadOnlyDatabase::open(path) {
-        Ok(db) => {
-            let txn = db.begin_read()?;
-            (Some(db), None, txn)
-        }
-        Err(redb::DatabaseError::RepairAborted) => {
-            let db = redb::Database::open(path).map_err(refused)?;
-            r.passed.push(
-                "the file was not closed cleanly (killed or crashed): redb's crash recovery ran, \
-                 as at every start"
-                    .into(),
-            );
-            let txn = db.begin_read()?;
-            (None, Some(db), txn)
-        }
-        Err(e) => return Err(refused(e)),
-    };
+    if file.recovered {
+        r.passed.push(
+            "the file was not closed cleanly (killed or crashed): redb's crash recovery ran, \
+             as at every start"
+                .into(),
+        );
+    }
 
     // Schema.
-    let version = migrate::schema_version(&txn)?;
+    let version = migrate::schema_version(txn)?;
     match version {
         Some(v) if v <= migrate::SCHEMA_VERSION => r.passed.push(format!(
             "schema version {v}{}",
@@ -177,10 +152,7 @@ pub fn data_file(path: &Path, scratch: &Path) -> Result<Report, StoreError> {
     }
 
     // Every record readable.
-    let mut all = ReadAll {
-        txn: &txn,
-        records: 0,
-    };
+    let mut all = ReadAll { txn, records: 0 };
     match tables::for_each(&mut all) {
         Ok(()) => r
             .passed
@@ -192,7 +164,7 @@ pub fn data_file(path: &Path, scratch: &Path) -> Result<Report, StoreError> {
     macro_rules! decode {
         ($($table:expr => $ty:ty),* $(,)?) => {$(
             let name = redb::TableHandle::name(&$table);
-            let (n, bad) = decode_all::<_, $ty>(&txn, $table)?;
+            let (n, bad) = decode_all::<_, $ty>(txn, $table)?;
             let (noun, verb) = if n == 1 { ("record", "decodes") } else { ("records", "decode") };
             r.check(bad.is_empty(), format!("{name}: {n} {noun} {verb}"), || {
                 format!("{name}: records that do not decode: {}", bad.join("; "))
@@ -238,7 +210,7 @@ pub fn data_file(path: &Path, scratch: &Path) -> Result<Report, StoreError> {
     }
 
     // Cross-references and audit chains, org by org.
-    let orgs_list = orgs::list(&txn)?;
+    let orgs_list = orgs::list(txn)?;
     let org_ids: HashSet<u64> = orgs_list.iter().map(|o| o.id.0).collect();
     let mut dangling: Vec<String> = Vec::new();
     let mut note = |what: String| {
@@ -284,16 +256,16 @@ pub fn data_file(path: &Path, scratch: &Path) -> Result<Report, StoreError> {
     for o in &orgs_list {
         let org: OrgId = o.id;
         let pipelines: HashMap<u128, crate::domain::pipeline::Pipeline> =
-            crate::store::pipeline::pipelines(&txn, org)?
+            crate::store::pipeline::pipelines(txn, org)?
                 .into_iter()
                 .map(|p| (p.id.0, p))
                 .collect();
-        let partners: HashSet<u128> = crate::store::partners::list(&txn, org)?
+        let partners: HashSet<u128> = crate::store::partners::list(txn, org)?
             .iter()
             .map(|p| p.id.0)
             .collect();
         let mut deals = HashSet::new();
-        crate::store::pipeline::each_opportunity(&txn, org, |d| {
+        crate::store::pipeline::each_opportunity(txn, org, |d| {
             refs += 1;
             deals.insert(d.id.0);
             match pipelines.get(&d.state.pipeline.0) {
@@ -329,7 +301,7 @@ pub fn data_file(path: &Path, scratch: &Path) -> Result<Report, StoreError> {
                 note(format!("a note of a missing partner {:032x}", k.value().1));
             }
         }
-        match audit::verify_chain(&txn, org)? {
+        match audit::verify_chain(txn, org)? {
             Ok(n) => r.passed.push(format!(
                 "audit log of \"{}\": {n} records, chain intact",
                 o.name
@@ -348,14 +320,14 @@ pub fn data_file(path: &Path, scratch: &Path) -> Result<Report, StoreError> {
     );
 
     // Rollups recomputed from the raw events.
-    if sales::raw_expired(&txn)? {
+    if sales::raw_expired(txn)? {
         r.skipped.push(
             "rollups were not recomputed: raw events have expired from this file \
              (data.keep_raw_events_days), and rollups keep what expired"
                 .into(),
         );
     } else {
-        recompute(&txn, &orgs_list, scratch, &mut r)?;
+        recompute(txn, &orgs_list, scratch, &mut r)?;
     }
     Ok(r)
 }
@@ -394,10 +366,8 @@ impl tables::Visit for Derived<'_> {
         };
         let rows = |txn: &redb::ReadTransaction| -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
             let mut m = BTreeMap::new();
-            let t = match txn.open_table(def) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(m),
-                Err(e) => return Err(e.into()),
+            let Some(t) = open_existing(txn, def)? else {
+                return Ok(m);
             };
             for row in t.iter()? {
                 let (k, v) = row?;

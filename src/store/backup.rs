@@ -13,7 +13,7 @@
 
 use super::tables::{self, Visit};
 use super::{Store, StoreError, migrate};
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -127,18 +127,6 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Open a table of a read transaction; `None` when the file does not have it.
-fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
-    txn: &redb::ReadTransaction,
-    def: TableDefinition<K, V>,
-) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
-    match txn.open_table(def) {
-        Ok(t) => Ok(Some(t)),
-        Err(TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 struct Count<'a> {
     txn: &'a redb::ReadTransaction,
     out: BTreeMap<String, u64>,
@@ -150,7 +138,7 @@ impl Visit for Count<'_> {
         &mut self,
         def: TableDefinition<K, V>,
     ) -> Result<(), StoreError> {
-        let n = match open_read(self.txn, def)? {
+        let n = match super::open_existing(self.txn, def)? {
             Some(t) => t.len()?,
             None => 0,
         };
@@ -177,7 +165,7 @@ impl<W: Write> Visit for Dump<'_, W> {
         &mut self,
         def: TableDefinition<K, V>,
     ) -> Result<(), BackupError> {
-        let Some(t) = open_read(self.txn, def)? else {
+        let Some(t) = super::open_existing(self.txn, def)? else {
             return Ok(());
         };
         let name = redb::TableHandle::name(&def);
@@ -206,54 +194,6 @@ pub fn write(
     now: crate::domain::Ts,
 ) -> Result<Written, BackupError> {
     write_from(&store.begin_read()?, store.path(), path, compress, now)
-}
-
-/// A data file opened for reading by the command line (see [`read_only`]).
-pub struct Opened {
-    // declared first: dropped before the database it reads
-    pub txn: redb::ReadTransaction,
-    _ro: Option<redb::ReadOnlyDatabase>,
-    _rw: Option<redb::Database>,
-}
-
-/// Open the data file `db` read-only for a backup by the command line (the server stopped):
-/// nothing is created or upgraded. A file left by a killed process gets redb's crash recovery
-/// first, as at every start.
-pub fn read_only(db: &Path) -> Result<Opened, BackupError> {
-    let refused = |e: redb::DatabaseError| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(db.to_path_buf()),
-        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Io {
-            path: db.to_path_buf(),
-            source,
-        },
-        other => StoreError::Corrupt {
-            path: db.to_path_buf(),
-            detail: other.to_string(),
-        },
-    };
-    if !db.is_file() {
-        return Err(StoreError::Io {
-            path: db.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no data file here"),
-        }
-        .into());
-    }
-    Ok(match redb::ReadOnlyDatabase::open(db) {
-        Ok(d) => Opened {
-            txn: redb::ReadableDatabase::begin_read(&d).map_err(StoreError::from)?,
-            _ro: Some(d),
-            _rw: None,
-        },
-        Err(redb::DatabaseError::RepairAborted) => {
-            let d = redb::Database::open(db).map_err(refused)?;
-            Opened {
-                txn: redb::ReadableDatabase::begin_read(&d).map_err(StoreError::from)?,
-                _ro: None,
-                _rw: Some(d),
-            }
-        }
-        Err(e) => return Err(refused(e).into()),
-    })
 }
 
 /// Refuse targets that would replace the data file or the files beside it.

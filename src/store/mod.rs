@@ -111,6 +111,77 @@ impl ReadTx for WriteTransaction {
     }
 }
 
+/// Why the data file at `path` could not be opened, in the store's terms.
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.to_path_buf()),
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() != std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+        other => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// A data file opened for reading only, by the command line while the server is stopped
+/// (backup, verify): nothing is created or upgraded.
+pub struct ReadOnlyFile {
+    // declared first: dropped before the database it reads
+    pub txn: ReadTransaction,
+    /// The file had been left by a killed process: redb's crash recovery ran first (as at every
+    /// start), which writes to it.
+    pub recovered: bool,
+    _ro: Option<redb::ReadOnlyDatabase>,
+    _rw: Option<Database>,
+}
+
+/// Open the existing data file at `path` for reading (see [`ReadOnlyFile`]).
+pub fn read_only(path: &Path) -> StoreResult<ReadOnlyFile> {
+    if !path.is_file() {
+        return Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no data file here"),
+        });
+    }
+    Ok(match redb::ReadOnlyDatabase::open(path) {
+        Ok(d) => ReadOnlyFile {
+            txn: d.begin_read()?,
+            recovered: false,
+            _ro: Some(d),
+            _rw: None,
+        },
+        Err(redb::DatabaseError::RepairAborted) => {
+            let d = Database::open(path).map_err(|e| open_error(path, e))?;
+            ReadOnlyFile {
+                txn: d.begin_read()?,
+                recovered: true,
+                _ro: None,
+                _rw: Some(d),
+            }
+        }
+        Err(e) => return Err(open_error(path, e)),
+    })
+}
+
+/// A table of a read transaction; `None` when the file does not have it (an older schema).
+pub fn open_existing<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    def: redb::TableDefinition<K, V>,
+) -> StoreResult<Option<redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub struct Store {
     db: Database,
     path: PathBuf,
@@ -138,23 +209,7 @@ impl Store {
         let db = redb::Builder::new()
             .set_cache_size(cache_bytes)
             .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => {
-                    StoreError::AlreadyOpen(path.to_path_buf())
-                }
-                redb::DatabaseError::Storage(redb::StorageError::Io(source))
-                    if source.kind() != std::io::ErrorKind::InvalidData =>
-                {
-                    StoreError::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    }
-                }
-                other => StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    detail: other.to_string(),
-                },
-            })?;
+            .map_err(|e| open_error(path, e))?;
         let store = Store {
             db,
             path: path.to_path_buf(),
