@@ -51,6 +51,18 @@ struct Stamp {
     complete: bool,
 }
 
+impl Stamp {
+    /// A stamp written by this version.
+    fn new(file: &str, seq: u64, complete: bool) -> Stamp {
+        Stamp {
+            version: INDEX_VERSION,
+            file: file.to_string(),
+            seq,
+            complete,
+        }
+    }
+}
+
 /// Where search stands, for the "catching up" notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -237,35 +249,29 @@ fn rebuild(
         let total = count_records(&txn)?;
         progress(0, total);
         let mut done = 0u64;
-        let mut failed = None;
+        let mut failed: Option<SearchError> = None;
         docs::each(&txn, |d| {
             if failed.is_some() {
                 return;
             }
             if stop.load(Ordering::Relaxed) {
-                failed = Some(tantivy::TantivyError::InternalError(
-                    "stopped before the rebuild finished".into(),
-                ));
+                failed = Some(
+                    tantivy::TantivyError::InternalError(
+                        "stopped before the rebuild finished".into(),
+                    )
+                    .into(),
+                );
                 return;
             }
             if let Err(e) = w.add_document(to_tantivy(fields, &d)) {
-                failed = Some(e);
+                failed = Some(e.into());
             }
             done += 1;
             if done.is_multiple_of(PARTIAL_COMMIT) {
                 // What is indexed so far becomes searchable (stamped incomplete: a restart
                 // starts the rebuild again).
-                let partial = Stamp {
-                    version: INDEX_VERSION,
-                    file: file.to_string(),
-                    seq: 0,
-                    complete: false,
-                };
-                if let Err(e) = commit(w, &partial) {
-                    failed = Some(match e {
-                        SearchError::Index(e) => e,
-                        other => tantivy::TantivyError::InternalError(other.to_string()),
-                    });
+                if let Err(e) = commit(w, &Stamp::new(file, 0, false)) {
+                    failed = Some(e);
                 }
             }
             if done.is_multiple_of(10_000) {
@@ -273,69 +279,44 @@ fn rebuild(
             }
         })?;
         if let Some(e) = failed {
-            return Err(e.into());
+            return Err(e);
         }
         progress(done, total);
         Ok(seq)
     })();
     let seq = txn_result?;
-    commit(
-        w,
-        &Stamp {
-            version: INDEX_VERSION,
-            file: file.to_string(),
-            seq,
-            complete: true,
-        },
-    )?;
+    commit(w, &Stamp::new(file, seq, true))?;
     Ok(seq)
 }
 
 /// How many records a rebuild indexes (for progress).
 fn count_records(txn: &redb::ReadTransaction) -> SearchResult<u64> {
     use crate::store::tables::*;
-    use redb::ReadableTableMetadata;
-    let mut n = 0;
-    n += txn
-        .open_table(USERS)
-        .map_err(StoreError::from)?
-        .len()
-        .map_err(StoreError::from)?;
-    n += txn
-        .open_table(PARTNERS)
-        .map_err(StoreError::from)?
-        .len()
-        .map_err(StoreError::from)?;
-    n += txn
-        .open_table(OPPORTUNITIES)
-        .map_err(StoreError::from)?
-        .len()
-        .map_err(StoreError::from)?;
-    n += txn
-        .open_table(CUSTOMERS)
-        .map_err(StoreError::from)?
-        .len()
-        .map_err(StoreError::from)?;
-    n += txn
-        .open_table(PRODUCTS)
-        .map_err(StoreError::from)?
-        .len()
-        .map_err(StoreError::from)?;
-    Ok(n)
+    fn len<K: redb::Key + 'static, V: redb::Value + 'static>(
+        txn: &redb::ReadTransaction,
+        def: redb::TableDefinition<K, V>,
+    ) -> SearchResult<u64> {
+        use redb::ReadableTableMetadata;
+        match crate::store::open_existing(txn, def)? {
+            Some(t) => Ok(t.len().map_err(StoreError::from)?),
+            None => Ok(0),
+        }
+    }
+    Ok(len(txn, USERS)?
+        + len(txn, PARTNERS)?
+        + len(txn, OPPORTUNITIES)?
+        + len(txn, CUSTOMERS)?
+        + len(txn, PRODUCTS)?)
 }
 
 /// Rebuild the index of `store` offline (`salesboard reindex`): the directory is emptied and
-/// every record indexed. Returns (records indexed, sequence).
+/// every record indexed. Returns the number of records read.
 pub fn reindex(
     store: &Store,
     cfg: &SearchConfig,
     mut progress: impl FnMut(u64, u64),
 ) -> SearchResult<u64> {
-    let dir = dir_for(store);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
-    }
-    let (index, _) = open_or_create(&dir)?;
+    let index = create_empty(&dir_for(store))?;
     let (_, fields) = schema::build();
     let mut w = writer(&index, cfg)?;
     let (file, _, _) = file_hex(store)?;
@@ -560,7 +541,7 @@ impl Indexer {
     /// Apply the next batch of changes. Returns how many were applied.
     fn step(&mut self, store: &Store) -> SearchResult<usize> {
         let applied = self.shared.applied.load(Ordering::SeqCst);
-        let (changes, read, work) = store.read(|t| {
+        let (changes, read, trimmed, work) = store.read(|t| {
             let (changes, read) = log::changes_after(t, applied, BATCH)?;
             let mut seen = std::collections::HashSet::new();
             let mut pipelines = Default::default();
@@ -570,7 +551,7 @@ impl Indexer {
                     docs::for_change(t, c, &mut pipelines, &mut work)?;
                 }
             }
-            Ok((changes, read, work))
+            Ok((changes, read, log::trimmed_through(t)?, work))
         })?;
         if read == applied {
             return Ok(0);
@@ -583,19 +564,10 @@ impl Indexer {
                 self.writer.add_document(to_tantivy(&f, d))?;
             }
         }
-        commit(
-            &mut self.writer,
-            &Stamp {
-                version: INDEX_VERSION,
-                file: self.file.clone(),
-                seq: last,
-                complete: true,
-            },
-        )?;
+        commit(&mut self.writer, &Stamp::new(&self.file, last, true))?;
         self.shared.reader.reload()?;
         self.shared.applied.store(last, Ordering::SeqCst);
         metrics::counter!("salesboard_search_documents_applied_total").increment(work.len() as u64);
-        let trimmed = store.read(log::trimmed_through)?;
         if last - trimmed >= TRIM_AFTER || self.last_trim.elapsed() >= TRIM_EVERY {
             store.write(|t| log::trim_through(t, last))?;
             self.last_trim = Instant::now();

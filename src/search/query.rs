@@ -52,7 +52,6 @@ pub struct Hit {
     pub context: Option<Marked>,
     /// A short summary of the record.
     pub line: String,
-    pub score: f32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -406,8 +405,8 @@ impl Search {
             .map(|(_, n)| n)
             .sum();
         let mut hits = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            hits.push(self.hit(&searcher, addr, score, &mut b.words, &wanted)?);
+        for (_, addr) in top {
+            hits.push(self.hit(&searcher, addr, &mut b.words, &wanted)?);
         }
         Ok(Results {
             hits,
@@ -421,7 +420,6 @@ impl Search {
         &self,
         searcher: &tantivy::Searcher,
         addr: DocAddress,
-        score: Score,
         words: &mut TextAnalyzer,
         wanted: &[Wanted],
     ) -> tantivy::Result<Hit> {
@@ -462,7 +460,6 @@ impl Search {
                 text: title,
             },
             line,
-            score,
         })
     }
 }

@@ -436,14 +436,10 @@ impl<R: Read> Records<R> {
     }
 }
 
-fn body_reader(
-    path: &Path,
-    header: &Header,
-    offset: u64,
-) -> Result<Hashing<BufReader<File>>, BackupError> {
+/// The stored body of the backup at `path`, from `offset` (hashed as it is read).
+fn body_reader(path: &Path, offset: u64) -> Result<Hashing<BufReader<File>>, BackupError> {
     let mut f = File::open(path).map_err(io(path))?;
     f.seek(SeekFrom::Start(offset)).map_err(io(path))?;
-    let _ = header;
     Ok(Hashing {
         inner: BufReader::with_capacity(1 << 20, f),
         hash: Sha256::new(),
@@ -456,7 +452,7 @@ fn body_reader(
 /// counts. Returns the header.
 pub fn check(path: &Path) -> Result<Header, BackupError> {
     let (header, offset) = read_header(path)?;
-    let mut body = body_reader(path, &header, offset)?;
+    let mut body = body_reader(path, offset)?;
     std::io::copy(&mut body, &mut std::io::sink()).map_err(io(path))?;
     if hex(&body.hash.finalize()) != header.body_sha256 {
         return Err(BackupError::Damaged {
@@ -465,7 +461,7 @@ pub fn check(path: &Path) -> Result<Header, BackupError> {
         });
     }
     let tables = {
-        let mut records = records_of(body_reader(path, &header, offset)?, &header, path)?;
+        let mut records = records_of(body_reader(path, offset)?, &header, path)?;
         let mut seen = BTreeMap::new();
         let mut buf = Vec::new();
         while let Some((name, count)) = records.next_table()? {
@@ -553,9 +549,8 @@ pub fn restore_file(path: &Path, db: &Path) -> Result<Header, BackupError> {
 
 /// Build the data file `db` from a checked backup.
 fn build(path: &Path, header: &Header, db: &Path) -> Result<(), BackupError> {
-    let header = header.clone();
     let (_, offset) = read_header(path)?;
-    let body = body_reader(path, &header, offset)?;
+    let body = body_reader(path, offset)?;
     {
         let database = redb::Database::create(db).map_err(|e| StoreError::Corrupt {
             path: db.to_path_buf(),
@@ -564,7 +559,7 @@ fn build(path: &Path, header: &Header, db: &Path) -> Result<(), BackupError> {
         let txn = database.begin_write().map_err(StoreError::from)?;
         let mut load = Load {
             txn: &txn,
-            records: records_of(body, &header, path)?,
+            records: records_of(body, header, path)?,
             pending: None,
             buf: (Vec::new(), Vec::new()),
         };
