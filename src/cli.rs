@@ -327,7 +327,9 @@ fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
 
 fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     let cache = usize::try_from(cfg.data.cache_mb << 20).unwrap_or(usize::MAX);
-    Ok(Store::open_with_cache(&cfg.db_path(), cache)?)
+    let store = Store::open_with_cache(&cfg.db_path(), cache)?;
+    store.set_min_free(cfg.data.min_free_mb << 20);
+    Ok(store)
 }
 
 fn read_password_line() -> anyhow::Result<String> {

@@ -63,6 +63,11 @@ pub struct DataConfig {
     /// Delete raw sales events older than this many days (rollups, customer and product
     /// figures stay). 0 keeps them forever.
     pub keep_raw_events_days: u32,
+    /// Free disk space to keep, in MiB: sales ingest and imports are refused (507
+    /// `storage_full`) while the disk holding the data file has less than this free, every other
+    /// write below a quarter of it, so the disk never fills under the storage engine and reads
+    /// go on. 0 turns the check off.
+    pub min_free_mb: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +275,7 @@ impl Default for DataConfig {
             dir: PathBuf::from("data"),
             cache_mb: 256,
             keep_raw_events_days: 0,
+            min_free_mb: 128,
         }
     }
 }

@@ -16,6 +16,8 @@
 //! | `conflict` | 409 | unique value taken, stale update |
 //! | `rate_limited` | 429 | too many attempts; `Retry-After` says when to retry |
 //! | `unavailable` | 503 | overloaded or shutting down; `Retry-After` |
+//! | `storage_full` | 507 | the disk holding the data file is (nearly) full; nothing was written |
+//! | `storage_unavailable` | 503 | the data file is being reopened after a disk error; `Retry-After` |
 //! | `storage` | 500 | the data file failed (details in the log) |
 //! | `internal` | 500 | a bug (details in the log) |
 
@@ -213,6 +215,28 @@ impl From<StoreError> for AppError {
             StoreError::NotFound(what) => AppError::not_found(what),
             StoreError::Conflict { field, message } => AppError::conflict(Some(field), message),
             StoreError::Invalid(inv) => inv.into(),
+            e if e.is_disk_full() => {
+                tracing::warn!(error = %e, "write refused: disk full");
+                AppError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "The disk holding the data is full, so nothing of this was saved. \
+                     Everything saved before is safe and can still be read. An administrator \
+                     needs to free disk space; saving resumes by itself.",
+                )
+            }
+            e @ (StoreError::Reopening | StoreError::Db(redb::Error::PreviousIo)) => {
+                tracing::warn!(error = %e, "storage unavailable");
+                AppError {
+                    retry_after: Some(1),
+                    ..AppError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_unavailable",
+                        "The data file is being reopened after a disk error; nothing of this \
+                         was saved. Try again in a moment.",
+                    )
+                }
+            }
             other => {
                 tracing::error!(error = %other, "storage error");
                 AppError::new(

@@ -75,6 +75,7 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         let cache = usize::try_from(cfg.data.cache_mb << 20).unwrap_or(usize::MAX);
         tokio::task::spawn_blocking(move || Store::open_with_cache(&p, cache)).await??
     };
+    store.set_min_free(cfg.data.min_free_mb << 20);
     let store = Arc::new(store);
     let keys = Arc::new(
         JwtKeys::load_or_create(&cfg.data.dir)

@@ -5,6 +5,7 @@
 
 use crate::domain::OrgId;
 use crate::domain::events::Event;
+use crate::error::AppError;
 use crate::store::sales::{self, Applied};
 use crate::store::{Store, StoreError, orgs};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use tokio::sync::oneshot;
 struct Job {
     org: OrgId,
     events: Vec<Event>,
-    reply: oneshot::Sender<Result<Vec<Applied>, String>>,
+    reply: oneshot::Sender<Result<Vec<Applied>, AppError>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +24,9 @@ pub enum SubmitError {
     QueueFull,
     #[error("the ingest writer has stopped")]
     Stopped,
-    #[error("storage failed: {0}")]
-    Storage(String),
+    /// Storing failed; nothing of the job was stored (e.g. `storage_full`).
+    #[error("{}", .0.message)]
+    Storage(AppError),
 }
 
 #[derive(Clone)]
@@ -112,7 +114,7 @@ fn run(
         // for every org): the transaction is dropped (nothing of it is stored) and each job of
         // the batch gets an error.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            store.write(|txn| {
+            store.try_write_bulk(|txn| {
                 // All events of one org in this commit go through one `apply` (one pass over
                 // the rollups and aggregates), then the outcomes are handed back per job.
                 let mut by_org: Vec<(OrgId, Vec<usize>)> = Vec::new();
@@ -146,6 +148,10 @@ fn run(
                 "events",
                 "applying the batch failed unexpectedly",
             )))
+        })
+        .map_err(|e| match e {
+            StoreError::Invalid(_) => AppError::internal(e),
+            e => AppError::from(e),
         });
         metrics::histogram!("ingest_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("ingest_events_total").increment(n as u64);
@@ -163,9 +169,12 @@ fn run(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "ingest batch failed; nothing of it was stored");
+                tracing::error!(
+                    code = e.code,
+                    "ingest batch failed; nothing of it was stored"
+                );
                 for j in jobs {
-                    let _ = j.reply.send(Err(e.to_string()));
+                    let _ = j.reply.send(Err(e.clone()));
                 }
             }
         }

@@ -496,6 +496,7 @@ impl Indexer {
                 }
                 Err(e) => {
                     drop(store);
+                    self.reset_writer();
                     if !stopping(&self.shared) {
                         tracing::error!(error = %e, "search index rebuild failed; trying again in 10 s");
                         std::thread::park_timeout(Duration::from_secs(10));
@@ -528,6 +529,7 @@ impl Indexer {
                 }
                 Err(e) => {
                     drop(store);
+                    self.reset_writer();
                     // Searches go on from the last commit; the notice says they may lag.
                     set_status(&self.shared, Status::CatchingUp);
                     tracing::error!(error = %e, "search indexer step failed; retrying (a restart rebuilds a damaged index)");
@@ -536,6 +538,15 @@ impl Indexer {
             }
         }
         let _ = self.writer.wait_merging_threads();
+    }
+
+    /// After a failed step: drop what was added since the last commit. A writer whose worker
+    /// failed (the disk filled up) refuses everything from then on; rolling back replaces it
+    /// with a fresh one on the last commit, so indexing resumes once the disk has room.
+    fn reset_writer(&mut self) {
+        if let Err(e) = self.writer.rollback() {
+            tracing::warn!(error = %e, "resetting the search index writer failed");
+        }
     }
 
     /// Apply the next batch of changes. Returns how many were applied.

@@ -20,6 +20,7 @@ pub mod users;
 use crate::domain::Invalid;
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use codec::CodecError;
 
@@ -62,6 +63,39 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A write refused before it started because the disk is (nearly) full.
+    #[error(
+        "the disk holding {path} has {free} bytes free, less than the {reserve} bytes kept in \
+         reserve; nothing was written"
+    )]
+    Full {
+        path: PathBuf,
+        free: u64,
+        reserve: u64,
+    },
+    /// The data file is being reopened after a disk error (see [`Store`]).
+    #[error("the data file is being reopened after a disk error")]
+    Reopening,
+}
+
+impl StoreError {
+    /// The disk failed under redb (a write or read of the file itself). redb then refuses every
+    /// later operation on that open database until it is closed and opened again.
+    pub fn is_disk_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(redb::Error::Io(_) | redb::Error::PreviousIo)
+        )
+    }
+
+    /// No space was left on the disk (refused by the reserve check, or by the disk itself).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Full { .. } => true,
+            StoreError::Db(redb::Error::Io(e)) => e.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
 }
 
 macro_rules! from_redb {
@@ -182,14 +216,41 @@ pub fn open_existing<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
+/// The open data file.
+///
+/// A disk error under redb (typically the disk filling up mid-commit) makes redb refuse every
+/// later operation on that open database, reads included. The store notices such an error, and
+/// the next access closes the file and opens it again (redb's crash recovery runs, as after a
+/// kill): until then, and while it cannot be reopened, operations fail with
+/// [`StoreError::Reopening`]. Writes are refused up front with [`StoreError::Full`] while the
+/// disk has less free space than the configured reserve, so that normally the disk never fills
+/// under redb at all and reads go on undisturbed.
 pub struct Store {
-    db: Database,
+    /// `None` only between closing a failed database and opening it again.
+    db: std::sync::RwLock<Option<std::sync::Arc<Database>>>,
     path: PathBuf,
+    cache_bytes: usize,
     /// Called after every committed write transaction (wakes the search indexer).
     on_commit: std::sync::RwLock<Option<CommitHook>>,
+    /// Bulk writes (sales ingest) are refused while the disk has less free than this; other
+    /// writes while it has less than a quarter of it. 0 turns the check off.
+    min_free: AtomicU64,
+    /// A disk error failed the open database: the next access reopens it.
+    failed: AtomicBool,
+    last_reopen: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 type CommitHook = Box<dyn Fn() + Send + Sync>;
+
+/// Reopening a failed data file is tried at most this often.
+const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Which free-space reserve a write needs (see [`Store::set_min_free`]).
+#[derive(Clone, Copy)]
+enum Reserve {
+    Bulk,
+    Small,
+}
 
 impl Store {
     /// Open (or create) the data file, upgrading its schema if it is older, with the default
@@ -211,9 +272,13 @@ impl Store {
             .create(path)
             .map_err(|e| open_error(path, e))?;
         let store = Store {
-            db,
+            db: std::sync::RwLock::new(Some(std::sync::Arc::new(db))),
             path: path.to_path_buf(),
+            cache_bytes,
             on_commit: Default::default(),
+            min_free: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            last_reopen: Default::default(),
         };
         migrate::run(&store)?;
         Ok(store)
@@ -223,6 +288,13 @@ impl Store {
         &self.path
     }
 
+    /// Refuse sales ingest while the disk holding the file has less than `bytes` free, and
+    /// every other write below a quarter of it (sign-ins and settings keep working a little
+    /// longer than bulk data). 0 turns the check off.
+    pub fn set_min_free(&self, bytes: u64) {
+        self.min_free.store(bytes, Ordering::Relaxed);
+    }
+
     /// Have `hook` called after every committed write (replacing any earlier hook).
     pub fn on_commit(&self, hook: CommitHook) {
         if let Ok(mut h) = self.on_commit.write() {
@@ -230,14 +302,107 @@ impl Store {
         }
     }
 
+    /// The open database, reopening it first when a disk error failed it.
+    fn db(&self) -> StoreResult<std::sync::Arc<Database>> {
+        if self.failed.load(Ordering::Acquire) {
+            self.reopen()?;
+        }
+        let slot = self
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.clone().ok_or(StoreError::Reopening)
+    }
+
+    /// Remember a disk failure seen in `r`, so that the next access reopens the file.
+    fn noting<T>(&self, r: StoreResult<T>) -> StoreResult<T> {
+        if let Err(e) = &r {
+            self.note(e);
+        }
+        r
+    }
+
+    fn note(&self, e: &StoreError) {
+        if e.is_disk_failure() && !self.failed.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = %e, path = %self.path.display(),
+                "disk error on the data file; it will be reopened");
+        }
+    }
+
+    fn reopen(&self) -> StoreResult<()> {
+        let mut slot = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(()); // another thread has just reopened it
+        }
+        {
+            let mut last = self
+                .last_reopen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+                return Err(StoreError::Reopening);
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        // The failed database closes once the transactions still open on it end (they fail
+        // too); until then the file stays locked and opening waits for the next try.
+        slot.take();
+        match redb::Builder::new()
+            .set_cache_size(self.cache_bytes)
+            .open(&self.path)
+        {
+            Ok(db) => {
+                *slot = Some(std::sync::Arc::new(db));
+                self.failed.store(false, Ordering::Release);
+                tracing::warn!(path = %self.path.display(), "data file reopened after a disk error");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.path.display(),
+                    "reopening the data file failed; trying again shortly");
+                Err(StoreError::Reopening)
+            }
+        }
+    }
+
+    /// Refuse a write up front when the disk has less free space than its reserve.
+    fn check_space(&self, reserve: Reserve) -> StoreResult<()> {
+        let min = match reserve {
+            Reserve::Bulk => self.min_free.load(Ordering::Relaxed),
+            Reserve::Small => self.min_free.load(Ordering::Relaxed) / 4,
+        };
+        if min == 0 {
+            return Ok(());
+        }
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
+        // A file system that cannot say how much is free is not checked.
+        let Ok(st) = rustix::fs::statvfs(dir.unwrap_or(Path::new("."))) else {
+            return Ok(());
+        };
+        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        metrics::gauge!("data_disk_free_bytes").set(free as f64);
+        if free < min {
+            return Err(StoreError::Full {
+                path: self.path.clone(),
+                free,
+                reserve: min,
+            });
+        }
+        Ok(())
+    }
+
     /// A read transaction the caller keeps (for long scans such as a search rebuild).
     pub fn begin_read(&self) -> StoreResult<ReadTransaction> {
-        Ok(self.db.begin_read()?)
+        let db = self.db()?;
+        self.noting(db.begin_read().map_err(StoreError::from))
     }
 
     pub fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
-        let txn = self.db.begin_read()?;
-        f(&txn)
+        let txn = self.begin_read()?;
+        self.noting(f(&txn))
     }
 
     /// Run `f` in one write transaction: committed durably if it returns `Ok`, rolled back
@@ -252,10 +417,28 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
     ) -> Result<T, E> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        self.write_needing(Reserve::Small, f)
+    }
+
+    /// [`Store::try_write`] for bulk data (sales ingest), which stops first when the disk
+    /// runs low (see [`Store::set_min_free`]).
+    pub fn try_write_bulk<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write_needing(Reserve::Bulk, f)
+    }
+
+    fn write_needing<T, E: From<StoreError>>(
+        &self,
+        reserve: Reserve,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.check_space(reserve)?;
+        let txn = self.noting(self.db()?.begin_write().map_err(StoreError::from))?;
         match f(&txn) {
             Ok(v) => {
-                txn.commit().map_err(StoreError::from)?;
+                self.noting(txn.commit().map_err(StoreError::from))?;
                 if let Ok(h) = self.on_commit.read()
                     && let Some(h) = h.as_ref()
                 {
@@ -264,7 +447,11 @@ impl Store {
                 Ok(v)
             }
             Err(e) => {
-                txn.abort().map_err(StoreError::from)?;
+                // `f` failed on its own terms, or on a disk error: then rolling back fails too,
+                // and that is the error that marks the file for reopening.
+                if let Err(a) = txn.abort() {
+                    self.note(&StoreError::from(a));
+                }
                 Err(e)
             }
         }

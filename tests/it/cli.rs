@@ -17,7 +17,7 @@ fn succeeds(cmd: &mut Command) -> std::process::Output {
     out
 }
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_salesboard"));
     // The test's own environment must not leak config into the child.
     for (k, _) in std::env::vars() {
@@ -29,17 +29,23 @@ fn bin() -> Command {
     c
 }
 
-struct Served {
-    child: Child,
-    base: String,
-    lines: Vec<String>,
+pub(crate) struct Served {
+    pub child: Child,
+    pub base: String,
+    pub lines: Vec<String>,
 }
 
 /// Start `salesboard serve` on port 0 and read its banner.
-fn serve(dir: &std::path::Path) -> Served {
+pub(crate) fn serve(dir: &std::path::Path) -> Served {
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with extra environment variables (config overrides).
+pub(crate) fn serve_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
     let mut child = bin()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -67,7 +73,7 @@ fn serve(dir: &std::path::Path) -> Served {
     Served { child, base, lines }
 }
 
-fn stop(mut s: Served) -> std::process::ExitStatus {
+pub(crate) fn stop(mut s: Served) -> std::process::ExitStatus {
     let pid = s.child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let end = std::time::Instant::now() + Duration::from_secs(15);
@@ -83,7 +89,7 @@ fn stop(mut s: Served) -> std::process::ExitStatus {
     }
 }
 
-fn value_of(lines: &[String], label: &str) -> String {
+pub(crate) fn value_of(lines: &[String], label: &str) -> String {
     lines
         .iter()
         .find_map(|l| l.trim_start().strip_prefix(label))
@@ -94,7 +100,7 @@ fn value_of(lines: &[String], label: &str) -> String {
         .to_string()
 }
 
-async fn login(base: &str, email: &str, pw: &str) -> (StatusCode, serde_json::Value) {
+pub(crate) async fn login(base: &str, email: &str, pw: &str) -> (StatusCode, serde_json::Value) {
     let r = client()
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({"email": email, "password": pw}))
@@ -106,7 +112,7 @@ async fn login(base: &str, email: &str, pw: &str) -> (StatusCode, serde_json::Va
 }
 
 /// Sign in with the one-time password, set [`PASSWORD`]; returns an access token.
-async fn first_sign_in(base: &str, email: &str, otp: &str) -> String {
+pub(crate) async fn first_sign_in(base: &str, email: &str, otp: &str) -> String {
     let (_, v) = login(base, email, otp).await;
     let t = v["access_token"].as_str().unwrap().to_string();
     let r = client()
@@ -653,7 +659,7 @@ async fn search_rebuilt_from_scratch_answers_like_the_incremental_index() {
 }
 
 /// `salesboard ARGS --data-dir DIR`: (success, stdout + stderr).
-fn run_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+pub(crate) fn run_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = bin()
         .args(args)
         .arg("--data-dir")
@@ -670,7 +676,7 @@ fn run_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-async fn summary(base: &str, token: &str) -> serde_json::Value {
+pub(crate) async fn summary(base: &str, token: &str) -> serde_json::Value {
     client()
         .get(format!(
             "{base}/api/v1/metrics/summary?from=2026-01-01&to=2026-12-31"
@@ -828,11 +834,50 @@ async fn backups_while_running_and_stopped_restore_whole_or_not_at_all() {
     assert_eq!(kept.len(), 1, "{out}");
 }
 
-fn numbered_sale(n: u64) -> serde_json::Value {
+pub(crate) fn numbered_sale(n: u64) -> serde_json::Value {
     serde_json::json!({"type":"sale_completed","id":format!("k{n}"),
         "occurred_at":"2026-11-20T11:00:00Z","customer_id":format!("c{}", n % 50),
         "channel":"online","region":"EMEA",
         "lines":[{"sku":"S-1","name":"Widget","category":"Hardware","quantity":1,"unit_price":"1.00"}]})
+}
+
+/// Create an API key for posting events.
+pub(crate) async fn writer_key(base: &str, token: &str) -> String {
+    let r = client()
+        .post(format!("{base}/api/v1/api-keys"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "writer"}))
+        .send()
+        .await
+        .unwrap();
+    r.json::<serde_json::Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Which of the numbered sales `0..sent` are stored: every one is sent again, and the stored
+/// ones come back as duplicates (the rest are stored now, so call this once, at the end).
+pub(crate) async fn stored_ids(base: &str, key: &str, sent: u64) -> std::collections::HashSet<u64> {
+    let mut present = std::collections::HashSet::new();
+    let all: Vec<u64> = (0..sent).collect();
+    for chunk in all.chunks(1000) {
+        let batch: Vec<_> = chunk.iter().copied().map(numbered_sale).collect();
+        let v: serde_json::Value = client()
+            .post(format!("{base}/api/v1/events"))
+            .header("x-api-key", key)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for i in v["duplicates"].as_array().unwrap() {
+            present.insert(chunk[i.as_u64().unwrap() as usize]);
+        }
+    }
+    present
 }
 
 /// Post batches of numbered sales as fast as possible from `writers` tasks until the server
@@ -882,17 +927,7 @@ async fn acknowledged_events_survive_sigkill_then_verify_passes() {
     let s = serve(&data);
     let email = value_of(&s.lines, "email");
     let t = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
-    let r = client()
-        .post(format!("{}/api/v1/api-keys", s.base))
-        .bearer_auth(&t)
-        .json(&serde_json::json!({"name": "writer"}))
-        .send()
-        .await
-        .unwrap();
-    let key = r.json::<serde_json::Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = writer_key(&s.base, &t).await;
     let mut s = Some(s);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -934,25 +969,7 @@ async fn acknowledged_events_survive_sigkill_then_verify_passes() {
     let orders = summary(&s.base, &t).await["orders"]["value"]
         .as_f64()
         .unwrap() as u64;
-    // Send every id ever sent again: the ones stored come back as duplicates.
-    let mut present = std::collections::HashSet::new();
-    let all: Vec<u64> = (0..sent).collect();
-    for chunk in all.chunks(1000) {
-        let batch: Vec<_> = chunk.iter().copied().map(numbered_sale).collect();
-        let v: serde_json::Value = client()
-            .post(format!("{}/api/v1/events", s.base))
-            .header("x-api-key", &key)
-            .json(&batch)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for i in v["duplicates"].as_array().unwrap() {
-            present.insert(chunk[i.as_u64().unwrap() as usize]);
-        }
-    }
+    let present = stored_ids(&s.base, &key, sent).await;
     // Every acknowledged event is there ...
     let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
     assert!(lost.is_empty(), "acknowledged events lost: {lost:?}");

@@ -7,6 +7,7 @@ mod api_keys;
 mod auth;
 mod browser;
 mod cli;
+mod disk_full;
 mod events;
 mod live;
 mod openapi;

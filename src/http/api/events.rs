@@ -125,7 +125,7 @@ pub async fn ingest(
                     5,
                 ));
             }
-            Err(SubmitError::Storage(e)) => return Err(AppError::internal(e)),
+            Err(SubmitError::Storage(e)) => return Err(e),
         }
     };
     let accepted = crate::store::sales::accepted(&outcome);
