@@ -178,7 +178,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Background upkeep: forget rate-limit state of quiet clients (every minute); delete raw
-/// events past the retention window and record every partner's health score of the day,
+/// events and audit records past their retention windows and record every partner's health score of the day,
 /// marking those below their org's threshold at risk (at start, then hourly).
 pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
@@ -200,6 +200,25 @@ pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "raw-event retention failed"),
                     Err(e) => tracing::error!(error = %e, "raw-event retention panicked"),
+                }
+            }
+            if minutes.is_multiple_of(60) && state.cfg.audit.keep_days > 0 {
+                let (store, keep, now) = (
+                    state.store.clone(),
+                    state.cfg.audit.keep_days,
+                    state.clock.now(),
+                );
+                let done = tokio::task::spawn_blocking(move || {
+                    crate::audit::apply_retention(&store, keep, now)
+                })
+                .await;
+                match done {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => {
+                        tracing::info!(records = n, "removed audit records past retention")
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "audit retention failed"),
+                    Err(e) => tracing::error!(error = %e, "audit retention panicked"),
                 }
             }
             if minutes.is_multiple_of(60) {

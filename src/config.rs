@@ -21,6 +21,7 @@ pub struct Config {
     pub live: LiveConfig,
     pub search: SearchConfig,
     pub backup: BackupConfig,
+    pub audit: AuditConfig,
     pub import: ImportConfig,
     /// `"EUR/USD" = "1.085"`: 1 EUR is worth 1.085 USD. Events in a currency other than their
     /// organization's are converted at these rates (and refused without one).
@@ -152,6 +153,15 @@ pub struct BackupConfig {
     pub keep: usize,
     /// Where scheduled backups go (default: `backups` in the data directory).
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Remove audit records older than this many days (checked hourly); 0 keeps them forever.
+    /// The chain stays checkable: it goes on from the last removed record, and the removal is
+    /// itself recorded.
+    pub keep_days: u32,
 }
 
 impl Default for BackupConfig {

@@ -14,6 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod analytics;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod control;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod import;
 pub mod ingest;

@@ -16,6 +16,7 @@ use crate::domain::partner::{
 use crate::domain::pipeline::{PartnerRole, StageKind};
 use crate::domain::{NoteId, PartnerId, Scope, Ts, UserId, required_text};
 use crate::error::{AppError, AppResult};
+use crate::export::csv_safe;
 use crate::pipeline::{Book, Books, Caller, People, audit_entry, invalid, parse_date, stale};
 use crate::store::audit::{self, Entry};
 use crate::store::{Store, orgs, partners as repo};
@@ -973,16 +974,6 @@ pub fn csv(
     }
     w.into_inner()
         .map_err(|e| AppError::internal(format!("csv: {e}")))
-}
-
-/// Text a spreadsheet will not run as a formula (a leading `=`, `+`, `-` or `@` is quoted
-/// with an apostrophe).
-fn csv_safe(v: &str) -> String {
-    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_string()
-    }
 }
 
 // ---------- demo ----------

@@ -1,5 +1,6 @@
 //! maud components shared by pages: fragments that are also swapped in alone by htmx.
 
+pub mod audit;
 pub mod catalog;
 pub mod chart;
 pub mod dashboard;

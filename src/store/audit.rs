@@ -78,7 +78,11 @@ pub fn append(txn: &WriteTransaction, org: OrgId, at: Ts, e: Entry) -> StoreResu
         .map(|(k, v)| (k.value().1, v.value().to_vec()));
     let (seq, prev_hash) = match last {
         Some((seq, bytes)) => (seq + 1, codec::decode::<AuditRecord>(&bytes)?.hash),
-        None => (1, [0; 32]),
+        // Every record was removed by retention: the chain goes on from the last one.
+        None => match anchor(txn, org)? {
+            Some(a) => (a.seq + 1, a.hash),
+            None => (1, [0; 32]),
+        },
     };
     let mut rec = AuditRecord {
         seq,
@@ -97,34 +101,22 @@ pub fn append(txn: &WriteTransaction, org: OrgId, at: Ts, e: Entry) -> StoreResu
     Ok(rec)
 }
 
-/// Newest first, at most `limit`, starting below `before` (a sequence number) when given.
-pub fn list(
-    txn: &impl ReadTx,
-    org: OrgId,
-    before: Option<u64>,
-    limit: usize,
-) -> StoreResult<Vec<AuditRecord>> {
-    let t = txn.table(AUDIT)?;
-    let end = before.unwrap_or(u64::MAX);
-    let mut out = Vec::new();
-    for row in t.range((org.0, 0u64)..(org.0, end))?.rev().take(limit) {
-        let (_, v) = row?;
-        out.push(codec::decode(v.value())?);
-    }
-    Ok(out)
-}
-
 /// Check the org's whole chain; returns the number of records, or the first broken sequence.
+/// After retention removed old records, the chain starts from the last removed one's hash.
 pub fn verify_chain(txn: &impl ReadTx, org: OrgId) -> StoreResult<Result<u64, u64>> {
     let t = txn.table(AUDIT)?;
-    let mut prev = [0u8; 32];
+    let (mut seq, mut prev) = match anchor(txn, org)? {
+        Some(a) => (a.seq, a.hash),
+        None => (0, [0u8; 32]),
+    };
     let mut n = 0;
     for row in t.range((org.0, 0u64)..=(org.0, u64::MAX))? {
         let (k, v) = row?;
         let rec: AuditRecord = codec::decode(v.value())?;
         n += 1;
+        seq += 1;
         if rec.seq != k.value().1
-            || rec.seq != n
+            || rec.seq != seq
             || rec.prev_hash != prev
             || rec.compute_hash()? != rec.hash
         {
@@ -133,6 +125,164 @@ pub fn verify_chain(txn: &impl ReadTx, org: OrgId) -> StoreResult<Result<u64, u6
         prev = rec.hash;
     }
     Ok(Ok(n))
+}
+
+/// Which records of an org's audit log to show (all given conditions hold).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    pub actor: Option<ActorIs>,
+    /// e.g. `user.create`
+    pub action: Option<String>,
+    /// e.g. `user`
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    /// `at >= from`
+    pub from: Option<Ts>,
+    /// `at < to`
+    pub to: Option<Ts>,
+}
+
+/// Who did it, for [`Filter`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActorIs {
+    User(UserId),
+    Cli,
+    System,
+}
+
+impl Filter {
+    pub fn matches(&self, r: &AuditRecord) -> bool {
+        let actor = match (&self.actor, &r.actor) {
+            (None, _) => true,
+            (Some(ActorIs::User(a)), Actor::User { id, .. }) => a == id,
+            (Some(ActorIs::Cli), Actor::Cli) | (Some(ActorIs::System), Actor::System) => true,
+            _ => false,
+        };
+        actor
+            && self.action.as_ref().is_none_or(|a| *a == r.action)
+            && self.entity.as_ref().is_none_or(|e| *e == r.entity)
+            && self.entity_id.as_ref().is_none_or(|e| *e == r.entity_id)
+            && self.from.is_none_or(|f| r.at >= f)
+            && self.to.is_none_or(|t| r.at < t)
+    }
+}
+
+/// A page of [`find`].
+pub struct Found {
+    pub records: Vec<AuditRecord>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub next_before: Option<u64>,
+}
+
+/// The records matching `f`, newest first, at most `limit`, below sequence `before` when
+/// given. Records are appended in time order, so the scan stops at the first one older than
+/// `f.from`.
+pub fn find(
+    txn: &impl ReadTx,
+    org: OrgId,
+    f: &Filter,
+    before: Option<u64>,
+    limit: usize,
+) -> StoreResult<Found> {
+    let t = txn.table(AUDIT)?;
+    let end = before.unwrap_or(u64::MAX);
+    let mut records = Vec::new();
+    let mut next_before = None;
+    for row in t.range((org.0, 0u64)..(org.0, end))?.rev() {
+        let (k, v) = row?;
+        let rec: AuditRecord = codec::decode(v.value())?;
+        if f.from.is_some_and(|from| rec.at < from) {
+            break;
+        }
+        if !f.matches(&rec) {
+            continue;
+        }
+        if records.len() == limit {
+            next_before = Some(k.value().1 + 1);
+            break;
+        }
+        records.push(rec);
+    }
+    Ok(Found {
+        records,
+        next_before,
+    })
+}
+
+/// The distinct actions and entities among the org's latest `scan` records, sorted (choices for
+/// the filters).
+pub fn recent_kinds(
+    txn: &impl ReadTx,
+    org: OrgId,
+    scan: usize,
+) -> StoreResult<(Vec<String>, Vec<String>)> {
+    let t = txn.table(AUDIT)?;
+    let mut actions = std::collections::BTreeSet::new();
+    let mut entities = std::collections::BTreeSet::new();
+    for row in t.range((org.0, 0u64)..=(org.0, u64::MAX))?.rev().take(scan) {
+        let (_, v) = row?;
+        let rec: AuditRecord = codec::decode(v.value())?;
+        actions.insert(rec.action);
+        entities.insert(rec.entity);
+    }
+    Ok((
+        actions.into_iter().collect(),
+        entities.into_iter().collect(),
+    ))
+}
+
+/// Where an org's chain continues after retention removed its oldest records: the last removed
+/// record's sequence and hash.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+fn anchor_key(org: OrgId) -> String {
+    format!("audit_anchor/{}", org.0)
+}
+
+pub fn anchor(txn: &impl ReadTx, org: OrgId) -> StoreResult<Option<Anchor>> {
+    let meta = txn.table(META)?;
+    let v = meta.get(anchor_key(org).as_str())?;
+    match v {
+        Some(v) => Ok(Some(codec::decode(v.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Remove up to `max` of the org's oldest records made before `before`, keeping the chain
+/// checkable (the last removed record becomes the [`Anchor`]). Returns how many were removed.
+pub fn remove_before(
+    txn: &WriteTransaction,
+    org: OrgId,
+    before: Ts,
+    max: usize,
+) -> StoreResult<usize> {
+    let mut t = txn.open_table(AUDIT)?;
+    let mut last: Option<Anchor> = None;
+    let mut keys = Vec::new();
+    for row in t.range((org.0, 0u64)..=(org.0, u64::MAX))?.take(max) {
+        let (k, v) = row?;
+        let rec: AuditRecord = codec::decode(v.value())?;
+        if rec.at >= before {
+            break;
+        }
+        keys.push(k.value().1);
+        last = Some(Anchor {
+            seq: rec.seq,
+            hash: rec.hash,
+        });
+    }
+    for seq in &keys {
+        t.remove((org.0, *seq))?;
+    }
+    if let Some(a) = last {
+        txn.open_table(META)?
+            .insert(anchor_key(org).as_str(), codec::encode(&a)?.as_slice())?;
+    }
+    Ok(keys.len())
 }
 
 /// Field-level JSON snapshot helper for `old`/`new`.

@@ -4,6 +4,7 @@ mod support;
 
 mod api_errors;
 mod api_keys;
+mod audit;
 mod auth;
 mod browser;
 mod cli;

@@ -14,7 +14,7 @@ use crate::store::{orgs, teams, users};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 type Admin = Authz<perm::UsersManage>;
 
@@ -282,16 +282,6 @@ pub async fn create_team(
     Ok((StatusCode::CREATED, Json(team)))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Records older than this sequence number (from `next_before` of the previous page).
-    before: Option<u64>,
-    /// Page size, 1–500, default 50.
-    limit: Option<usize>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     items: Vec<AuditView>,
@@ -327,29 +317,69 @@ impl From<AuditRecord> for AuditView {
     }
 }
 
-/// The audit log, newest first, paged by sequence number.
-#[utoipa::path(get, path = "/audit", tag = "admin", params(AuditQuery),
+/// The audit log, newest first, paged by sequence number, optionally filtered by who, what
+/// and when.
+#[utoipa::path(get, path = "/audit", tag = "admin", params(crate::audit::Params),
     responses((status = 200, description = "A page of audit records", body = AuditPage)))]
 pub async fn audit(
     State(state): State<AppState>,
     a: Authz<perm::AuditView>,
-    Query(q): Query<AuditQuery>,
+    Query(q): Query<crate::audit::Params>,
 ) -> AppResult<Json<AuditPage>> {
-    let org = a.user().org;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 500"));
-    }
-    let recs = state
-        .db(move |s| Ok(s.read(|t| audit::list(t, org, q.before, limit))?))
-        .await?;
-    let next_before = if recs.len() == limit {
-        recs.last().map(|r| r.seq)
-    } else {
-        None
-    };
+    let limit = q.limit()?;
+    let found = find(&state, a.user().org, q, limit).await?;
     Ok(Json(AuditPage {
-        items: recs.into_iter().map(AuditView::from).collect(),
-        next_before,
+        items: found.records.into_iter().map(AuditView::from).collect(),
+        next_before: found.next_before,
     }))
+}
+
+/// Look up a page of the org's audit log.
+async fn find(
+    state: &AppState,
+    org: crate::domain::OrgId,
+    q: crate::audit::Params,
+    limit: usize,
+) -> AppResult<audit::Found> {
+    state
+        .db(move |s| {
+            s.read(|t| {
+                let o =
+                    orgs::get(t, org)?.ok_or(crate::store::StoreError::NotFound("Organization"))?;
+                let f = match q.filter(&o) {
+                    Ok(f) => f,
+                    Err(e) => return Ok(Err(e)),
+                };
+                Ok(Ok(audit::find(t, org, &f, q.before, limit)?))
+            })?
+        })
+        .await
+}
+
+/// Most records in one CSV export.
+pub const EXPORT_MAX: usize = 100_000;
+
+/// The matching records as CSV, newest first (up to 100,000; `limit` is ignored).
+#[utoipa::path(get, path = "/audit/export", tag = "admin", params(crate::audit::Params),
+    responses((status = 200, description = "CSV, one record per row", content_type = "text/csv", body = String)))]
+pub async fn export_audit(
+    State(state): State<AppState>,
+    a: Authz<perm::AuditView>,
+    Query(q): Query<crate::audit::Params>,
+) -> AppResult<axum::response::Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let found = find(&state, a.user().org, q, EXPORT_MAX).await?;
+    let body = crate::audit::csv(&found.records)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit-log.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

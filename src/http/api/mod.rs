@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_teams, admin::create_team))
         .routes(routes!(admin::get_team))
         .routes(routes!(admin::audit))
+        .routes(routes!(admin::export_audit))
         .routes(routes!(events::ingest))
         .routes(routes!(apikeys::list, apikeys::create))
         .routes(routes!(apikeys::revoke))

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod audit;
 mod catalog;
 mod dashboard;
 mod home;
@@ -89,6 +90,7 @@ pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
         )
         .route("/admin/teams", post(admin::add_team))
         .route("/admin/roles", get(admin::roles_page))
+        .route("/admin/audit", get(audit::audit_page))
         .route(
             "/import",
             get(import::import_page).post(import::upload).layer(
@@ -149,6 +151,7 @@ const NAV: &[(&str, &str, Option<Permission>)] = &[
         "API keys",
         Some(Permission::IntegrationsManage),
     ),
+    ("/admin/audit", "Audit log", Some(Permission::AuditView)),
 ];
 
 pub async fn shell(state: &AppState, p: &Principal, title: &str, active: &str) -> AppResult<Shell> {
