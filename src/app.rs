@@ -71,7 +71,15 @@ impl AppState {
         f: impl FnOnce(&Store) -> AppResult<T> + Send + 'static,
     ) -> AppResult<T> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store)).await?
+        tokio::task::spawn_blocking(move || {
+            let r = f(&store);
+            // A store error `f` turned into its own may hide a disk failure: look.
+            if r.as_ref().is_err_and(|e| e.code == "storage") {
+                store.probe();
+            }
+            r
+        })
+        .await?
     }
 
     /// Who acts on the pipeline, for [`crate::pipeline`] operations: `user` holding the
@@ -101,10 +109,16 @@ impl AppState {
         let (out, version) = self
             .db(move |s| {
                 let out = f(s)?;
-                Ok((out, s.read(|t| crate::store::pipeline::version(t, org))?))
+                // The change is saved: failing to read the new version only delays live views.
+                Ok((
+                    out,
+                    s.read(|t| crate::store::pipeline::version(t, org)).ok(),
+                ))
             })
             .await?;
-        self.live.pipeline_changed(org, version);
+        if let Some(v) = version {
+            self.live.pipeline_changed(org, v);
+        }
         Ok(out)
     }
 }

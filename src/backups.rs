@@ -37,6 +37,10 @@ pub fn run_once(
         path: dir.to_path_buf(),
         source,
     })?;
+    // A backup on the data disk must not eat the space kept for the data.
+    if same_disk(dir, store.path()) {
+        store.check_room()?;
+    }
     let stamp = now.timestamp().strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
     let path = dir.join(format!("{PREFIX}{stamp}{SUFFIX}"));
     let w = backup::write(store, &path, true, now)?;
@@ -50,6 +54,15 @@ pub fn run_once(
         }
     }
     Ok((path, w))
+}
+
+/// Whether `dir` is on the same file system as the file `file`.
+fn same_disk(dir: &Path, file: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(dir), std::fs::metadata(file)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => true,
+    }
 }
 
 /// Start the schedule (nothing when `backup.every` is 0).

@@ -558,7 +558,7 @@ fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
     let (mut new, mut dup) = (0u64, 0u64);
     demo::generate(&spec, &tz, 20_000, |batch| {
         let n = batch.len() as u64;
-        let r = store.write(|txn| sales::apply(txn, &org, &batch))?;
+        let r = store.write_bulk(|txn| sales::apply(txn, &org, &batch))?;
         let accepted = sales::accepted(&r) as u64;
         new += accepted;
         dup += r.len() as u64 - accepted;

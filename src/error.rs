@@ -215,7 +215,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound(what) => AppError::not_found(what),
             StoreError::Conflict { field, message } => AppError::conflict(Some(field), message),
             StoreError::Invalid(inv) => inv.into(),
-            e if e.is_disk_full() => {
+            e @ StoreError::Full { .. } => {
                 tracing::warn!(error = %e, "write refused: disk full");
                 AppError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
@@ -225,15 +225,25 @@ impl From<StoreError> for AppError {
                      needs to free disk space; saving resumes by itself.",
                 )
             }
-            e @ (StoreError::Reopening | StoreError::Db(redb::Error::PreviousIo)) => {
+            e if e.is_disk_full() => {
+                tracing::error!(error = %e, "the disk filled up while saving");
+                AppError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "The disk holding the data filled up while saving this, so it was most \
+                     likely not saved. Everything saved before is safe and can still be read. \
+                     An administrator needs to free disk space; saving resumes by itself.",
+                )
+            }
+            e if e.is_reopening() => {
                 tracing::warn!(error = %e, "storage unavailable");
                 AppError {
                     retry_after: Some(1),
                     ..AppError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "storage_unavailable",
-                        "The data file is being reopened after a disk error; nothing of this \
-                         was saved. Try again in a moment.",
+                        "The data file is being reopened after a disk error, so this could not \
+                         be done. Try again in a moment.",
                     )
                 }
             }

@@ -131,7 +131,9 @@ Integrations page or at `/api-keys`) as a Bearer token or in `X-Api-Key`.
 **Errors** answer `{\"error\": {\"code\", \"message\", \"field\"}}` with a stable `code`: \
 `bad_request` (400), `unauthorized` (401), `forbidden` (403), `not_found` (404), \
 `conflict` (409), `validation` (422, `field` names the input), `rate_limited` (429, with \
-`Retry-After`), `unavailable` (503, with `Retry-After`), `internal` / `storage` (500).
+`Retry-After`), `unavailable` (503, with `Retry-After`), `storage_full` (507, the data disk \
+is full: nothing of the request was saved), `storage_unavailable` (503, with `Retry-After`: \
+the data file is being reopened after a disk error), `internal` / `storage` (500).
 
 **Money** in answers is in major units of the org's currency (e.g. dollars) as numbers; \
 events send it as decimal strings or numbers and it is stored exactly in minor units.";

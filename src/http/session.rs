@@ -51,6 +51,9 @@ pub async fn browser_session(
                 claims = state.keys.verify(&issued.access, now);
                 token = Some(issued.access);
             }
+            // The data file cannot save the rotation right now (disk full, reopening): the
+            // session is still good, so keep its cookies and say what is wrong.
+            Err(e) if e.code.starts_with("storage") => return e.into_response(),
             Err(_) => set_cookies = cookies::clear_session(&cfg),
         }
     }

@@ -135,7 +135,7 @@ pub fn import_file(
             if opts.dry_run {
                 next.accepted += c.events.len() as u64;
             } else {
-                let applied = store.write(|txn| {
+                let applied = store.write_bulk(|txn| {
                     let applied = sales::apply(txn, org, &c.events)?;
                     let accepted = sales::accepted(&applied) as u64;
                     let mut saved = next.clone();

@@ -169,13 +169,17 @@ fn writer(index: &Index, cfg: &SearchConfig) -> SearchResult<IndexWriter<Tantivy
         .max(PER_THREAD_MIN);
     let threads = (budget / PER_THREAD_MIN).clamp(1, 2);
     let w = index.writer_with_num_threads(threads, budget)?;
-    // Few, larger segments: merge as soon as 4 segments of a size class exist, so a steady
-    // trickle of small commits keeps the segment count low (it stays well under 30).
+    w.set_merge_policy(merge_policy());
+    Ok(w)
+}
+
+/// Few, larger segments: merge as soon as 4 segments of a size class exist, so a steady trickle
+/// of small commits keeps the segment count low (it stays well under 30).
+fn merge_policy() -> Box<LogMergePolicy> {
     let mut policy = LogMergePolicy::default();
     policy.set_min_num_segments(4);
     policy.set_del_docs_ratio_before_merge(0.3);
-    w.set_merge_policy(Box::new(policy));
-    Ok(w)
+    Box::new(policy)
 }
 
 /// Whether an index stamped `stamp` can catch up with the data from its sequence.
@@ -394,6 +398,8 @@ impl Search {
             shared: shared.clone(),
             store: Arc::downgrade(store),
             writer: w,
+            lock_lost: false,
+            cfg: cfg.clone(),
             file,
             interval: cfg.commit_interval,
             rebuild: from.is_none(),
@@ -448,6 +454,9 @@ struct Indexer {
     shared: Arc<Shared>,
     store: Weak<Store>,
     writer: IndexWriter<TantivyDocument>,
+    /// The writer gave up its directory lock in a failed rollback.
+    lock_lost: bool,
+    cfg: SearchConfig,
     file: String,
     interval: Duration,
     rebuild: bool,
@@ -496,7 +505,7 @@ impl Indexer {
                 }
                 Err(e) => {
                     drop(store);
-                    self.reset_writer();
+                    self.reset_writer(&e);
                     if !stopping(&self.shared) {
                         tracing::error!(error = %e, "search index rebuild failed; trying again in 10 s");
                         std::thread::park_timeout(Duration::from_secs(10));
@@ -529,7 +538,7 @@ impl Indexer {
                 }
                 Err(e) => {
                     drop(store);
-                    self.reset_writer();
+                    self.reset_writer(&e);
                     // Searches go on from the last commit; the notice says they may lag.
                     set_status(&self.shared, Status::CatchingUp);
                     tracing::error!(error = %e, "search indexer step failed; retrying (a restart rebuilds a damaged index)");
@@ -540,12 +549,34 @@ impl Indexer {
         let _ = self.writer.wait_merging_threads();
     }
 
-    /// After a failed step: drop what was added since the last commit. A writer whose worker
-    /// failed (the disk filled up) refuses everything from then on; rolling back replaces it
-    /// with a fresh one on the last commit, so indexing resumes once the disk has room.
-    fn reset_writer(&mut self) {
-        if let Err(e) = self.writer.rollback() {
-            tracing::warn!(error = %e, "resetting the search index writer failed");
+    /// After a failed step on the index (not on the data file): drop what was added since the
+    /// last commit. A writer whose worker failed (the disk filled up) refuses everything from
+    /// then on; rolling back replaces it with a fresh one on the last commit, so indexing
+    /// resumes once the disk has room.
+    fn reset_writer(&mut self, e: &SearchError) {
+        if matches!(e, SearchError::Store(_)) {
+            return;
+        }
+        if !self.lock_lost {
+            match self.writer.rollback() {
+                // a rolled-back writer has tantivy's default merge policy
+                Ok(_) => return self.writer.set_merge_policy(merge_policy()),
+                Err(e) => {
+                    // The failed rollback gave up the directory lock (rolling back again would
+                    // panic): a new writer takes it.
+                    tracing::warn!(error = %e, "resetting the search index writer failed; opening a new one");
+                    self.lock_lost = true;
+                }
+            }
+        }
+        match writer(&self.writer.index().clone(), &self.cfg) {
+            Ok(w) => {
+                self.writer = w;
+                self.lock_lost = false;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "opening a new search index writer failed; trying again")
+            }
         }
     }
 

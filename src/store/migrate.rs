@@ -283,6 +283,14 @@ fn backup_before_upgrade(store: &Store) -> StoreResult<()> {
 
 pub(super) fn run(store: &Store) -> StoreResult<()> {
     const _: () = assert!(STEPS.len() as u32 == SCHEMA_VERSION - 1);
+    // An up-to-date file is only read: a server can start on a full disk.
+    let current = store.read(|t| match super::open_existing(t, META)? {
+        Some(_) => Ok(schema_version(t)? == Some(SCHEMA_VERSION)),
+        None => Ok(false),
+    })?;
+    if current {
+        return Ok(());
+    }
     backup_before_upgrade(store)?;
     store.write(|txn| {
         // A brand-new file has no meta table yet; opening it for write creates it.

@@ -88,13 +88,30 @@ impl StoreError {
         )
     }
 
-    /// No space was left on the disk (refused by the reserve check, or by the disk itself).
+    /// No space was left on the disk (refused by the reserve check, or by the disk itself: full,
+    /// over quota, or the file at its size limit).
     pub fn is_disk_full(&self) -> bool {
+        use std::io::ErrorKind as K;
         match self {
             StoreError::Full { .. } => true,
-            StoreError::Db(redb::Error::Io(e)) => e.kind() == std::io::ErrorKind::StorageFull,
+            StoreError::Db(redb::Error::Io(e)) => {
+                matches!(
+                    e.kind(),
+                    K::StorageFull | K::QuotaExceeded | K::FileTooLarge
+                )
+            }
             _ => false,
         }
+    }
+
+    /// The data file cannot be used for a moment: it is being reopened after a disk error (or
+    /// a read was still running on the database that was closed for that).
+    pub fn is_reopening(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Reopening
+                | StoreError::Db(redb::Error::PreviousIo | redb::Error::DatabaseClosed)
+        )
     }
 }
 
@@ -237,7 +254,8 @@ pub struct Store {
     min_free: AtomicU64,
     /// A disk error failed the open database: the next access reopens it.
     failed: AtomicBool,
-    last_reopen: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Held by the one thread reopening the file; the time of the last try.
+    reopening: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 type CommitHook = Box<dyn Fn() + Send + Sync>;
@@ -278,7 +296,7 @@ impl Store {
             on_commit: Default::default(),
             min_free: AtomicU64::new(0),
             failed: AtomicBool::new(false),
-            last_reopen: Default::default(),
+            reopening: Default::default(),
         };
         migrate::run(&store)?;
         Ok(store)
@@ -329,43 +347,79 @@ impl Store {
         }
     }
 
+    /// Close the failed database and open the file again. One thread does it; the others (and
+    /// everyone while redb recovers the file) get [`StoreError::Reopening`] at once.
     fn reopen(&self) -> StoreResult<()> {
-        let mut slot = self
-            .db
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Ok(mut last) = self.reopening.try_lock() else {
+            return Err(StoreError::Reopening);
+        };
         if !self.failed.load(Ordering::Acquire) {
             return Ok(()); // another thread has just reopened it
         }
-        {
-            let mut last = self
-                .last_reopen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
-                return Err(StoreError::Reopening);
-            }
-            *last = Some(std::time::Instant::now());
+        if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+            return Err(StoreError::Reopening);
         }
-        // The failed database closes once the transactions still open on it end (they fail
-        // too); until then the file stays locked and opening waits for the next try.
-        slot.take();
+        *last = Some(std::time::Instant::now());
+        // Closing waits for a write transaction still alive on the failed database; reads on it
+        // fail from then on.
+        let old = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(old);
         match redb::Builder::new()
             .set_cache_size(self.cache_bytes)
             .open(&self.path)
         {
             Ok(db) => {
-                *slot = Some(std::sync::Arc::new(db));
+                *self
+                    .db
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(std::sync::Arc::new(db));
                 self.failed.store(false, Ordering::Release);
                 tracing::warn!(path = %self.path.display(), "data file reopened after a disk error");
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(error = %e, path = %self.path.display(),
-                    "reopening the data file failed; trying again shortly");
+                let e = open_error(&self.path, e);
+                match &e {
+                    StoreError::AlreadyOpen(_) | StoreError::Io { .. } => {
+                        tracing::warn!(error = %e,
+                        "reopening the data file failed; trying again shortly")
+                    }
+                    _ => tracing::error!(error = %e,
+                        "reopening the data file failed; the server cannot read or write it"),
+                }
                 Err(StoreError::Reopening)
             }
         }
+    }
+
+    /// After an error from code that converted it to its own type: check whether the open
+    /// database has failed under a disk error, so that the next access reopens it.
+    pub fn probe(&self) {
+        let Ok(db) = self.db() else { return };
+        if let Err(redb::TransactionError::Storage(e)) = db.try_begin_write() {
+            self.note(&StoreError::from(e));
+        }
+    }
+
+    /// Free bytes on the disk holding the data file (`None` when the file system cannot say);
+    /// also the `data_disk_free_bytes` gauge.
+    pub fn free_space(&self) -> Option<u64> {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
+        let st = rustix::fs::statvfs(dir.unwrap_or(Path::new("."))).ok()?;
+        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        metrics::gauge!("data_disk_free_bytes").set(free as f64);
+        Some(free)
+    }
+
+    /// [`StoreError::Full`] when the disk has less free than the bulk-data reserve: for other
+    /// writers to the data disk (backups, uploads) to check before they start.
+    pub fn check_room(&self) -> StoreResult<()> {
+        self.check_space(Reserve::Bulk)
     }
 
     /// Refuse a write up front when the disk has less free space than its reserve.
@@ -377,13 +431,10 @@ impl Store {
         if min == 0 {
             return Ok(());
         }
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
         // A file system that cannot say how much is free is not checked.
-        let Ok(st) = rustix::fs::statvfs(dir.unwrap_or(Path::new("."))) else {
+        let Some(free) = self.free_space() else {
             return Ok(());
         };
-        let free = st.f_bavail.saturating_mul(st.f_frsize);
-        metrics::gauge!("data_disk_free_bytes").set(free as f64);
         if free < min {
             return Err(StoreError::Full {
                 path: self.path.clone(),
@@ -420,8 +471,16 @@ impl Store {
         self.write_needing(Reserve::Small, f)
     }
 
-    /// [`Store::try_write`] for bulk data (sales ingest), which stops first when the disk
-    /// runs low (see [`Store::set_min_free`]).
+    /// [`Store::write`] for bulk data (see [`Store::try_write_bulk`]).
+    pub fn write_bulk<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.write_needing(Reserve::Bulk, f)
+    }
+
+    /// [`Store::try_write`] for bulk data (sales ingest, imports), which stops first when the
+    /// disk runs low (see [`Store::set_min_free`]).
     pub fn try_write_bulk<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
@@ -450,7 +509,11 @@ impl Store {
                 // `f` failed on its own terms, or on a disk error: then rolling back fails too,
                 // and that is the error that marks the file for reopening.
                 if let Err(a) = txn.abort() {
-                    self.note(&StoreError::from(a));
+                    let a = StoreError::from(a);
+                    if !a.is_disk_failure() {
+                        tracing::warn!(error = %a, "rolling back a write transaction failed");
+                    }
+                    self.note(&a);
                 }
                 Err(e)
             }

@@ -863,16 +863,16 @@ pub(crate) async fn stored_ids(base: &str, key: &str, sent: u64) -> std::collect
     let all: Vec<u64> = (0..sent).collect();
     for chunk in all.chunks(1000) {
         let batch: Vec<_> = chunk.iter().copied().map(numbered_sale).collect();
-        let v: serde_json::Value = client()
+        let r = client()
             .post(format!("{base}/api/v1/events"))
             .header("x-api-key", key)
             .json(&batch)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
+        let st = r.status();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        assert!(st.is_success(), "sending the ids again: {st} {v}");
         for i in v["duplicates"].as_array().unwrap() {
             present.insert(chunk[i.as_u64().unwrap() as usize]);
         }

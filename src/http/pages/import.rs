@@ -62,7 +62,14 @@ async fn receive(
     let cut_off = |e: axum::extract::multipart::MultipartError| {
         AppError::bad_request(format!("The upload was cut off: {e}"))
     };
-    let save = |e: std::io::Error| AppError::internal(format!("saving the upload: {e}"));
+    let save = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => AppError::new(
+            axum::http::StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "The disk is full, so the upload could not be saved; nothing was imported.",
+        ),
+        _ => AppError::internal(format!("saving the upload: {e}")),
+    };
     while let Some(mut field) = form.next_field().await.map_err(cut_off)? {
         match field.name().unwrap_or("") {
             "format" => {
@@ -95,6 +102,8 @@ pub async fn upload(
     a: Editor,
     mut form: Multipart,
 ) -> AppResult<Response> {
+    // An upload is written to the data disk: not into the space kept for the data.
+    state.store.check_room()?;
     let dir = uploads_dir(&state);
     tokio::fs::create_dir_all(&dir)
         .await

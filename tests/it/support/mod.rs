@@ -31,6 +31,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.data.dir = dir.to_path_buf();
     cfg.server.shutdown_grace = Duration::from_secs(2);
+    // no free-space reserve: the tests' temp disk may be small (tests/it/disk_full.rs checks it)
+    cfg.data.min_free_mb = 0;
     cfg
 }
 
