@@ -36,6 +36,8 @@ pub struct AppState {
     pub books: crate::pipeline::Books,
     /// The search index and its indexer (see `search`).
     pub search: crate::search::Search,
+    /// Backups made and checked while running (see `backups`).
+    pub backups: crate::backups::Tracker,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             jobs: Default::default(),
             live: crate::live::Hub::new(cfg.live.client_buffer),
             books: Default::default(),
+            backups: Default::default(),
             store,
             cfg,
             clock,

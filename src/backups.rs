@@ -1,11 +1,203 @@
-//! Scheduled backups (`[backup] every`, `keep`, `dir`): the running server writes a backup
-//! every so often into a directory and removes the oldest beyond `keep`. The last result is in
-//! `/metrics` and in the log.
+//! Backups the running server writes into its backups directory (`[backup] dir`): on a
+//! schedule (`every`, `keep`) and on demand from the Backups page. Each new backup is read back
+//! and checked at once; the last result and the last check are on the page, in `/metrics` and
+//! in the log. A backup holds every organization, so only the installation's operators (the
+//! owners of the first organization) may make or download one.
 
 use crate::app::AppState;
-use crate::store::Store;
+use crate::domain::Ts;
+use crate::domain::user::User;
 use crate::store::backup::{self, BackupError, Written};
+use crate::store::{ReadTx, Store, StoreResult, orgs};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Whether `user` operates this installation: an owner of its first organization (the one
+/// made at first run).
+pub fn is_operator(txn: &impl ReadTx, user: &User) -> StoreResult<bool> {
+    if user.role != crate::domain::Role::Owner {
+        return Ok(false);
+    }
+    Ok(orgs::first_id(txn)? == Some(user.org))
+}
+
+/// Record in the operator's organization's audit log what they did with a backup.
+pub fn record(
+    store: &Store,
+    user: &User,
+    action: &'static str,
+    file: String,
+    now: Ts,
+) -> StoreResult<()> {
+    use crate::store::audit::{self, Actor, Entry};
+    store.write(|t| {
+        audit::append(
+            t,
+            user.org,
+            now,
+            Entry {
+                actor: Actor::User {
+                    id: user.id,
+                    email: user.email.clone(),
+                },
+                action,
+                entity: "backup",
+                entity_id: file,
+                old: None,
+                new: None,
+            },
+        )
+        .map(|_| ())
+    })
+}
+
+/// How the last backup went.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub at: Ts,
+    pub scheduled: bool,
+    pub secs: f64,
+    /// The file and its size, or why it failed.
+    pub result: Result<(String, u64), String>,
+}
+
+/// The last check of a backup file (read back whole: signature, header, checksum, records).
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub at: Ts,
+    pub file: String,
+    pub passed: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    running: bool,
+    last: Option<Outcome>,
+    last_check: Option<Checked>,
+}
+
+/// The backups made and checked while this server runs (shared, cheap to clone).
+#[derive(Clone, Default)]
+pub struct Tracker(Arc<Mutex<Inner>>);
+
+impl Tracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    pub fn last(&self) -> Option<Outcome> {
+        self.lock().last.clone()
+    }
+    pub fn last_check(&self) -> Option<Checked> {
+        self.lock().last_check.clone()
+    }
+    pub fn running(&self) -> bool {
+        self.lock().running
+    }
+}
+
+/// A backup is already being written.
+#[derive(Debug)]
+pub struct Busy;
+
+/// Write a backup into the backups directory now (removing the oldest beyond `keep`), then
+/// check it; blocking. Records both in the tracker and the metrics.
+pub fn make(state: &AppState, scheduled: bool) -> Result<Outcome, Busy> {
+    {
+        let mut t = state.backups.lock();
+        if t.running {
+            return Err(Busy);
+        }
+        t.running = true;
+    }
+    let now = state.clock.now();
+    let dir = state.cfg.backup.dir(&state.cfg.data.dir);
+    let started = std::time::Instant::now();
+    let r = run_once(&state.store, &dir, state.cfg.backup.keep, now);
+    let secs = started.elapsed().as_secs_f64();
+    let result = match &r {
+        Ok((path, w)) => {
+            metrics::gauge!("backup_last_success_timestamp_seconds").set(now.0 as f64 / 1e6);
+            metrics::gauge!("backup_last_duration_seconds").set(secs);
+            metrics::gauge!("backup_last_bytes").set(w.bytes as f64);
+            tracing::info!(file = %path.display(), bytes = w.bytes, secs, scheduled, "backup written");
+            Ok((file_name(path), w.bytes))
+        }
+        Err(e) => {
+            metrics::counter!("backup_failures_total").increment(1);
+            tracing::error!(error = %e, scheduled, "backup failed");
+            Err(e.to_string())
+        }
+    };
+    let outcome = Outcome {
+        at: now,
+        scheduled,
+        secs,
+        result,
+    };
+    state.backups.lock().last = Some(outcome.clone());
+    if let Ok((path, _)) = &r {
+        check(state, path);
+    }
+    state.backups.lock().running = false;
+    Ok(outcome)
+}
+
+/// Check one backup file (blocking) and remember the result.
+pub fn check(state: &AppState, path: &Path) -> Checked {
+    let r = crate::verify::backup_file(path);
+    if !r.problems.is_empty() {
+        metrics::counter!("backup_check_failures_total").increment(1);
+        tracing::error!(file = %path.display(), problems = ?r.problems, "a backup failed its check");
+    }
+    let c = Checked {
+        at: state.clock.now(),
+        file: file_name(path),
+        passed: r.passed,
+        problems: r.problems,
+    };
+    state.backups.lock().last_check = Some(c.clone());
+    c
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A backup in the backups directory.
+pub struct Listed {
+    pub name: String,
+    pub bytes: u64,
+    /// `None` when its header cannot be read (the check says why).
+    pub header: Option<backup::Header>,
+}
+
+/// The backups in `dir`, newest first, with their headers.
+pub fn listing(dir: &Path) -> Vec<Listed> {
+    let mut out: Vec<Listed> = list(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| Listed {
+            name: file_name(&p),
+            bytes: std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0),
+            header: backup::read_header(&p).ok().map(|(h, _)| h),
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// The backup named `name` in `dir`, if it is one of the listed ones (never a path elsewhere).
+pub fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    list(dir)
+        .ok()?
+        .into_iter()
+        .find(|p| p.file_name().and_then(|n| n.to_str()) == Some(name))
+}
 
 const PREFIX: &str = "salesboard-";
 const SUFFIX: &str = ".sbbackup";
@@ -77,25 +269,12 @@ pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let (store, now) = (state.store.clone(), state.clock.now());
-            let dir = state.cfg.backup.dir(&state.cfg.data.dir);
-            let keep = state.cfg.backup.keep;
-            let started = std::time::Instant::now();
-            let r = tokio::task::spawn_blocking(move || run_once(&store, &dir, keep, now)).await;
-            let secs = started.elapsed().as_secs_f64();
-            match r {
-                Ok(Ok((path, w))) => {
-                    metrics::gauge!("backup_last_success_timestamp_seconds")
-                        .set(now.0 as f64 / 1e6);
-                    metrics::gauge!("backup_last_duration_seconds").set(secs);
-                    metrics::gauge!("backup_last_bytes").set(w.bytes as f64);
-                    tracing::info!(file = %path.display(), bytes = w.bytes, secs, "scheduled backup written");
-                }
-                Ok(Err(e)) => {
-                    metrics::counter!("backup_failures_total").increment(1);
-                    tracing::error!(error = %e, "scheduled backup failed");
-                }
+            let st = state.clone();
+            match tokio::task::spawn_blocking(move || make(&st, true)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(Busy)) => tracing::info!("scheduled backup skipped: one is being written"),
                 Err(e) => {
+                    state.backups.lock().running = false;
                     metrics::counter!("backup_failures_total").increment(1);
                     tracing::error!(error = %e, "scheduled backup panicked");
                 }

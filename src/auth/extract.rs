@@ -199,3 +199,30 @@ impl FromRequestParts<AppState> for Ingester {
         })
     }
 }
+
+/// The signed-in user, when they operate the installation (see
+/// [`crate::backups::is_operator`]); 403 otherwise. Not a permission of a role: it spans
+/// organizations.
+pub struct Operator(pub Principal);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, AppError> {
+        let p = Principal::from_request_parts(parts, state).await?;
+        let user = p.user().clone();
+        let ok = state
+            .db(move |s| Ok(s.read(|t| crate::backups::is_operator(t, &user))?))
+            .await?;
+        if !ok {
+            return Err(AppError::forbidden(
+                "Backups hold every organization's data: only the owners of the first \
+                 organization (the installation's operators) manage them.",
+            ));
+        }
+        Ok(Operator(p))
+    }
+}

@@ -10,4 +10,4 @@ pub mod password;
 pub mod ratelimit;
 pub mod sessions;
 
-pub use extract::{Authz, Principal, Session, perm};
+pub use extract::{Authz, Operator, Principal, Session, perm};

@@ -1,6 +1,7 @@
 //! maud components shared by pages: fragments that are also swapped in alone by htmx.
 
 pub mod audit;
+pub mod backups;
 pub mod catalog;
 pub mod chart;
 pub mod dashboard;

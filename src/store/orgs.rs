@@ -60,6 +60,13 @@ pub fn list(txn: &impl ReadTx) -> StoreResult<Vec<Org>> {
     Ok(out)
 }
 
+/// The first organization made (the lowest id), if any.
+pub fn first_id(txn: &impl ReadTx) -> StoreResult<Option<OrgId>> {
+    let t = txn.table(ORGS)?;
+    let first = t.first()?.map(|(k, _)| OrgId(k.value()));
+    Ok(first)
+}
+
 pub fn count(txn: &impl ReadTx) -> StoreResult<u64> {
     Ok(txn.table(ORGS)?.len()?)
 }

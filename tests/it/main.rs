@@ -6,6 +6,7 @@ mod api_errors;
 mod api_keys;
 mod audit;
 mod auth;
+mod backups;
 mod browser;
 mod cli;
 mod disk_full;

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use std::time::Duration;
 
 /// The body of a GET with the browser-like client.
-async fn text_of(c: &reqwest::Client, url: &str) -> String {
+pub(crate) async fn text_of(c: &reqwest::Client, url: &str) -> String {
     c.get(url).send().await.unwrap().text().await.unwrap()
 }
 
@@ -16,7 +16,7 @@ fn location(r: &reqwest::Response) -> String {
         .unwrap_or_default()
 }
 
-async fn sign_in(s: &TestServer, c: &reqwest::Client) -> String {
+pub(crate) async fn sign_in(s: &TestServer, c: &reqwest::Client) -> String {
     s.owner_token().await;
     let r = c
         .post(s.url("/login"))

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod apikeys;
+mod backups;
 mod catalog;
 mod events;
 mod metrics;
@@ -35,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::get_team))
         .routes(routes!(admin::audit))
         .routes(routes!(admin::export_audit))
+        .routes(routes!(backups::list, backups::create))
         .routes(routes!(events::ingest))
         .routes(routes!(apikeys::list, apikeys::create))
         .routes(routes!(apikeys::revoke))

@@ -3,6 +3,8 @@
 mod account;
 mod admin;
 mod audit;
+mod backups;
+pub(crate) use backups::record as record_backup;
 mod catalog;
 mod dashboard;
 mod home;
@@ -92,6 +94,12 @@ pub fn routes(cfg: &crate::config::Config) -> Router<AppState> {
         .route("/admin/roles", get(admin::roles_page))
         .route("/admin/audit", get(audit::audit_page))
         .route(
+            "/admin/backups",
+            get(backups::backups_page).post(backups::backup_now),
+        )
+        .route("/admin/backups/{name}", get(backups::download))
+        .route("/admin/backups/{name}/check", post(backups::check))
+        .route(
             "/import",
             get(import::import_page).post(import::upload).layer(
                 axum::extract::DefaultBodyLimit::max(
@@ -156,16 +164,27 @@ const NAV: &[(&str, &str, Option<Permission>)] = &[
 
 pub async fn shell(state: &AppState, p: &Principal, title: &str, active: &str) -> AppResult<Shell> {
     let user = p.user().clone();
-    let org = user.org;
-    let org_name = state
-        .db(move |s| Ok(s.read(|t| orgs::get(t, org))?))
-        .await?
-        .map(|o| o.name)
-        .unwrap_or_default();
+    let u = user.clone();
+    let (org_name, operator) = state
+        .db(move |s| {
+            Ok(s.read(|t| {
+                let name = orgs::get(t, u.org)?.map(|o| o.name).unwrap_or_default();
+                Ok((name, crate::backups::is_operator(t, &u)?))
+            })?)
+        })
+        .await?;
+    let mut nav = nav_for(user.role, active);
+    if operator {
+        nav.push(NavLink {
+            href: "/admin/backups",
+            label: "Backups",
+            active: active == "/admin/backups",
+        });
+    }
     Ok(Shell {
         title: title.to_string(),
         org_name,
-        nav: nav_for(user.role, active),
+        nav,
         user_name: user.name,
         user_email: user.email,
         role_label: user.role.label(),
