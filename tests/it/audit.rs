@@ -161,14 +161,7 @@ async fn the_audit_page_filters_and_shows_old_and_new_values() {
         .send()
         .await
         .unwrap();
-    let c = browser_like();
-    let r = c
-        .post(s.url("/login"))
-        .form(&[("email", s.owner_email.as_str()), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_redirection());
+    let c = signed_in_browser(&s, &s.owner_email).await;
     let page = c.get(s.url("/admin/audit")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
@@ -238,12 +231,7 @@ async fn the_audit_page_filters_and_shows_old_and_new_values() {
 
     // Not for a viewer.
     s.user(&owner, "vic@example.com", "viewer").await;
-    let v = browser_like();
-    v.post(s.url("/login"))
-        .form(&[("email", "vic@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let v = signed_in_browser(&s, "vic@example.com").await;
     let r = v.get(s.url("/admin/audit")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let home = v

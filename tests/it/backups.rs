@@ -148,12 +148,7 @@ async fn backups_are_for_the_installations_operators_only() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
-    let c = browser_like();
-    c.post(s.url("/login"))
-        .form(&[("email", "o@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let c = signed_in_browser(&s, "o@example.com").await;
     let r = c.get(s.url("/admin/backups")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let home = text_of(&c, &s.url("/")).await;

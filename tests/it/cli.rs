@@ -1141,13 +1141,18 @@ async fn scheduled_backups_show_in_the_metrics() {
         c.backup.keep = 1;
     })
     .await;
+    let dir = s.dir.path().join("backups");
+    // (the metrics are process-wide: other tests' servers write backups too, so this one's
+    // file must be there as well)
     let text = eventually(Duration::from_secs(15), || {
-        let url = s.url("/metrics");
+        let (url, dir) = (s.url("/metrics"), dir.clone());
         async move {
             let t = client().get(url).send().await.ok()?.text().await.ok()?;
-            t.lines()
-                .any(|l| l.starts_with("backup_last_bytes") && !l.ends_with(" 0"))
-                .then_some(t)
+            let mine = salesboard::backups::list(&dir).is_ok_and(|l| !l.is_empty());
+            (mine
+                && t.lines()
+                    .any(|l| l.starts_with("backup_last_bytes") && !l.ends_with(" 0")))
+            .then_some(t)
         }
     })
     .await;
@@ -1155,7 +1160,6 @@ async fn scheduled_backups_show_in_the_metrics() {
         text.contains("backup_last_success_timestamp_seconds"),
         "{text}"
     );
-    let dir = s.dir.path().join("backups");
     // (a moment after a new backup's rename, before the oldest is removed, there are two)
     let n = salesboard::backups::list(&dir).unwrap().len();
     assert!((1..=2).contains(&n), "{n}");

@@ -197,6 +197,23 @@ pub async fn error_code(r: reqwest::Response) -> (StatusCode, String) {
     (s, v["error"]["code"].as_str().unwrap_or("").to_string())
 }
 
+/// A browser-like client signed in through the sign-in form as `email` (password [`PASSWORD`]).
+pub async fn signed_in_browser(s: &TestServer, email: &str) -> Client {
+    let c = browser_like();
+    let r = c
+        .post(s.url("/login"))
+        .form(&[("email", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_redirection(),
+        "signing in as {email}: {}",
+        r.status()
+    );
+    c
+}
+
 /// Poll `f` until it returns `Some`, failing after `deadline`.
 pub async fn eventually<T, F, Fut>(deadline: Duration, mut f: F) -> T
 where
