@@ -8,13 +8,14 @@
 //! 2. The real binary is started on that data directory; each start is timed from spawn to
 //!    the first 200 from `/readyz` (polled every 5 ms), split at the "listening on" banner
 //!    (printed once the data file is open and the port bound).
-//! 3. Clean starts (the previous server stopped with SIGTERM), then SB_BENCH_ROUNDS rounds
-//!    (default 5) of: a few clients post batches of sales to `POST /api/v1/events`, the server
-//!    is killed with SIGKILL after a random-ish delay (seeded by SB_BENCH_SEED), restarted and
-//!    timed.
-//! 4. Once more with the data file evicted from the OS page cache (clean and after a kill),
-//!    and the recovery of a killed file timed in-process through redb alone (with its repair
-//!    callback, to show whether a full repair ran).
+//! 3. Starts after a SIGTERM (each stop is checked: did it close the data file cleanly, or
+//!    would redb need a repair?), then SB_BENCH_ROUNDS rounds (default 5) of: a few clients
+//!    post batches of sales to `POST /api/v1/events`, the server is killed with SIGKILL after
+//!    a random-ish delay (seeded by SB_BENCH_SEED), restarted and timed.
+//! 4. The recovery of a killed file timed in-process through redb alone (with its repair
+//!    callback, to show whether a full repair ran), then a clean open of the same file.
+//! 5. Once more with the data file evicted from the OS page cache (`fadvise(DONTNEED)` on that
+//!    file only): a clean start, and a restart after a kill.
 //!
 //! `cargo bench --bench restart` (`SB_BENCH_EVENTS=300000` for a quicker run).
 
@@ -98,8 +99,41 @@ fn start(rt: &tokio::runtime::Runtime, http: &reqwest::Client, dir: &Path) -> Se
     }
 }
 
-/// SIGTERM and wait for a clean exit.
-fn stop(mut s: Server) {
+/// Would redb need a full repair to open `file` (the last close was not clean)? The open is
+/// abandoned at the repair's first callback, before anything is written.
+fn needs_repair(file: &Path) -> bool {
+    match redb::Builder::new()
+        .set_repair_callback(|s: &mut redb::RepairSession| s.abort())
+        .open(file)
+    {
+        Ok(db) => {
+            drop(db);
+            false
+        }
+        Err(redb::DatabaseError::RepairAborted) => true,
+        Err(e) => panic!("probing {}: {e}", file.display()),
+    }
+}
+
+/// Repair `file` in-process if it needs it (so that the next start is a clean one).
+fn make_clean(file: &Path) {
+    if needs_repair(file) {
+        let t = Instant::now();
+        drop(redb::Builder::new().open(file).unwrap());
+        println!(
+            "  (file repaired in-process first: {:.0} ms)",
+            ms(t.elapsed())
+        );
+    }
+}
+
+/// SIGTERM and wait for a successful exit; then whether the data file was closed cleanly.
+fn stop(s: Server, file: &Path) -> bool {
+    terminate(s);
+    !needs_repair(file)
+}
+
+fn terminate(mut s: Server) {
     let pid = s.child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let st = s.child.wait().unwrap();
@@ -178,6 +212,10 @@ fn evict(file: &Path) {
 }
 
 fn summary(name: &str, mut v: Vec<Duration>) {
+    if v.is_empty() {
+        println!("{name}: none");
+        return;
+    }
     v.sort();
     println!(
         "{name}: n={} median {:.0} ms, max {:.0} ms (min {:.0} ms)",
@@ -253,20 +291,25 @@ fn main() {
         ms(s.ready),
         ms(s.banner)
     );
-    stop(s);
+    let mut was_clean = stop(s, &file);
+    println!("  SIGTERM: data file closed cleanly: {was_clean}");
 
-    // Clean starts after SIGTERM.
-    let mut clean = Vec::new();
-    for i in 0..3 {
+    // Starts after SIGTERM, split by whether that stop closed the file cleanly.
+    let (mut clean, mut unclean) = (Vec::new(), Vec::new());
+    for i in 0..5 {
         let s = start(&rt, &http, &dir);
         println!(
-            "clean start {i}: ready in {:.0} ms (banner {:.0} ms)",
+            "start {i} after SIGTERM (closed cleanly: {was_clean}): ready in {:.0} ms (banner {:.0} ms)",
             ms(s.ready),
             ms(s.banner)
         );
-        clean.push(s.ready);
-        stop(s);
+        if was_clean { &mut clean } else { &mut unclean }.push(s.ready);
+        // let it run a little, as a server would
+        std::thread::sleep(Duration::from_millis(300));
+        was_clean = stop(s, &file);
+        println!("  SIGTERM: data file closed cleanly: {was_clean}");
     }
+    make_clean(&file);
 
     // Kill mid-ingest, restart, time.
     let mut s = start(&rt, &http, &dir);
@@ -288,28 +331,10 @@ fn main() {
     }
     println!("acknowledged batches in all kill rounds: {total_acked}");
 
-    // Cold OS page cache: clean, then after a kill.
-    stop(s);
-    evict(&file);
-    let s = start(&rt, &http, &dir);
-    println!(
-        "clean start, data file not in the page cache: ready in {:.0} ms (banner {:.0} ms)",
-        ms(s.ready),
-        ms(s.banner)
-    );
-    let delay = Duration::from_millis(500 + rand() % 2000);
-    let (acked, _) = kill_mid_ingest(&rt, &http, s, &key, rounds, delay, &at);
-    evict(&file);
-    let s = start(&rt, &http, &dir);
-    println!(
-        "kill ({acked} batches acknowledged), data file not in the page cache: restart ready in {:.0} ms (banner {:.0} ms)",
-        ms(s.ready),
-        ms(s.banner)
-    );
-
     // redb alone opening a killed file: is the time its repair?
     let delay = Duration::from_millis(500 + rand() % 2000);
     kill_mid_ingest(&rt, &http, s, &key, rounds + 1, delay, &at);
+    println!("killed: needs repair: {}", needs_repair(&file));
     let calls = Arc::new(AtomicU64::new(0));
     let t = Instant::now();
     let db = {
@@ -346,11 +371,40 @@ fn main() {
         ms(s.ready),
         ms(s.banner)
     );
-    stop(s);
+    println!("  SIGTERM: data file closed cleanly: {}", stop(s, &file));
+    make_clean(&file);
+
+    // Cold OS page cache: clean, then after a kill.
+    evict(&file);
+    let s = start(&rt, &http, &dir);
+    println!(
+        "clean start, data file not in the page cache: ready in {:.0} ms (banner {:.0} ms)",
+        ms(s.ready),
+        ms(s.banner)
+    );
+    let delay = Duration::from_millis(500 + rand() % 2000);
+    let (acked, _) = kill_mid_ingest(&rt, &http, s, &key, rounds, delay, &at);
+    evict(&file);
+    let s = start(&rt, &http, &dir);
+    println!(
+        "kill ({acked} batches acknowledged), data file not in the page cache: restart ready in {:.0} ms (banner {:.0} ms)",
+        ms(s.ready),
+        ms(s.banner)
+    );
+    println!("  SIGTERM: data file closed cleanly: {}", stop(s, &file));
 
     println!("---");
     println!("data file {:.0} MB, {n}+ events", size());
-    summary("clean start (after SIGTERM), spawn → /readyz 200", clean);
+    summary(
+        "start after a SIGTERM that closed the file cleanly, spawn → /readyz 200",
+        clean,
+    );
+    if !unclean.is_empty() {
+        summary(
+            "start after a SIGTERM that left the file needing repair, spawn → /readyz 200",
+            unclean,
+        );
+    }
     summary(
         "restart after SIGKILL mid-ingest, spawn → /readyz 200",
         after_kill,

@@ -54,6 +54,12 @@ impl Running {
         tokio::task::spawn_blocking(move || search.stop())
             .await
             .context("stopping the search indexer")?;
+        // Background tasks and threads still hold the store: close the file itself, so that
+        // the next start needs no crash recovery.
+        let store = self.state.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .context("closing the data file")?;
         Ok(())
     }
 

@@ -397,6 +397,42 @@ impl Store {
         }
     }
 
+    /// Close the data file cleanly, so that the next start needs no recovery. Waits (up to 5 s)
+    /// for a transaction being begun elsewhere to let go of the database; a write transaction
+    /// still running finishes first. Every later operation fails with
+    /// [`StoreError::Reopening`].
+    pub fn close(&self) {
+        let _reopening = self
+            .reopening
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(mut db) = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match std::sync::Arc::try_unwrap(db) {
+                Ok(d) => {
+                    drop(d);
+                    return;
+                }
+                Err(shared) if std::time::Instant::now() < until => {
+                    db = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(_) => {
+                    tracing::warn!("the data file is still in use; it closes when that ends");
+                    return;
+                }
+            }
+        }
+    }
+
     /// After an error from code that converted it to its own type: check whether the open
     /// database has failed under a disk error, so that the next access reopens it.
     pub fn probe(&self) {
@@ -494,7 +530,10 @@ impl Store {
         f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
     ) -> Result<T, E> {
         self.check_space(reserve)?;
-        let txn = self.noting(self.db()?.begin_write().map_err(StoreError::from))?;
+        let mut txn = self.noting(self.db()?.begin_write().map_err(StoreError::from))?;
+        // Each commit also saves redb's allocator state, so that opening the file after a crash
+        // loads it instead of walking the whole file (seconds per GB) to rebuild it.
+        txn.set_quick_repair(true);
         match f(&txn) {
             Ok(v) => {
                 self.noting(txn.commit().map_err(StoreError::from))?;

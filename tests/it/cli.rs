@@ -983,6 +983,46 @@ async fn acknowledged_events_survive_sigkill_then_verify_passes() {
     assert!(stop(s).success());
 }
 
+/// Whether opening the data file would run redb's crash recovery (checked without changing it).
+fn needs_recovery(file: &std::path::Path) -> bool {
+    match redb::Builder::new()
+        .set_repair_callback(|s: &mut redb::RepairSession| s.abort())
+        .open(file)
+    {
+        Ok(_) => false,
+        Err(redb::DatabaseError::RepairAborted) => true,
+        Err(e) => panic!("opening {}: {e}", file.display()),
+    }
+}
+
+#[tokio::test]
+async fn stopping_closes_the_data_file_so_the_next_start_needs_no_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = serve(&data);
+    let email = value_of(&s.lines, "email");
+    let t = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
+    let key = writer_key(&s.base, &t).await;
+    let mut s = Some(s);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for round in 0..3 {
+        let served = s.take().unwrap_or_else(|| serve(&data));
+        // writes in flight when the stop comes
+        let base = served.base.clone();
+        let writers = tokio::spawn({
+            let (key, next) = (key.clone(), next.clone());
+            async move { post_until_gone(&base, &key, &next, 2).await }
+        });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(stop(served).success());
+        writers.await.unwrap();
+        assert!(
+            !needs_recovery(&data.join("salesboard.redb")),
+            "round {round}: the data file was not closed cleanly"
+        );
+    }
+}
+
 #[tokio::test]
 async fn verify_checks_a_data_file_and_names_what_is_wrong() {
     use salesboard::store::{Store, codec, tables};
