@@ -15,6 +15,7 @@ use std::time::Duration;
 use tower_http::CompressionLevel;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -186,7 +187,15 @@ pub fn router(state: AppState) -> Router {
         // made compression most of the CPU time of a cached dashboard view (perf: about half
         // of all samples at 200 concurrent users); gzip at level 4 costs a fraction and the
         // pages are a few KB either way. Assets are cached by browsers for good (hashed URLs).
-        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)))
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Precise(4))
+                // downloads (backups) are compressed already, and keep their length and ranges
+                .compress_when(
+                    DefaultPredicate::new()
+                        .and(NotForContentType::const_new("application/octet-stream")),
+                ),
+        )
         .layer(middleware::from_fn(http::ops::track_metrics))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(http::ops::make_span))

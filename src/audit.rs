@@ -236,40 +236,46 @@ pub fn apply_retention(store: &Store, keep_days: u32, now: Ts) -> StoreResult<u6
     if keep_days == 0 {
         return Ok(0);
     }
-    let before = Ts(now
-        .0
-        .saturating_sub(i64::from(keep_days) * 86_400 * 1_000_000));
+    let Some(span) = i64::from(keep_days).checked_mul(86_400 * 1_000_000) else {
+        return Ok(0); // longer than time can count: keep everything
+    };
+    let before = Ts(now.0.saturating_sub(span));
     let mut total = 0u64;
     for org in store.read(orgs::list)? {
         let mut removed = 0u64;
         loop {
-            let n = store.write(|t| audit::remove_before(t, org.id, before, RETENTION_STEP))?;
+            // The last step records the whole removal in its own transaction: never one
+            // without the other.
+            let n = store.write(|t| {
+                let n = audit::remove_before(t, org.id, before, RETENTION_STEP)?;
+                let all = removed + n as u64;
+                if n < RETENTION_STEP && all > 0 {
+                    let anchor = audit::anchor(t, org.id)?.map(|a| a.seq);
+                    audit::append(
+                        t,
+                        org.id,
+                        now,
+                        Entry {
+                            actor: audit::Actor::System,
+                            action: "audit.retention",
+                            entity: "audit",
+                            entity_id: String::new(),
+                            old: None,
+                            new: audit::json(&serde_json::json!({
+                                "removed": all,
+                                "before": before.to_string(),
+                                "keep_days": keep_days,
+                                "chain_continues_after": anchor,
+                            })),
+                        },
+                    )?;
+                }
+                Ok(n)
+            })?;
             removed += n as u64;
             if n < RETENTION_STEP {
                 break;
             }
-        }
-        if removed > 0 {
-            store.write(|t| {
-                audit::append(
-                    t,
-                    org.id,
-                    now,
-                    Entry {
-                        actor: audit::Actor::System,
-                        action: "audit.retention",
-                        entity: "audit",
-                        entity_id: String::new(),
-                        old: None,
-                        new: audit::json(&serde_json::json!({
-                            "removed": removed,
-                            "before": before.to_string(),
-                            "keep_days": keep_days,
-                        })),
-                    },
-                )
-                .map(|_| ())
-            })?;
         }
         total += removed;
     }

@@ -59,6 +59,10 @@ pub struct Outcome {
     pub secs: f64,
     /// The file and its size, or why it failed.
     pub result: Result<(String, u64), String>,
+    /// It failed for lack of disk space.
+    pub disk_full: bool,
+    /// The check of the new backup.
+    pub check: Option<Checked>,
 }
 
 /// The last check of a backup file (read back whole: signature, header, checksum, records).
@@ -102,8 +106,18 @@ impl Tracker {
 #[derive(Debug)]
 pub struct Busy;
 
-/// Write a backup into the backups directory now (removing the oldest beyond `keep`), then
-/// check it; blocking. Records both in the tracker and the metrics.
+/// Clears the running flag however `make` ends (panics included).
+struct Running<'a>(&'a Tracker);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.lock().running = false;
+    }
+}
+
+/// Write a backup into the backups directory now (removing the oldest beyond `keep`; manual
+/// and scheduled backups share the folder and the count), then check it; blocking. Records
+/// both in the tracker and the metrics.
 pub fn make(state: &AppState, scheduled: bool) -> Result<Outcome, Busy> {
     {
         let mut t = state.backups.lock();
@@ -112,11 +126,13 @@ pub fn make(state: &AppState, scheduled: bool) -> Result<Outcome, Busy> {
         }
         t.running = true;
     }
+    let _running = Running(&state.backups);
     let now = state.clock.now();
     let dir = state.cfg.backup.dir(&state.cfg.data.dir);
     let started = std::time::Instant::now();
     let r = run_once(&state.store, &dir, state.cfg.backup.keep, now);
     let secs = started.elapsed().as_secs_f64();
+    let mut disk_full = false;
     let result = match &r {
         Ok((path, w)) => {
             metrics::gauge!("backup_last_success_timestamp_seconds").set(now.0 as f64 / 1e6);
@@ -126,22 +142,31 @@ pub fn make(state: &AppState, scheduled: bool) -> Result<Outcome, Busy> {
             Ok((file_name(path), w.bytes))
         }
         Err(e) => {
+            disk_full = match e {
+                BackupError::Store(s) => s.is_disk_full(),
+                BackupError::Io { source, .. } => matches!(
+                    source.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ),
+                _ => false,
+            };
             metrics::counter!("backup_failures_total").increment(1);
             tracing::error!(error = %e, scheduled, "backup failed");
             Err(e.to_string())
         }
     };
-    let outcome = Outcome {
+    let mut outcome = Outcome {
         at: now,
         scheduled,
         secs,
         result,
+        disk_full,
+        check: None,
     };
     state.backups.lock().last = Some(outcome.clone());
     if let Ok((path, _)) = &r {
-        check(state, path);
+        outcome.check = Some(check(state, path));
     }
-    state.backups.lock().running = false;
     Ok(outcome)
 }
 
@@ -274,7 +299,6 @@ pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
                 Ok(Ok(_)) => {}
                 Ok(Err(Busy)) => tracing::info!("scheduled backup skipped: one is being written"),
                 Err(e) => {
-                    state.backups.lock().running = false;
                     metrics::counter!("backup_failures_total").increment(1);
                     tracing::error!(error = %e, "scheduled backup panicked");
                 }

@@ -414,6 +414,15 @@ impl Config {
         if self.backup.keep == 0 {
             return bad("backup.keep", "must be at least 1");
         }
+        // (a hundred years: beyond it the cut-off time would overflow)
+        for (k, v) in [
+            ("audit.keep_days", self.audit.keep_days),
+            ("data.keep_raw_events_days", self.data.keep_raw_events_days),
+        ] {
+            if v > 36_500 {
+                return bad(k, "must be at most 36500 (0 keeps everything)");
+            }
+        }
         if !self.backup.every.is_zero() && self.backup.every < Duration::from_secs(1) {
             return bad(
                 "backup.every",

@@ -76,6 +76,7 @@ pub fn list(
     records: &[AuditRecord],
     next_before: Option<u64>,
     tz: &jiff::tz::TimeZone,
+    error: Option<&str>,
 ) -> Markup {
     let first = href(&Params {
         before: None,
@@ -102,6 +103,7 @@ pub fn list(
     };
     html! {
         div #audit-list {
+            @if let Some(e) = error { p.alert.alert-error role="alert" #form-error { (e) } }
             p.small.muted #audit-summary {
                 @if p.before.is_some() { "Older records" } @else { "Newest first" }
                 @if let Some(id) = p.entity_id.as_deref().filter(|s| !s.trim().is_empty()) {

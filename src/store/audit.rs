@@ -76,12 +76,17 @@ pub fn append(txn: &WriteTransaction, org: OrgId, at: Ts, e: Entry) -> StoreResu
         .next_back()
         .transpose()?
         .map(|(k, v)| (k.value().1, v.value().to_vec()));
-    let (seq, prev_hash) = match last {
-        Some((seq, bytes)) => (seq + 1, codec::decode::<AuditRecord>(&bytes)?.hash),
+    let (seq, prev_hash, at) = match last {
+        Some((seq, bytes)) => {
+            let prev = codec::decode::<AuditRecord>(&bytes)?;
+            // Time never goes backwards in the log (a clock step, or a change that waited for
+            // the writer), so reading it by time can stop at the first older record.
+            (seq + 1, prev.hash, at.max(prev.at))
+        }
         // Every record was removed by retention: the chain goes on from the last one.
         None => match anchor(txn, org)? {
-            Some(a) => (a.seq + 1, a.hash),
-            None => (1, [0; 32]),
+            Some(a) => (a.seq + 1, a.hash, at),
+            None => (1, [0; 32], at),
         },
     };
     let mut rec = AuditRecord {

@@ -233,6 +233,12 @@ pub fn open_existing<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
+/// Free bytes for this user on the file system holding `path` (`None` when it cannot say).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// The open data file.
 ///
 /// A disk error under redb (typically the disk filling up mid-commit) makes redb refuse every
@@ -446,8 +452,7 @@ impl Store {
     /// also the `data_disk_free_bytes` gauge.
     pub fn free_space(&self) -> Option<u64> {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
-        let st = rustix::fs::statvfs(dir.unwrap_or(Path::new("."))).ok()?;
-        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        let free = free_bytes(dir.unwrap_or(Path::new(".")))?;
         metrics::gauge!("data_disk_free_bytes").set(free as f64);
         Some(free)
     }

@@ -206,7 +206,22 @@ async fn the_audit_page_filters_and_shows_old_and_new_values() {
     let frag = r.text().await.unwrap();
     assert!(frag.starts_with(r#"<div id="audit-list">"#), "{frag}");
 
-    // A bad date explains itself; nothing matches an empty day.
+    // A bad date explains itself, in the list htmx swaps in too; nothing matches an empty day.
+    let r = c
+        .get(s.url("/admin/audit?from=2026-12-05&to=2026-12-01"))
+        .header("hx-request", "true")
+        .header("hx-target", "audit-list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let frag = r.text().await.unwrap();
+    assert!(
+        frag.starts_with(
+            r#"<div id="audit-list"><p class="alert alert-error" id="form-error" role="alert">"#
+        ) && frag.contains("must not be before"),
+        "{frag}"
+    );
     let r = c
         .get(s.url("/admin/audit?from=2026-13-01"))
         .send()

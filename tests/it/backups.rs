@@ -27,7 +27,18 @@ async fn operators_back_up_download_and_check_from_the_page() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let page = text_of(&c, &s.url("/admin/backups")).await;
+    // It runs in the background; the page shows it once written and checked.
+    let page = eventually(std::time::Duration::from_secs(20), || {
+        let (c, url) = (c.clone(), s.url("/admin/backups"));
+        async move {
+            let page = text_of(&c, &url).await;
+            page.split("id=\"backup-check\"")
+                .nth(1)
+                .is_some_and(|c| c.contains("passed"))
+                .then_some(page)
+        }
+    })
+    .await;
     let name = page
         .split("<th scope=\"row\"><code>")
         .nth(1)
@@ -51,6 +62,7 @@ async fn operators_back_up_download_and_check_from_the_page() {
     // Download: the file itself, as an attachment.
     let r = c
         .get(s.url(&format!("/admin/backups/{name}")))
+        .header("accept-encoding", "gzip")
         .send()
         .await
         .unwrap();
@@ -61,6 +73,11 @@ async fn operators_back_up_download_and_check_from_the_page() {
             .unwrap()
             .contains(&name)
     );
+    assert!(
+        r.headers().get("content-encoding").is_none(),
+        "sent as it is"
+    );
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
     let bytes = r.bytes().await.unwrap();
     assert!(bytes.starts_with(b"SALESBOARD BACKUP\n"));
     let on_disk = std::fs::read(s.dir.path().join("backups").join(&name)).unwrap();

@@ -80,19 +80,39 @@ pub struct Made {
 /// Write a backup now (a consistent snapshot; serving and saving go on), then check it.
 /// 409 while another backup is being written.
 #[utoipa::path(post, path = "/admin/backups", tag = "admin",
-    responses((status = 201, description = "Written and checked", body = Made)))]
+    responses((status = 201, description = "Written and checked", body = Made),
+        (status = 409, description = "A backup is being written", body = crate::http::openapi::ErrorBody),
+        (status = 507, description = "The disk is too full for a backup", body = crate::http::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     op: Operator,
 ) -> AppResult<(StatusCode, Json<Made>)> {
-    let st = state.clone();
-    let made = tokio::task::spawn_blocking(move || crate::backups::make(&st, false))
-        .await?
-        .map_err(|_| AppError::conflict(None, "A backup is being written right now."))?;
-    let (name, _) = made
-        .result
-        .map_err(|e| AppError::internal(format!("backup failed: {e}")))?;
-    crate::http::pages::record_backup(&state, &op, "backup.create", name.clone()).await;
+    let (st, user) = (state.clone(), op.0.user().clone());
+    // made and recorded in one blocking task: both happen even if the client goes away
+    let made = tokio::task::spawn_blocking(move || {
+        let made = crate::backups::make(&st, false)?;
+        let file = match &made.result {
+            Ok((f, _)) => f.clone(),
+            Err(e) => format!("failed: {e}"),
+        };
+        if let Err(e) = crate::backups::record(&st.store, &user, "backup.create", file, made.at) {
+            tracing::warn!(error = %e, "could not record a backup in the audit log");
+        }
+        Ok(made)
+    })
+    .await?
+    .map_err(|_: crate::backups::Busy| crate::http::pages::backups_busy())?;
+    let (name, _) = match made.result {
+        Ok(r) => r,
+        Err(_) if made.disk_full => {
+            return Err(AppError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "The disk is too full for a backup; nothing was written.",
+            ));
+        }
+        Err(e) => return Err(AppError::internal(format!("backup failed: {e}"))),
+    };
     let dir = state.cfg.backup.dir(&state.cfg.data.dir);
     let listed = tokio::task::spawn_blocking(move || crate::backups::listing(&dir)).await?;
     let f = listed
@@ -104,7 +124,7 @@ pub async fn create(
         Json(Made {
             file: file(f),
             seconds: made.secs,
-            check: state.backups.last_check().map(checked),
+            check: made.check.map(checked),
         }),
     ))
 }

@@ -44,10 +44,14 @@ pub async fn audit_page(
                 let (list, error) = match q.filter(&o) {
                     Ok(f) => {
                         let found = audit::find(t, org, &f, q.before, limit)?;
-                        let list = r::list(&q, &found.records, found.next_before, &o.tz());
+                        let list = r::list(&q, &found.records, found.next_before, &o.tz(), None);
                         (list.into_string(), None)
                     }
-                    Err(e) => (r::list(&q, &[], None, &o.tz()).into_string(), Some(e)),
+                    // shown inside the list, which htmx swaps in alone
+                    Err(e) => (
+                        r::list(&q, &[], None, &o.tz(), Some(&e.message)).into_string(),
+                        Some(e),
+                    ),
                 };
                 Ok((filters, list, error))
             })?)
@@ -58,15 +62,15 @@ pub async fn audit_page(
         .map_or(StatusCode::OK, |e: &AppError| e.status);
     let fragment = headers.get("hx-target").and_then(|v| v.to_str().ok()) == Some("audit-list")
         && !headers.contains_key("hx-history-restore-request");
-    if fragment && error.is_none() {
-        return Ok(([("hx-push-url", r::href(&p))], Html(list)).into_response());
+    if fragment {
+        return Ok((status, [("hx-push-url", r::href(&p))], Html(list)).into_response());
     }
     let page = SectionPage {
         shell: shell(&state, &a.principal, "Audit log", "/admin/audit").await?,
         heading: "Audit log".into(),
         back: None,
         actions: Vec::new(),
-        error: error.map(|e| e.message),
+        error: None,
         body: format!("{filters}{list}"),
     };
     Ok((status, page).into_response())

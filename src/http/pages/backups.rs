@@ -47,7 +47,7 @@ pub async fn backups_page(State(state): State<AppState>, op: Operator) -> AppRes
         last: state.backups.last(),
         last_check: state.backups.last_check(),
         files,
-        free: state.store.free_space(),
+        free: crate::store::free_bytes(&dir).or_else(|| state.store.free_space()),
         tz,
     });
     Ok(SectionPage {
@@ -61,24 +61,33 @@ pub async fn backups_page(State(state): State<AppState>, op: Operator) -> AppRes
     .into_response())
 }
 
-/// Back up now, then show the page (its status has the result).
+/// Start a backup in the background and show the page, which says one is being written
+/// (reload for the result). The action is recorded whatever becomes of the request.
 pub async fn backup_now(State(state): State<AppState>, op: Operator) -> AppResult<Response> {
-    let st = state.clone();
-    let made = tokio::task::spawn_blocking(move || crate::backups::make(&st, false)).await?;
-    match made {
-        Ok(o) => {
+    if state.backups.running() {
+        return Err(busy());
+    }
+    let (st, user) = (state.clone(), op.0.user().clone());
+    tokio::task::spawn_blocking(move || {
+        if let Ok(o) = crate::backups::make(&st, false) {
             let file = o
                 .result
                 .map(|(f, _)| f)
                 .unwrap_or_else(|e| format!("failed: {e}"));
-            record(&state, &op, "backup.create", file).await;
-            Ok(Redirect::to("/admin/backups").into_response())
+            if let Err(e) = crate::backups::record(&st.store, &user, "backup.create", file, o.at) {
+                tracing::warn!(error = %e, "could not record a backup in the audit log");
+            }
         }
-        Err(crate::backups::Busy) => Err(AppError::conflict(
-            None,
-            "A backup is being written right now; its result will show here when it is done.",
-        )),
-    }
+    });
+    // (the task has marked itself running by the time the page is read, or is done)
+    Ok(Redirect::to("/admin/backups").into_response())
+}
+
+pub(crate) fn busy() -> AppError {
+    AppError::conflict(
+        None,
+        "A backup is being written right now; its result will show here when it is done.",
+    )
 }
 
 fn backup_path(state: &AppState, name: &str) -> AppResult<std::path::PathBuf> {
@@ -119,8 +128,12 @@ pub async fn check(
     Path(name): Path<String>,
 ) -> AppResult<Response> {
     let path = backup_path(&state, &name)?;
+    // a backup being written may remove the oldest file meanwhile
+    if state.backups.running() {
+        return Err(busy());
+    }
+    record(&state, &op, "backup.check", name).await;
     let st = state.clone();
     tokio::task::spawn_blocking(move || crate::backups::check(&st, &path)).await?;
-    record(&state, &op, "backup.check", name).await;
     Ok(Redirect::to("/admin/backups").into_response())
 }

@@ -4,7 +4,7 @@ mod account;
 mod admin;
 mod audit;
 mod backups;
-pub(crate) use backups::record as record_backup;
+pub(crate) use backups::busy as backups_busy;
 mod catalog;
 mod dashboard;
 mod home;
