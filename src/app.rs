@@ -204,8 +204,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Background upkeep: forget rate-limit state of quiet clients (every minute); delete raw
-/// events and audit records past their retention windows and record every partner's health score of the day,
-/// marking those below their org's threshold at risk (at start, then hourly).
+/// events and audit records past their retention windows and record every partner's health
+/// score of the day, marking those below their org's threshold at risk (at start, then hourly).
 pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
@@ -218,15 +218,10 @@ pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
                 && let Some(before) = state.cfg.oldest_event(state.clock.now())
             {
                 let store = state.store.clone();
-                let done = tokio::task::spawn_blocking(move || expire_raw(&store, before)).await;
-                match done {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(n)) => {
-                        tracing::info!(events = n, "deleted raw events past retention")
-                    }
-                    Ok(Err(e)) => tracing::error!(error = %e, "raw-event retention failed"),
-                    Err(e) => tracing::error!(error = %e, "raw-event retention panicked"),
-                }
+                upkeep_job("raw events deleted past retention", move || {
+                    expire_raw(&store, before).map_err(|e| e.to_string())
+                })
+                .await;
             }
             if minutes.is_multiple_of(60) && state.cfg.audit.keep_days > 0 {
                 let (store, keep, now) = (
@@ -234,38 +229,37 @@ pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
                     state.cfg.audit.keep_days,
                     state.clock.now(),
                 );
-                let done = tokio::task::spawn_blocking(move || {
-                    crate::audit::apply_retention(&store, keep, now)
+                upkeep_job("audit records removed past retention", move || {
+                    crate::audit::apply_retention(&store, keep, now).map_err(|e| e.to_string())
                 })
                 .await;
-                match done {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(n)) => {
-                        tracing::info!(records = n, "removed audit records past retention")
-                    }
-                    Ok(Err(e)) => tracing::error!(error = %e, "audit retention failed"),
-                    Err(e) => tracing::error!(error = %e, "audit retention panicked"),
-                }
             }
             if minutes.is_multiple_of(60) {
                 let (store, books, now) =
                     (state.store.clone(), state.books.clone(), state.clock.now());
-                let done = tokio::task::spawn_blocking(move || {
+                upkeep_job("partners marked at risk", move || {
                     crate::partners::refresh_all(&store, &books, now)
+                        .map(|n| n as u64)
+                        .map_err(|e| e.message)
                 })
                 .await;
-                match done {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(n)) => tracing::info!(partners = n, "partners marked at risk"),
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e.message, "partner health refresh failed")
-                    }
-                    Err(e) => tracing::error!(error = %e, "partner health refresh panicked"),
-                }
             }
             minutes += 1;
         }
     })
+}
+
+/// Run one upkeep job off the async threads and log what it did (nothing when it did nothing).
+async fn upkeep_job(
+    what: &'static str,
+    job: impl FnOnce() -> Result<u64, String> + Send + 'static,
+) {
+    match tokio::task::spawn_blocking(job).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(count = n, "upkeep: {what}"),
+        Ok(Err(e)) => tracing::error!(error = %e, "upkeep failed: {what}"),
+        Err(e) => tracing::error!(error = %e, "upkeep panicked: {what}"),
+    }
 }
 
 /// Delete every org's raw events before `before`, in transactions of at most 10,000.

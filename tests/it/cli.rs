@@ -841,6 +841,15 @@ pub(crate) fn numbered_sale(n: u64) -> serde_json::Value {
         "lines":[{"sku":"S-1","name":"Widget","category":"Hardware","quantity":1,"unit_price":"1.00"}]})
 }
 
+/// On a first-run server: the owner's email and access token (after choosing [`PASSWORD`]),
+/// and an API key for posting events.
+pub(crate) async fn owner_and_key(s: &Served) -> (String, String, String) {
+    let email = value_of(&s.lines, "email");
+    let token = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
+    let key = writer_key(&s.base, &token).await;
+    (email, token, key)
+}
+
 /// Create an API key for posting events.
 pub(crate) async fn writer_key(base: &str, token: &str) -> String {
     let r = client()
@@ -925,9 +934,7 @@ async fn acknowledged_events_survive_sigkill_then_verify_passes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let s = serve(&data);
-    let email = value_of(&s.lines, "email");
-    let t = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
-    let key = writer_key(&s.base, &t).await;
+    let (email, _, key) = owner_and_key(&s).await;
     let mut s = Some(s);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -1000,9 +1007,7 @@ async fn stopping_closes_the_data_file_so_the_next_start_needs_no_recovery() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let s = serve(&data);
-    let email = value_of(&s.lines, "email");
-    let t = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
-    let key = writer_key(&s.base, &t).await;
+    let (_, _, key) = owner_and_key(&s).await;
     let mut s = Some(s);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     for round in 0..3 {

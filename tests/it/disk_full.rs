@@ -105,9 +105,7 @@ async fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers() {
 
     // 1. With a reserve configured, ingest stops before the disk is full.
     let s = serve_with(&data, &[("SALESBOARD_DATA__MIN_FREE_MB", "2")]);
-    let email = value_of(&s.lines, "email");
-    let token = first_sign_in(&s.base, &email, &value_of(&s.lines, "password")).await;
-    let key = writer_key(&s.base, &token).await;
+    let (email, token, key) = owner_and_key(&s).await;
     loop {
         assert!(next < 5_000_000, "the disk never filled");
         let (st, v) = post(&s.base, &key, next..next + BATCH).await;
