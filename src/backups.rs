@@ -106,27 +106,33 @@ impl Tracker {
 #[derive(Debug)]
 pub struct Busy;
 
-/// Clears the running flag however `make` ends (panics included).
-struct Running<'a>(&'a Tracker);
+/// The right to write a backup (one at a time); clears the running flag when dropped, however
+/// the backup ends (panics included).
+pub struct Slot(Tracker);
 
-impl Drop for Running<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.lock().running = false;
+    }
+}
+
+impl Tracker {
+    /// Claim the one backup slot (so that a page read right after shows it running).
+    pub fn claim(&self) -> Result<Slot, Busy> {
+        let mut t = self.lock();
+        if t.running {
+            return Err(Busy);
+        }
+        t.running = true;
+        Ok(Slot(self.clone()))
     }
 }
 
 /// Write a backup into the backups directory now (removing the oldest beyond `keep`; manual
 /// and scheduled backups share the folder and the count), then check it; blocking. Records
 /// both in the tracker and the metrics.
-pub fn make(state: &AppState, scheduled: bool) -> Result<Outcome, Busy> {
-    {
-        let mut t = state.backups.lock();
-        if t.running {
-            return Err(Busy);
-        }
-        t.running = true;
-    }
-    let _running = Running(&state.backups);
+pub fn make(state: &AppState, slot: Slot, scheduled: bool) -> Outcome {
+    let _slot = slot;
     let now = state.clock.now();
     let dir = state.cfg.backup.dir(&state.cfg.data.dir);
     let started = std::time::Instant::now();
@@ -167,7 +173,7 @@ pub fn make(state: &AppState, scheduled: bool) -> Result<Outcome, Busy> {
     if let Ok((path, _)) = &r {
         outcome.check = Some(check(state, path));
     }
-    Ok(outcome)
+    outcome
 }
 
 /// Check one backup file (blocking) and remember the result.
@@ -294,10 +300,13 @@ pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let Ok(slot) = state.backups.claim() else {
+                tracing::info!("scheduled backup skipped: one is being written");
+                continue;
+            };
             let st = state.clone();
-            match tokio::task::spawn_blocking(move || make(&st, true)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(Busy)) => tracing::info!("scheduled backup skipped: one is being written"),
+            match tokio::task::spawn_blocking(move || make(&st, slot, true)).await {
+                Ok(_) => {}
                 Err(e) => {
                     metrics::counter!("backup_failures_total").increment(1);
                     tracing::error!(error = %e, "scheduled backup panicked");

@@ -33,7 +33,12 @@ pub fn page(v: &View) -> Markup {
     html! {
         p.small.muted { "A backup holds every organization's data, so only the owners of the first organization see this page. Restore one with "
             code { "salesboard restore FILE" } " while the server is stopped." }
-        {
+        // While a backup is being written this refreshes itself every second; the finished one
+        // comes without the trigger, so that stops.
+        div #backups
+            hx-get=[v.running.then_some("/admin/backups")] hx-trigger=[v.running.then_some("every 1s")]
+            hx-select=[v.running.then_some("#backups")] hx-swap=[v.running.then_some("outerHTML")]
+            aria-busy=[v.running.then_some("true")] {
             section.card #backup-status aria-labelledby="backup-status-h" {
                 h2 #backup-status-h { "Status" }
                 dl.facts {
@@ -84,7 +89,6 @@ pub fn page(v: &View) -> Markup {
                     span.small.muted { " Serving and saving go on while it runs; it is checked right after." }
                 }
             }
-        }
         section.card #backup-files aria-labelledby="backup-files-h" {
             h2 #backup-files-h { "Backups" }
             @if v.files.is_empty() {
@@ -126,6 +130,7 @@ pub fn page(v: &View) -> Markup {
                     } }
                 } }
             }
+        }
         }
     }
 }

@@ -87,10 +87,14 @@ pub async fn create(
     State(state): State<AppState>,
     op: Operator,
 ) -> AppResult<(StatusCode, Json<Made>)> {
+    let slot = state
+        .backups
+        .claim()
+        .map_err(|_| crate::http::pages::backups_busy())?;
     let (st, user) = (state.clone(), op.0.user().clone());
     // made and recorded in one blocking task: both happen even if the client goes away
     let made = tokio::task::spawn_blocking(move || {
-        let made = crate::backups::make(&st, false)?;
+        let made = crate::backups::make(&st, slot, false);
         let file = match &made.result {
             Ok((f, _)) => f.clone(),
             Err(e) => format!("failed: {e}"),
@@ -98,10 +102,9 @@ pub async fn create(
         if let Err(e) = crate::backups::record(&st.store, &user, "backup.create", file, made.at) {
             tracing::warn!(error = %e, "could not record a backup in the audit log");
         }
-        Ok(made)
+        made
     })
-    .await?
-    .map_err(|_: crate::backups::Busy| crate::http::pages::backups_busy())?;
+    .await?;
     let (name, _) = match made.result {
         Ok(r) => r,
         Err(_) if made.disk_full => {

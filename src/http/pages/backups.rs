@@ -64,22 +64,18 @@ pub async fn backups_page(State(state): State<AppState>, op: Operator) -> AppRes
 /// Start a backup in the background and show the page, which says one is being written
 /// (reload for the result). The action is recorded whatever becomes of the request.
 pub async fn backup_now(State(state): State<AppState>, op: Operator) -> AppResult<Response> {
-    if state.backups.running() {
-        return Err(busy());
-    }
+    let slot = state.backups.claim().map_err(|_| busy())?;
     let (st, user) = (state.clone(), op.0.user().clone());
     tokio::task::spawn_blocking(move || {
-        if let Ok(o) = crate::backups::make(&st, false) {
-            let file = o
-                .result
-                .map(|(f, _)| f)
-                .unwrap_or_else(|e| format!("failed: {e}"));
-            if let Err(e) = crate::backups::record(&st.store, &user, "backup.create", file, o.at) {
-                tracing::warn!(error = %e, "could not record a backup in the audit log");
-            }
+        let o = crate::backups::make(&st, slot, false);
+        let file = o
+            .result
+            .map(|(f, _)| f)
+            .unwrap_or_else(|e| format!("failed: {e}"));
+        if let Err(e) = crate::backups::record(&st.store, &user, "backup.create", file, o.at) {
+            tracing::warn!(error = %e, "could not record a backup in the audit log");
         }
     });
-    // (the task has marked itself running by the time the page is read, or is done)
     Ok(Redirect::to("/admin/backups").into_response())
 }
 
