@@ -1038,7 +1038,13 @@ async fn audit_log_filters_in_place_and_a_backup_shows_when_done() {
     click_link(&b, "Audit log").await;
     wait_for_path(&b, "/admin/audit").await;
     let rows = "return document.querySelectorAll('#audit-table > tbody > tr').length;";
-    let all = b.client.execute(rows, vec![]).await.unwrap().as_u64().unwrap();
+    let all = b
+        .client
+        .execute(rows, vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
     assert!(all >= 4, "{all} records");
 
     // Choosing an action narrows the list in place, and the URL says so.
@@ -1050,21 +1056,52 @@ async fn audit_log_filters_in_place_and_a_backup_shows_when_done() {
     wait_text(&b, "#audit-summary", |_| true, "summary").await;
     let end = std::time::Instant::now() + WAIT;
     while query(&b).await != "action=user.role_change" {
-        assert!(std::time::Instant::now() < end, "the URL did not follow the filter");
+        assert!(
+            std::time::Instant::now() < end,
+            "the URL did not follow the filter"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let one = b.client.execute(rows, vec![]).await.unwrap().as_u64().unwrap();
+    let one = b
+        .client
+        .execute(rows, vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
     assert_eq!(one, 1);
     // Its changes open to the values before and after.
-    wait_for(&b, "details.audit-changes summary").await.click().await.unwrap();
-    let changed = wait_for(&b, "details.audit-changes tr.changed").await.text().await.unwrap();
-    assert!(changed.contains("analyst") && changed.contains("manager"), "{changed}");
+    wait_for(&b, "details.audit-changes summary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let changed = wait_for(&b, "details.audit-changes tr.changed")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        changed.contains("analyst") && changed.contains("manager"),
+        "{changed}"
+    );
     screenshot(&b, "audit-log").await;
     // Back goes to the whole log.
     b.client.back().await.unwrap();
     let end = std::time::Instant::now() + WAIT;
-    while b.client.execute(rows, vec![]).await.unwrap().as_u64().unwrap() != all {
-        assert!(std::time::Instant::now() < end, "back did not restore the whole log");
+    while b
+        .client
+        .execute(rows, vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap()
+        != all
+    {
+        assert!(
+            std::time::Instant::now() < end,
+            "back did not restore the whole log"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 
@@ -1072,9 +1109,18 @@ async fn audit_log_filters_in_place_and_a_backup_shows_when_done() {
     click_link(&b, "Backups").await;
     wait_for_path(&b, "/admin/backups").await;
     wait_for(&b, "#backup-now").await.click().await.unwrap();
-    wait_text(&b, "#backup-check", |t| t.contains("passed"), "the new backup's check").await;
+    wait_text(
+        &b,
+        "#backup-check",
+        |t| t.contains("passed"),
+        "the new backup's check",
+    )
+    .await;
     let files = text_of(&b, "#backups-table").await;
-    assert!(files.contains("salesboard-") && files.contains("Download"), "{files}");
+    assert!(
+        files.contains("salesboard-") && files.contains("Download"),
+        "{files}"
+    );
     screenshot(&b, "backups").await;
 
     let errors = b.console_errors().await;
