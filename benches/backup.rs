@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::Request;
 use salesboard::app::{AppState, router};
 use salesboard::clock::{Clock, SystemClock};
-use salesboard::store::{backup, sales};
+use salesboard::store::backup;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -33,25 +33,13 @@ fn main() {
         .build()
         .unwrap();
     let bench = support::setup(|_| {});
-    let (store, org) = (bench.store.clone(), bench.org.clone());
+    let store = bench.store.clone();
     let now = SystemClock.now();
-    let tz = org.tz();
-    let spec = salesboard::ingest::demo::Spec {
-        events,
-        days: 365,
-        seed: 5,
-        last_day: now.timestamp().to_zoned(tz.clone()).date(),
-    };
-    let t = Instant::now();
-    let n = salesboard::ingest::demo::generate(&spec, &tz, 20_000, |b| {
-        store.write(|txn| sales::apply(txn, &org, &b)).map(|_| ())
-    })
-    .unwrap();
+    let (n, secs) = support::load_demo(&bench, events);
     let file = bench.cfg.db_path();
     let size = std::fs::metadata(&file).unwrap().len();
     println!(
-        "data: {n} events in {:.1} s; data file {:.0} MB",
-        t.elapsed().as_secs_f64(),
+        "data: {n} events in {secs:.1} s; data file {:.0} MB",
         size as f64 / 1e6
     );
 

@@ -21,7 +21,6 @@
 
 use salesboard::auth::accounts::ActingAs;
 use salesboard::clock::{Clock, SystemClock};
-use salesboard::store::sales;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -247,27 +246,16 @@ fn main() {
         .unwrap();
 
     // The data directory (kept until the end by `_dir`).
+    let bench = support::setup(|_| {});
+    let (n, gen_secs) = support::load_demo(&bench, events);
     let support::Bench {
         cfg,
         store,
         org,
         _dir,
         ..
-    } = support::setup(|_| {});
+    } = bench;
     let now = SystemClock.now();
-    let tz = org.tz();
-    let spec = salesboard::ingest::demo::Spec {
-        events,
-        days: 365,
-        seed: 5,
-        last_day: now.timestamp().to_zoned(tz.clone()).date(),
-    };
-    let t = Instant::now();
-    let n = salesboard::ingest::demo::generate(&spec, &tz, 20_000, |b| {
-        store.write(|txn| sales::apply(txn, &org, &b)).map(|_| ())
-    })
-    .unwrap();
-    let gen_secs = t.elapsed().as_secs_f64();
     let (_, key) =
         salesboard::auth::apikeys::create(&store, &ActingAs::cli(), org.id, "restart", now)
             .unwrap();

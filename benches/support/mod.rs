@@ -81,3 +81,25 @@ pub fn sale_json(prefix: &str, n: u64, at: &str, customers: u64) -> String {
         1 + n % 3
     )
 }
+
+/// Fill the bench's org with `events` demo events over a year (seed 5, ending today), written
+/// through the store's ingest path. Returns how many were generated and the seconds it took.
+#[allow(dead_code)] // not every bench loads demo data
+pub fn load_demo(b: &Bench, events: u64) -> (u64, f64) {
+    let now = SystemClock.now();
+    let tz = b.org.tz();
+    let spec = salesboard::ingest::demo::Spec {
+        events,
+        days: 365,
+        seed: 5,
+        last_day: now.timestamp().to_zoned(tz.clone()).date(),
+    };
+    let t = std::time::Instant::now();
+    let n = salesboard::ingest::demo::generate(&spec, &tz, 20_000, |batch| {
+        b.store
+            .write(|txn| salesboard::store::sales::apply(txn, &b.org, &batch))
+            .map(|_| ())
+    })
+    .unwrap();
+    (n, t.elapsed().as_secs_f64())
+}
