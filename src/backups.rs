@@ -134,7 +134,7 @@ impl Tracker {
 pub fn make(state: &AppState, slot: Slot, scheduled: bool) -> Outcome {
     let _slot = slot;
     let now = state.clock.now();
-    let dir = state.cfg.backup.dir(&state.cfg.data.dir);
+    let dir = state.cfg.backups_dir();
     let started = std::time::Instant::now();
     let r = run_once(&state.store, &dir, state.cfg.backup.keep, now);
     let secs = started.elapsed().as_secs_f64();
@@ -150,10 +150,7 @@ pub fn make(state: &AppState, slot: Slot, scheduled: bool) -> Outcome {
         Err(e) => {
             disk_full = match e {
                 BackupError::Store(s) => s.is_disk_full(),
-                BackupError::Io { source, .. } => matches!(
-                    source.kind(),
-                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-                ),
+                BackupError::Io { source, .. } => crate::store::out_of_space(source),
                 _ => false,
             };
             metrics::counter!("backup_failures_total").increment(1);

@@ -498,6 +498,11 @@ impl Config {
         self.data.dir.join("salesboard.redb")
     }
 
+    /// Where the server writes backups (`backup.dir`, default `backups` in the data directory).
+    pub fn backups_dir(&self) -> PathBuf {
+        self.backup.dir(&self.data.dir)
+    }
+
     pub fn tls_enabled(&self) -> bool {
         self.server.tls_cert.is_some()
     }

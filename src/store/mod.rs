@@ -91,15 +91,9 @@ impl StoreError {
     /// No space was left on the disk (refused by the reserve check, or by the disk itself: full,
     /// over quota, or the file at its size limit).
     pub fn is_disk_full(&self) -> bool {
-        use std::io::ErrorKind as K;
         match self {
             StoreError::Full { .. } => true,
-            StoreError::Db(redb::Error::Io(e)) => {
-                matches!(
-                    e.kind(),
-                    K::StorageFull | K::QuotaExceeded | K::FileTooLarge
-                )
-            }
+            StoreError::Db(redb::Error::Io(e)) => out_of_space(e),
             _ => false,
         }
     }
@@ -231,6 +225,16 @@ pub fn open_existing<K: redb::Key + 'static, V: redb::Value + 'static>(
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// An I/O error that means no more bytes fit: the disk is full, the quota used up, or the
+/// file at its size limit.
+pub fn out_of_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::StorageFull | K::QuotaExceeded | K::FileTooLarge
+    )
 }
 
 /// Free bytes for this user on the file system holding `path` (`None` when it cannot say).

@@ -60,7 +60,7 @@ fn checked(c: crate::backups::Checked) -> BackupCheck {
 #[utoipa::path(get, path = "/admin/backups", tag = "admin",
     responses((status = 200, description = "The backups", body = Backups)))]
 pub async fn list(State(state): State<AppState>, _op: Operator) -> AppResult<Json<Backups>> {
-    let dir = state.cfg.backup.dir(&state.cfg.data.dir);
+    let dir = state.cfg.backups_dir();
     let files = tokio::task::spawn_blocking(move || crate::backups::listing(&dir)).await?;
     Ok(Json(Backups {
         items: files.into_iter().map(file).collect(),
@@ -116,7 +116,7 @@ pub async fn create(
         }
         Err(e) => return Err(AppError::internal(format!("backup failed: {e}"))),
     };
-    let dir = state.cfg.backup.dir(&state.cfg.data.dir);
+    let dir = state.cfg.backups_dir();
     let listed = tokio::task::spawn_blocking(move || crate::backups::listing(&dir)).await?;
     let f = listed
         .into_iter()

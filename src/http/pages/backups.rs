@@ -33,7 +33,7 @@ pub async fn backups_page(State(state): State<AppState>, op: Operator) -> AppRes
         .await?
         .map(|o| o.tz())
         .unwrap_or(jiff::tz::TimeZone::UTC);
-    let dir = state.cfg.backup.dir(&state.cfg.data.dir);
+    let dir = state.cfg.backups_dir();
     let d = dir.clone();
     let files = tokio::task::spawn_blocking(move || crate::backups::listing(&d)).await?;
     let every = state.cfg.backup.every;
@@ -87,7 +87,7 @@ pub(crate) fn busy() -> AppError {
 }
 
 fn backup_path(state: &AppState, name: &str) -> AppResult<std::path::PathBuf> {
-    crate::backups::find(&state.cfg.backup.dir(&state.cfg.data.dir), name)
+    crate::backups::find(&state.cfg.backups_dir(), name)
         .ok_or_else(|| AppError::not_found("Backup"))
 }
 

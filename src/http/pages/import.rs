@@ -62,8 +62,8 @@ async fn receive(
     let cut_off = |e: axum::extract::multipart::MultipartError| {
         AppError::bad_request(format!("The upload was cut off: {e}"))
     };
-    let save = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => AppError::new(
+    let save = |e: std::io::Error| match e {
+        e if crate::store::out_of_space(&e) => AppError::new(
             axum::http::StatusCode::INSUFFICIENT_STORAGE,
             "storage_full",
             "The disk is full, so the upload could not be saved; nothing was imported.",
