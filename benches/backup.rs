@@ -134,7 +134,7 @@ fn main() {
     drop(bench.store);
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
-    let report = salesboard::verify::data_file(&file, &dir).unwrap();
+    let report = salesboard::verify::data_file(&file).unwrap();
     println!(
         "verify of {n}+ events: {:.1} s, {} problems",
         t.elapsed().as_secs_f64(),

@@ -8,7 +8,7 @@ use crate::store::{Store, migrate::SCHEMA_VERSION, orgs, users};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::BufRead;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -647,11 +647,7 @@ fn verify_cmd(cfg: &Config, a: &VerifyArgs) -> anyhow::Result<()> {
         crate::verify::backup_file(&path)
     } else {
         println!("verifying the data file {}", path.display());
-        let scratch = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        crate::verify::data_file(&path, scratch)?
+        crate::verify::data_file(&path)?
     };
     for p in &report.passed {
         println!("  ok       {p}");

@@ -28,7 +28,7 @@ fn v1_to_v2(txn: &WriteTransaction) -> StoreResult<()> {
 /// partials, filled from the rollups.
 fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
     use super::codec;
-    use super::sales::{add_rows, partials};
+    use super::sales::{add_into, partials};
     use crate::domain::rollup::Metrics;
     use std::collections::BTreeMap;
     let mut totals: BTreeMap<(u64, i32), Metrics> = BTreeMap::new();
@@ -45,14 +45,14 @@ fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
                 .add(&m);
         }
     }
-    add_rows!(txn, TOTAL_DAY, totals);
-    add_rows!(
+    add_into(txn, TOTAL_DAY, totals)?;
+    add_into(
         txn,
         PART_DAY,
         parts
             .iter()
-            .map(|((o, d, b, v), m)| ((*o, *d, *b, v.as_str()), *m))
-    );
+            .map(|((o, d, b, v), m)| ((*o, *d, *b, v.as_str()), *m)),
+    )?;
     let mut totals: BTreeMap<(u64, i64), Metrics> = BTreeMap::new();
     let mut parts: BTreeMap<(u64, u8, i64, String), Metrics> = BTreeMap::new();
     for row in txn.open_table(ROLLUP_HOUR)?.iter()? {
@@ -67,14 +67,14 @@ fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
                 .add(&m);
         }
     }
-    add_rows!(txn, TOTAL_HOUR, totals);
-    add_rows!(
+    add_into(txn, TOTAL_HOUR, totals)?;
+    add_into(
         txn,
         PART_HOUR,
         parts
             .iter()
-            .map(|((o, d, b, v), m)| ((*o, *d, *b, v.as_str()), *m))
-    );
+            .map(|((o, d, b, v), m)| ((*o, *d, *b, v.as_str()), *m)),
+    )?;
     Ok(())
 }
 
@@ -134,7 +134,7 @@ fn v3_to_v4(txn: &WriteTransaction) -> StoreResult<()> {
             ),
         })?;
         let (by_day, by_month) = product_periods(org.id.0, &org.tz(), items.into_iter());
-        add_product_rows(txn, &by_day, &by_month)?;
+        add_product_rows(&mut &*txn, &by_day, &by_month)?;
     }
     Ok(())
 }
@@ -161,7 +161,7 @@ fn v4_to_v5(txn: &WriteTransaction) -> StoreResult<()> {
                 add_customer_item(&mut rows, org.id.0, &tz, (at, c.to_string(), cr, f));
             }
         })?;
-        add_customer_rows(txn, &rows)?;
+        add_customer_rows(&mut &*txn, &rows)?;
     }
     Ok(())
 }

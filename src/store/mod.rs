@@ -183,9 +183,33 @@ pub struct ReadOnlyFile {
     /// The file had been left by a killed process: redb's crash recovery ran first (as at every
     /// start), which writes to it.
     pub recovered: bool,
-    _ro: Option<redb::ReadOnlyDatabase>,
-    _rw: Option<Database>,
+    db: OpenedFile,
 }
+
+/// How a [`ReadOnlyFile`] was opened.
+enum OpenedFile {
+    ReadOnly(redb::ReadOnlyDatabase),
+    /// After crash recovery (which needs write access).
+    Recovered(Database),
+}
+
+impl ReadOnlyFile {
+    /// Another read transaction of the file (the same snapshot: nothing else writes it).
+    pub fn begin_read(&self) -> StoreResult<ReadTransaction> {
+        use redb::ReadableDatabase;
+        Ok(match &self.db {
+            OpenedFile::ReadOnly(d) => d.begin_read()?,
+            OpenedFile::Recovered(d) => d.begin_read()?,
+        })
+    }
+}
+
+/// redb's page cache for read-only opens. Their readers go through the tables in order
+/// (verify also looks each event up once, by key), so a cache the size of the file (redb's
+/// default is 1 GiB) mostly costs fresh memory for every page; a small one reuses its buffers
+/// and reads every table about twice as fast (measured on a 1.1 GB file already in the OS
+/// page cache: 1.75 s vs 3.8 s). Pages it drops come back from the OS page cache.
+const READ_ONLY_CACHE: usize = 64 << 20;
 
 /// Open the existing data file at `path` for reading (see [`ReadOnlyFile`]).
 pub fn read_only(path: &Path) -> StoreResult<ReadOnlyFile> {
@@ -195,20 +219,20 @@ pub fn read_only(path: &Path) -> StoreResult<ReadOnlyFile> {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no data file here"),
         });
     }
-    Ok(match redb::ReadOnlyDatabase::open(path) {
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(READ_ONLY_CACHE);
+    Ok(match builder.open_read_only(path) {
         Ok(d) => ReadOnlyFile {
             txn: d.begin_read()?,
             recovered: false,
-            _ro: Some(d),
-            _rw: None,
+            db: OpenedFile::ReadOnly(d),
         },
         Err(redb::DatabaseError::RepairAborted) => {
-            let d = Database::open(path).map_err(|e| open_error(path, e))?;
+            let d = builder.open(path).map_err(|e| open_error(path, e))?;
             ReadOnlyFile {
                 txn: d.begin_read()?,
                 recovered: true,
-                _ro: None,
-                _rw: Some(d),
+                db: OpenedFile::Recovered(d),
             }
         }
         Err(e) => return Err(open_error(path, e)),

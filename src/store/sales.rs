@@ -1,42 +1,37 @@
-//! Sales data: events, rollups and aggregates, all written in the caller's write transaction
-//! so a batch is either wholly visible or not at all.
+//! Sales data: events, rollups and aggregates. Ingest writes a batch in the caller's write
+//! transaction, so it is either wholly visible or not at all; `verify` runs the same batch
+//! code against memory ([`Sink`]).
 
 use super::{ReadTx, StoreResult, codec, get_rec, tables::*};
 use crate::domain::events::{Event, Kind, Refund, Sale};
 use crate::domain::org::Org;
-use crate::domain::rollup::{self, Cell, Contribution, Metrics};
+use crate::domain::rollup::{self, Contribution, Metrics};
 use crate::domain::search::Change;
 use crate::domain::{OrgId, Ts};
-use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 // Fast non-keyed hashing for the per-batch maps (keys come from our own rollup cells).
 use rustc_hash::FxHashMap as HashMap;
-
-/// Add each `(key, metrics)` of a map into a `key -> Metrics` table (read, add, write).
-macro_rules! add_rows {
-    ($txn:expr, $table:expr, $rows:expr) => {
-        add_rows!($txn, $table, $rows, Metrics)
-    };
-    ($txn:expr, $table:expr, $rows:expr, $ty:ty) => {{
-        let mut t = $txn.open_table($table)?;
-        for (k, m) in $rows {
-            let mut cur: $ty = match t.get(k)? {
-                Some(v) => $crate::store::codec::decode(v.value())?,
-                None => <$ty>::default(),
-            };
-            cur.add(&m);
-            t.insert(k, $crate::store::codec::encode(&cur)?.as_slice())?;
-        }
-    }};
-}
-pub(super) use add_rows;
 
 /// Separator inside rollup dimension keys (not allowed in dimension values: they refuse
 /// control characters).
 pub const SEP: char = '\u{1f}';
 
 pub fn dim_key(channel: &str, region: &str, category: &str) -> String {
-    format!("{channel}{SEP}{region}{SEP}{category}")
+    let mut key = String::new();
+    push_dim_key(&mut key, channel, region, category);
+    key
+}
+
+/// [`dim_key`] written into `key` (cleared first).
+fn push_dim_key(key: &mut String, channel: &str, region: &str, category: &str) {
+    key.clear();
+    for (i, part) in [channel, region, category].into_iter().enumerate() {
+        if i > 0 {
+            key.push(SEP);
+        }
+        key.push_str(part);
+    }
 }
 
 pub fn split_dim(key: &str) -> (&str, &str, &str) {
@@ -233,65 +228,101 @@ pub fn data_version(txn: &impl ReadTx, org: OrgId) -> StoreResult<u64> {
 
 /// Apply a batch of validated events for one org. Returns one outcome per event, in order.
 pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult<Vec<Applied>> {
-    let mut b = Batch {
+    let mut sink = TxnSink {
         txn,
-        org: org.id,
         events_t: txn.open_table(EVENTS)?,
         times_t: txn.open_table(EVENT_TIME)?,
         pending_t: txn.open_table(PENDING_REFUNDS)?,
         customers_t: txn.open_table(CUSTOMERS)?,
         products_t: txn.open_table(PRODUCTS)?,
-        pending_any: false,
-        contributions: Vec::new(),
-        product_days: Vec::new(),
-        customer_days: Vec::new(),
-        customers: HashMap::default(),
-        products: HashMap::default(),
-        searched: Vec::new(),
     };
-    b.pending_any = !b.pending_t.is_empty()?;
+    apply_to(&mut sink, org, events)
+}
+
+/// Apply a batch of events for one org to `sink` (what [`apply`] does in a write transaction).
+fn apply_to<S: Sink>(sink: &mut S, org: &Org, events: &[Event]) -> StoreResult<Vec<Applied>> {
+    let mut b = Batch::new(sink, org)?;
     let mut out = Vec::with_capacity(events.len());
     for e in events {
         out.push(b.one(e)?);
     }
-    b.flush(&org.tz())?;
-    if out.contains(&Applied::Accepted) {
-        let mut v = txn.open_table(DATA_VERSION)?;
-        let next = v.get(org.id.0)?.map(|g| g.value()).unwrap_or(0) + 1;
-        v.insert(org.id.0, next)?;
-    }
+    b.finish()?;
     Ok(out)
 }
 
-/// One batch being applied. The tables every event touches are opened once per batch (opening
-/// a table is a lookup of its own).
-struct Batch<'t> {
+/// A sum kept in a derived table row (rollup metrics, product and customer figures).
+pub trait Summed: Default + Serialize + serde::de::DeserializeOwned + Send + 'static {
+    fn add_to(&mut self, other: &Self);
+}
+
+impl Summed for Metrics {
+    fn add_to(&mut self, other: &Self) {
+        self.add(other)
+    }
+}
+
+impl Summed for Figures {
+    fn add_to(&mut self, other: &Self) {
+        self.add(other)
+    }
+}
+
+/// Where sums go: rows of derived tables, each added into the row with the same key.
+pub trait AddRows {
+    fn add<'k, K: redb::Key + 'static, V: Summed>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+    ) -> StoreResult<()>;
+}
+
+impl AddRows for &WriteTransaction {
+    fn add<'k, K: redb::Key + 'static, V: Summed>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+    ) -> StoreResult<()> {
+        add_into(self, def, rows)
+    }
+}
+
+/// What a batch reads and where it writes: the tables of a write transaction (ingest), or
+/// memory (`verify` recomputing every derived table from the stored events).
+pub trait Sink: AddRows {
+    /// Keep a new event; false when its (kind, id) is already kept (then nothing changes).
+    fn keep_event(&mut self, org: OrgId, e: &Event) -> StoreResult<bool>;
+    /// A stored sale of the org.
+    fn sale(&self, org: OrgId, id: &str) -> StoreResult<Option<Sale>>;
+    /// Whether any refund waits for its order.
+    fn has_parked(&self) -> StoreResult<bool>;
+    /// Keep a refund until its order arrives.
+    fn park_refund(&mut self, org: OrgId, r: &Refund) -> StoreResult<()>;
+    /// Take the refunds waiting for `order`.
+    fn take_parked(&mut self, org: OrgId, order: &str) -> StoreResult<Vec<Refund>>;
+    fn customer(&self, org: OrgId, id: &str) -> StoreResult<Option<CustomerAgg>>;
+    fn product(&self, org: OrgId, sku: &str) -> StoreResult<Option<ProductAgg>>;
+    fn put_customer(&mut self, org: OrgId, id: &str, c: &CustomerAgg) -> StoreResult<()>;
+    fn put_product(&mut self, org: OrgId, sku: &str, p: &ProductAgg) -> StoreResult<()>;
+    /// The batch is done: customers and products whose searchable text changed, and whether
+    /// any event was new.
+    fn changed(&mut self, org: OrgId, searched: &[(Change, String)], new: bool) -> StoreResult<()>;
+}
+
+/// A batch applied in a write transaction. The tables every event touches are opened once per
+/// batch (opening a table is a lookup of its own).
+struct TxnSink<'t> {
     txn: &'t WriteTransaction,
-    org: OrgId,
     events_t: redb::Table<'t, (u64, u8, &'static str), &'static [u8]>,
     times_t: redb::Table<'t, (u64, i64, u8, &'static str), ()>,
     pending_t: redb::Table<'t, (u64, &'static str, &'static str), &'static [u8]>,
     customers_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
     products_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
-    /// Whether any refund waits for its order (most batches skip the lookup per sale).
-    pending_any: bool,
-    contributions: Vec<Contribution>,
-    /// Per-product figures by time, bucketed into day and month rows at the end.
-    product_days: Vec<(Ts, String, Figures)>,
-    /// Per-customer figures by time and channel/region, bucketed into day rows at the end.
-    customer_days: Vec<CustomerItem>,
-    /// Aggregates touched by this batch, written once at the end.
-    customers: HashMap<String, CustomerAgg>,
-    products: HashMap<String, ProductAgg>,
-    /// Customers and products whose searchable text changed (new ones included): logged for
-    /// search at the end. Figures alone do not re-index a record.
-    searched: Vec<(Change, String)>,
 }
 
-impl Batch<'_> {
-    fn one(&mut self, e: &Event) -> StoreResult<Applied> {
+impl Sink for TxnSink<'_> {
+    fn keep_event(&mut self, org: OrgId, e: &Event) -> StoreResult<bool> {
         let kb = kind_byte(e.kind());
-        let key = (self.org.0, kb, e.id());
+        let key = (org.0, kb, e.id());
         // One descent instead of a lookup and an insert: a duplicate (rare) gets its stored
         // bytes put back, so it changes nothing (at the price of a second write, where a
         // separate lookup would only have read).
@@ -301,20 +332,223 @@ impl Batch<'_> {
             .map(|g| g.value().to_vec());
         if let Some(old) = old {
             self.events_t.insert(key, old.as_slice())?;
+            return Ok(false);
+        }
+        self.times_t.insert((org.0, e.at().0, kb, e.id()), ())?;
+        Ok(true)
+    }
+
+    fn sale(&self, org: OrgId, id: &str) -> StoreResult<Option<Sale>> {
+        let e: Option<Event> = get_rec(&self.events_t, (org.0, kind_byte(Kind::Sale), id))?;
+        match e {
+            Some(Event::Sale(s)) => Ok(Some(s)),
+            _ => Ok(None),
+        }
+    }
+
+    fn has_parked(&self) -> StoreResult<bool> {
+        Ok(!self.pending_t.is_empty()?)
+    }
+
+    fn park_refund(&mut self, org: OrgId, r: &Refund) -> StoreResult<()> {
+        self.pending_t.insert(
+            (org.0, r.order_id.as_str(), r.id.as_str()),
+            codec::encode(r)?.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    fn take_parked(&mut self, org: OrgId, order: &str) -> StoreResult<Vec<Refund>> {
+        let parked: Vec<(String, Vec<u8>)> = self
+            .pending_t
+            .range((org.0, order, "")..=(org.0, order, "\u{10ffff}"))?
+            .map(|r| r.map(|(k, v)| (k.value().2.to_string(), v.value().to_vec())))
+            .collect::<Result<_, _>>()?;
+        let mut refunds = Vec::with_capacity(parked.len());
+        for (refund_id, bytes) in parked {
+            self.pending_t.remove((org.0, order, refund_id.as_str()))?;
+            refunds.push(codec::decode(&bytes)?);
+        }
+        Ok(refunds)
+    }
+
+    fn customer(&self, org: OrgId, id: &str) -> StoreResult<Option<CustomerAgg>> {
+        get_rec(&self.customers_t, (org.0, id))
+    }
+
+    fn product(&self, org: OrgId, sku: &str) -> StoreResult<Option<ProductAgg>> {
+        get_rec(&self.products_t, (org.0, sku))
+    }
+
+    fn put_customer(&mut self, org: OrgId, id: &str, c: &CustomerAgg) -> StoreResult<()> {
+        self.customers_t
+            .insert((org.0, id), codec::encode(c)?.as_slice())?;
+        Ok(())
+    }
+
+    fn put_product(&mut self, org: OrgId, sku: &str, p: &ProductAgg) -> StoreResult<()> {
+        self.products_t
+            .insert((org.0, sku), codec::encode(p)?.as_slice())?;
+        Ok(())
+    }
+
+    fn changed(&mut self, org: OrgId, searched: &[(Change, String)], new: bool) -> StoreResult<()> {
+        super::search::log(
+            self.txn,
+            org,
+            searched.iter().map(|(c, k)| (*c, k.as_str())),
+        )?;
+        if new {
+            let mut v = self.txn.open_table(DATA_VERSION)?;
+            let next = v.get(org.0)?.map(|g| g.value()).unwrap_or(0) + 1;
+            v.insert(org.0, next)?;
+        }
+        Ok(())
+    }
+}
+
+impl AddRows for TxnSink<'_> {
+    fn add<'k, K: redb::Key + 'static, V: Summed>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+    ) -> StoreResult<()> {
+        add_into(self.txn, def, rows)
+    }
+}
+
+/// Add each `(key, sum)` into a `key -> sum` table of a write transaction (read, add, write).
+pub(super) fn add_into<'k, K: redb::Key + 'static, V: Summed>(
+    txn: &WriteTransaction,
+    def: TableDefinition<'static, K, &'static [u8]>,
+    rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+) -> StoreResult<()> {
+    let mut t = txn.open_table(def)?;
+    for (k, m) in rows {
+        let mut cur: V = match t.get(&k)? {
+            Some(v) => codec::decode(v.value())?,
+            None => V::default(),
+        };
+        cur.add_to(&m);
+        t.insert(&k, codec::encode(&cur)?.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Events of one org applied to a sink one by one: the sums of derived rows are kept in memory
+/// and written once per row when the batch is flushed or finished.
+pub struct Batch<'s, S: Sink> {
+    sink: &'s mut S,
+    org: OrgId,
+    tz: jiff::tz::TimeZone,
+    /// Whether any refund waits for its order (most batches skip the lookup per sale).
+    pending_any: bool,
+    /// Whether any event was new.
+    accepted: bool,
+    sums: Sums,
+    /// Aggregates touched by this batch, written once at the end.
+    customers: HashMap<String, CustomerAgg>,
+    products: HashMap<String, ProductAgg>,
+    /// Customers and products whose searchable text changed (new ones included): logged for
+    /// search at the end. Figures alone do not re-index a record.
+    searched: Vec<(Change, String)>,
+}
+
+/// A batch's sums by derived row.
+#[derive(Default)]
+struct Sums {
+    /// Rollup dimension keys (channel SEP region SEP category), each once: rows name them by
+    /// their index, so adding to a row allocates nothing.
+    dims: Vec<String>,
+    dim_ids: HashMap<String, u32>,
+    /// Buffer for the dimension key being looked up.
+    key: String,
+    hours: HashMap<(i64, u32), Metrics>,
+    days: HashMap<(i32, u32), Metrics>,
+    product_days: ProductRows,
+    product_months: ProductRows,
+    customer_days: CustomerRows,
+    /// The buckets of the last time bucketed (the cells of one event share its time).
+    last: Option<(Ts, (Ts, i32))>,
+}
+
+impl Sums {
+    fn buckets(&mut self, at: Ts, tz: &jiff::tz::TimeZone) -> (Ts, i32) {
+        match self.last {
+            Some((t, b)) if t == at => b,
+            _ => {
+                let b = rollup::buckets(at, tz);
+                self.last = Some((at, b));
+                b
+            }
+        }
+    }
+
+    fn cell(&mut self, (c, m): Contribution, tz: &jiff::tz::TimeZone) {
+        let (hour, day) = self.buckets(c.at, tz);
+        push_dim_key(&mut self.key, &c.channel, &c.region, &c.category);
+        let dim = match self.dim_ids.get(self.key.as_str()) {
+            Some(id) => *id,
+            None => {
+                let id = self.dims.len() as u32;
+                self.dims.push(self.key.clone());
+                self.dim_ids.insert(self.key.clone(), id);
+                id
+            }
+        };
+        self.hours.entry((hour.0, dim)).or_default().add(&m);
+        self.days.entry((day, dim)).or_default().add(&m);
+    }
+
+    fn product(&mut self, org: u64, at: Ts, sku: &str, f: &Figures, tz: &jiff::tz::TimeZone) {
+        let (_, day) = self.buckets(at, tz);
+        add_product_item(
+            &mut self.product_days,
+            &mut self.product_months,
+            (org, day),
+            sku,
+            f,
+        );
+    }
+
+    fn customer(&mut self, org: u64, item: CustomerItem, tz: &jiff::tz::TimeZone) {
+        let (at, customer, cr, f) = item;
+        let (_, day) = self.buckets(at, tz);
+        self.customer_days
+            .entry((org, day, customer, cr))
+            .or_default()
+            .add(&f);
+    }
+}
+
+impl<'s, S: Sink> Batch<'s, S> {
+    pub fn new(sink: &'s mut S, org: &Org) -> StoreResult<Self> {
+        Ok(Batch {
+            pending_any: sink.has_parked()?,
+            sink,
+            org: org.id,
+            tz: org.tz(),
+            accepted: false,
+            sums: Sums::default(),
+            customers: HashMap::default(),
+            products: HashMap::default(),
+            searched: Vec::new(),
+        })
+    }
+
+    /// Apply one event (its sums wait for [`Batch::flush`] or [`Batch::finish`]).
+    pub fn one(&mut self, e: &Event) -> StoreResult<Applied> {
+        if !self.sink.keep_event(self.org, e)? {
             return Ok(Applied::Duplicate);
         }
-        self.times_t
-            .insert((self.org.0, e.at().0, kb, e.id()), ())?;
+        self.accepted = true;
         match e {
             Event::Sale(s) => self.sale(s)?,
-            Event::Refund(r) => match self.sale_event(&r.order_id)? {
+            Event::Refund(r) => match self.sink.sale(self.org, &r.order_id)? {
                 Some(order) => self.refund(r, &order)?,
                 None => {
                     self.pending_any = true;
-                    self.pending_t.insert(
-                        (self.org.0, r.order_id.as_str(), r.id.as_str()),
-                        codec::encode(r)?.as_slice(),
-                    )?;
+                    self.sink.park_refund(self.org, r)?;
                 }
             },
             Event::Customer(c) => {
@@ -325,23 +559,22 @@ impl Batch<'_> {
                 agg.region = Some(c.region.clone());
                 agg.created_at = Some(agg.created_at.map_or(c.at, |t| t.min(c.at)));
             }
-            Event::Traffic(t) => self.contributions.push(rollup::traffic(t)),
+            Event::Traffic(t) => self.sums.cell(rollup::traffic(t), &self.tz),
         }
         Ok(Applied::Accepted)
     }
 
-    /// A stored sale of this org (from the batch's open events table).
-    fn sale_event(&self, id: &str) -> StoreResult<Option<Sale>> {
-        let e: Option<Event> = get_rec(&self.events_t, (self.org.0, kind_byte(Kind::Sale), id))?;
-        match e {
-            Some(Event::Sale(s)) => Ok(Some(s)),
-            _ => Ok(None),
-        }
+    /// Write what the batch has summed so far, and tell the sink it is done.
+    pub fn finish(mut self) -> StoreResult<()> {
+        self.flush()?;
+        self.searched.sort_unstable();
+        self.searched.dedup();
+        self.sink.changed(self.org, &self.searched, self.accepted)
     }
 
     fn customer_mut(&mut self, id: &str) -> StoreResult<&mut CustomerAgg> {
         if !self.customers.contains_key(id) {
-            let c = match get_rec(&self.customers_t, (self.org.0, id))? {
+            let c = match self.sink.customer(self.org, id)? {
                 Some(c) => c,
                 None => {
                     self.searched.push((Change::Customer, id.to_string()));
@@ -355,7 +588,7 @@ impl Batch<'_> {
 
     fn product_mut(&mut self, sku: &str) -> StoreResult<&mut ProductAgg> {
         if !self.products.contains_key(sku) {
-            let p = match get_rec(&self.products_t, (self.org.0, sku))? {
+            let p = match self.sink.product(self.org, sku)? {
                 Some(p) => p,
                 None => {
                     self.searched.push((Change::Product, sku.to_string()));
@@ -378,9 +611,9 @@ impl Batch<'_> {
                 };
                 if new
                     && let Some((_, old_id)) = first
-                    && let Some(old) = self.sale_event(&old_id)?
+                    && let Some(old) = self.sink.sale(self.org, &old_id)?
                 {
-                    self.contributions.push(rollup::demote_first(&old));
+                    self.sums.cell(rollup::demote_first(&old), &self.tz);
                 }
                 let c = self.customer_mut(cid)?;
                 if new {
@@ -403,32 +636,20 @@ impl Batch<'_> {
             if renamed {
                 self.searched.push((Change::Product, sku.to_string()));
             }
-            self.product_days.push((s.at, sku.to_string(), *f));
+            self.sums.product(self.org.0, s.at, sku, f, &self.tz);
         }
         if let Some((c, cr, f)) = sale_customer(s, &products) {
-            self.customer_days.push((s.at, c.to_string(), cr, f));
+            self.sums
+                .customer(self.org.0, (s.at, c.to_string(), cr, f), &self.tz);
         }
-        self.contributions.extend(contributions);
+        for c in contributions {
+            self.sums.cell(c, &self.tz);
+        }
         // Refunds that arrived before this order.
         if !self.pending_any {
             return Ok(());
         }
-        let pending: Vec<(String, Vec<u8>)> = {
-            let t = &self.pending_t;
-            let range = (self.org.0, s.id.as_str(), "")..=(self.org.0, s.id.as_str(), "\u{10ffff}");
-            t.range(range)?
-                .map(|r| r.map(|(k, v)| (k.value().2.to_string(), v.value().to_vec())))
-                .collect::<Result<_, _>>()?
-        };
-        let pending: Vec<Refund> = {
-            let t = &mut self.pending_t;
-            let mut refunds = Vec::with_capacity(pending.len());
-            for (refund_id, bytes) in pending {
-                t.remove((self.org.0, s.id.as_str(), refund_id.as_str()))?;
-                refunds.push(codec::decode(&bytes)?);
-            }
-            refunds
-        };
+        let pending = self.sink.take_parked(self.org, &s.id)?;
         for r in &pending {
             self.refund(r, s)?;
         }
@@ -440,109 +661,75 @@ impl Batch<'_> {
         let products = refund_products(r, order);
         for (sku, f) in &products {
             self.product_mut(sku)?.figures.add(f);
-            self.product_days.push((r.at, sku.to_string(), *f));
+            self.sums.product(self.org.0, r.at, sku, f, &self.tz);
         }
         if let Some(cid) = &order.customer {
             let c = self.customer_mut(cid)?;
             c.refunds = c.refunds.saturating_add(r.amount);
         }
         if let Some((c, cr, f)) = refund_customer(r, order, &products) {
-            self.customer_days.push((r.at, c.to_string(), cr, f));
+            self.sums
+                .customer(self.org.0, (r.at, c.to_string(), cr, f), &self.tz);
         }
-        self.contributions.extend(contributions);
+        for c in contributions {
+            self.sums.cell(c, &self.tz);
+        }
         Ok(())
     }
 
-    /// Sum contributions per (bucket, dimension) and write each rollup cell once.
-    fn flush(&mut self, tz: &jiff::tz::TimeZone) -> StoreResult<()> {
-        let mut hours: HashMap<(i64, String), Metrics> = HashMap::default();
-        let mut days: HashMap<(i32, String), Metrics> = HashMap::default();
-        for (
-            Cell {
-                at,
-                channel,
-                region,
-                category,
-            },
-            m,
-        ) in self.contributions.drain(..)
-        {
-            let (hour, day) = rollup::buckets(at, tz);
-            let key = dim_key(&channel, &region, &category);
-            hours.entry((hour.0, key.clone())).or_default().add(&m);
-            days.entry((day, key)).or_default().add(&m);
-        }
-        {
-            let mut t = self.txn.open_table(ROLLUP_HOUR)?;
-            for ((b, k), m) in &hours {
-                let mut cur: Metrics = match t.get((self.org.0, *b, k.as_str()))? {
-                    Some(v) => codec::decode(v.value())?,
-                    None => Metrics::default(),
-                };
-                cur.add(m);
-                t.insert(
-                    (self.org.0, *b, k.as_str()),
-                    codec::encode(&cur)?.as_slice(),
-                )?;
-            }
-        }
-        {
-            let mut t = self.txn.open_table(ROLLUP_DAY)?;
-            for ((b, k), m) in &days {
-                let mut cur: Metrics = match t.get((self.org.0, *b, k.as_str()))? {
-                    Some(v) => codec::decode(v.value())?,
-                    None => Metrics::default(),
-                };
-                cur.add(m);
-                t.insert(
-                    (self.org.0, *b, k.as_str()),
-                    codec::encode(&cur)?.as_slice(),
-                )?;
-            }
-        }
+    /// Write each summed row once (into what the sink has), and start over. The batch stays
+    /// usable: a long replay flushes now and then to bound its sums.
+    pub fn flush(&mut self) -> StoreResult<()> {
         let org = self.org.0;
+        let mut sums = std::mem::take(&mut self.sums);
+        let dims = &sums.dims;
+        self.sink.add(
+            ROLLUP_HOUR,
+            sums.hours
+                .iter()
+                .map(|((b, k), m)| ((org, *b, dims[*k as usize].as_str()), *m)),
+        )?;
+        self.sink.add(
+            ROLLUP_DAY,
+            sums.days
+                .iter()
+                .map(|((b, k), m)| ((org, *b, dims[*k as usize].as_str()), *m)),
+        )?;
         let mut day_totals: HashMap<(u64, i32), Metrics> = HashMap::default();
         let mut day_parts: HashMap<(u64, u8, i32, &str), Metrics> = HashMap::default();
-        for ((b, k), m) in &days {
+        for ((b, k), m) in &sums.days {
             day_totals.entry((org, *b)).or_default().add(m);
-            for (d, v) in partials(k) {
+            for (d, v) in partials(&dims[*k as usize]) {
                 day_parts.entry((org, d, *b, v)).or_default().add(m);
             }
         }
         let mut hour_totals: HashMap<(u64, i64), Metrics> = HashMap::default();
         let mut hour_parts: HashMap<(u64, u8, i64, &str), Metrics> = HashMap::default();
-        for ((b, k), m) in &hours {
+        for ((b, k), m) in &sums.hours {
             hour_totals.entry((org, *b)).or_default().add(m);
-            for (d, v) in partials(k) {
+            for (d, v) in partials(&dims[*k as usize]) {
                 hour_parts.entry((org, d, *b, v)).or_default().add(m);
             }
         }
-        add_rows!(self.txn, TOTAL_DAY, day_totals);
-        add_rows!(self.txn, TOTAL_HOUR, hour_totals);
-        add_rows!(self.txn, PART_DAY, day_parts);
-        add_rows!(self.txn, PART_HOUR, hour_parts);
-        let (by_day, by_month) = product_periods(org, tz, self.product_days.drain(..));
-        add_product_rows(self.txn, &by_day, &by_month)?;
-        add_customer_rows(
-            self.txn,
-            &customer_periods(org, tz, self.customer_days.drain(..)),
-        )?;
+        self.sink.add(TOTAL_DAY, day_totals)?;
+        self.sink.add(TOTAL_HOUR, hour_totals)?;
+        self.sink.add(PART_DAY, day_parts)?;
+        self.sink.add(PART_HOUR, hour_parts)?;
+        add_product_rows(self.sink, &sums.product_days, &sums.product_months)?;
+        add_customer_rows(self.sink, &sums.customer_days)?;
         for (id, c) in self.customers.drain() {
-            self.customers_t
-                .insert((self.org.0, id.as_str()), codec::encode(&c)?.as_slice())?;
+            self.sink.put_customer(self.org, &id, &c)?;
         }
         for (sku, p) in self.products.drain() {
-            self.products_t
-                .insert((self.org.0, sku.as_str()), codec::encode(&p)?.as_slice())?;
+            self.sink.put_product(self.org, &sku, &p)?;
         }
-        self.searched.sort_unstable();
-        self.searched.dedup();
-        super::search::log(
-            self.txn,
-            self.org,
-            self.searched.iter().map(|(c, k)| (*c, k.as_str())),
-        )?;
-        self.searched.clear();
+        // keep the dimension keys (and the maps' room) for the next rows
+        sums.hours.clear();
+        sums.days.clear();
+        sums.product_days.clear();
+        sums.product_months.clear();
+        sums.customer_days.clear();
+        self.sums = sums;
         Ok(())
     }
 }
@@ -551,39 +738,31 @@ type ProductRows = HashMap<(u64, i32, String), Figures>;
 
 /// Add per-product figures into the (org, day, sku) and (org, month, sku) rows.
 pub(super) fn add_product_rows(
-    txn: &WriteTransaction,
+    to: &mut impl AddRows,
     by_day: &ProductRows,
     by_month: &ProductRows,
 ) -> StoreResult<()> {
-    add_rows!(
-        txn,
+    to.add(
         PRODUCT_DAY,
         by_day
             .iter()
             .map(|((o, d, k), f)| ((*o, *d, k.as_str()), *f)),
-        Figures
-    );
-    add_rows!(
-        txn,
+    )?;
+    to.add(
         PRODUCT_MONTH,
         by_month
             .iter()
             .map(|((o, m, k), f)| ((*o, *m, k.as_str()), *f)),
-        Figures
-    );
-    Ok(())
+    )
 }
 
 /// Add per-customer figures into the (org, day, customer, channel SEP region) rows.
-pub(super) fn add_customer_rows(txn: &WriteTransaction, rows: &CustomerRows) -> StoreResult<()> {
-    add_rows!(
-        txn,
+pub(super) fn add_customer_rows(to: &mut impl AddRows, rows: &CustomerRows) -> StoreResult<()> {
+    to.add(
         CUSTOMER_DAY,
         rows.iter()
             .map(|((o, d, c, cr), f)| ((*o, *d, c.as_str(), cr.as_str()), *f)),
-        Figures
-    );
-    Ok(())
+    )
 }
 
 /// Sum per-product figures into (org, local day, sku) and (org, month, sku) rows.
@@ -596,13 +775,27 @@ pub(super) fn product_periods(
     let mut by_month: ProductRows = HashMap::default();
     for (at, sku, f) in items {
         let (_, day) = rollup::buckets(at, tz);
-        by_month
-            .entry((org, rollup::month_of(day), sku.clone()))
-            .or_default()
-            .add(&f);
-        by_day.entry((org, day, sku)).or_default().add(&f);
+        add_product_item(&mut by_day, &mut by_month, (org, day), &sku, &f);
     }
     (by_day, by_month)
+}
+
+/// Add a product's figures on a day into its day and month rows.
+fn add_product_item(
+    by_day: &mut ProductRows,
+    by_month: &mut ProductRows,
+    (org, day): (u64, i32),
+    sku: &str,
+    f: &Figures,
+) {
+    by_month
+        .entry((org, rollup::month_of(day), sku.to_string()))
+        .or_default()
+        .add(f);
+    by_day
+        .entry((org, day, sku.to_string()))
+        .or_default()
+        .add(f);
 }
 
 /// A customer's figures at a time through a channel and region: (time, customer,
@@ -621,19 +814,6 @@ pub(super) fn add_customer_item(
 ) {
     let (_, day) = rollup::buckets(at, tz);
     rows.entry((org, day, customer, cr)).or_default().add(&f);
-}
-
-/// Sum per-customer figures into (org, local day, customer, channel SEP region) rows.
-pub(super) fn customer_periods(
-    org: u64,
-    tz: &jiff::tz::TimeZone,
-    items: impl Iterator<Item = CustomerItem>,
-) -> CustomerRows {
-    let mut rows = CustomerRows::default();
-    for item in items {
-        add_customer_item(&mut rows, org, tz, item);
-    }
-    rows
 }
 
 /// The single-dimension partials a rollup row feeds: (dimension, value). Order-level rows
