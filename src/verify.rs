@@ -394,7 +394,6 @@ fn references(
         format!("{refs} cross-references resolve"),
         || format!("references to missing records: {}", dangling.join("; ")),
     );
-
     Ok(())
 }
 
@@ -513,7 +512,11 @@ impl Fresh {
     ) -> Option<T> {
         self.tables
             .get(redb::TableHandle::name(&def))
-            .and_then(|t| t.any().downcast_ref::<Typed<T>>())
+            .map(|t| {
+                t.any()
+                    .downcast_ref::<Typed<T>>()
+                    .expect("each recomputed table holds one type of value")
+            })
             .and_then(|t| t.get(&Self::row::<K>(key)))
             .cloned()
     }

@@ -158,7 +158,8 @@ fn v4_to_v5(txn: &WriteTransaction) -> StoreResult<()> {
                 Some(r) => (r.at, refund_customer(r, s, &refund_products(r, s))),
             };
             if let Some((c, cr, f)) = row {
-                add_customer_item(&mut rows, org.id.0, &tz, (at, c.to_string(), cr, f));
+                let (_, day) = crate::domain::rollup::buckets(at, &tz);
+                add_customer_item(&mut rows, (org.id.0, day), c.to_string(), cr, &f);
             }
         })?;
         add_customer_rows(&mut &*txn, &rows)?;

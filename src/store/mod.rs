@@ -193,14 +193,20 @@ enum OpenedFile {
     Recovered(Database),
 }
 
-impl ReadOnlyFile {
-    /// Another read transaction of the file (the same snapshot: nothing else writes it).
-    pub fn begin_read(&self) -> StoreResult<ReadTransaction> {
+impl OpenedFile {
+    fn begin_read(&self) -> StoreResult<ReadTransaction> {
         use redb::ReadableDatabase;
-        Ok(match &self.db {
+        Ok(match self {
             OpenedFile::ReadOnly(d) => d.begin_read()?,
             OpenedFile::Recovered(d) => d.begin_read()?,
         })
+    }
+}
+
+impl ReadOnlyFile {
+    /// Another read transaction of the file (the same snapshot: nothing else writes it).
+    pub fn begin_read(&self) -> StoreResult<ReadTransaction> {
+        self.db.begin_read()
     }
 }
 
@@ -221,21 +227,17 @@ pub fn read_only(path: &Path) -> StoreResult<ReadOnlyFile> {
     }
     let mut builder = redb::Builder::new();
     builder.set_cache_size(READ_ONLY_CACHE);
-    Ok(match builder.open_read_only(path) {
-        Ok(d) => ReadOnlyFile {
-            txn: d.begin_read()?,
-            recovered: false,
-            db: OpenedFile::ReadOnly(d),
-        },
+    let db = match builder.open_read_only(path) {
+        Ok(d) => OpenedFile::ReadOnly(d),
         Err(redb::DatabaseError::RepairAborted) => {
-            let d = builder.open(path).map_err(|e| open_error(path, e))?;
-            ReadOnlyFile {
-                txn: d.begin_read()?,
-                recovered: true,
-                db: OpenedFile::Recovered(d),
-            }
+            OpenedFile::Recovered(builder.open(path).map_err(|e| open_error(path, e))?)
         }
         Err(e) => return Err(open_error(path, e)),
+    };
+    Ok(ReadOnlyFile {
+        txn: db.begin_read()?,
+        recovered: matches!(db, OpenedFile::Recovered(_)),
+        db,
     })
 }
 

@@ -514,10 +514,7 @@ impl Sums {
     fn customer(&mut self, org: u64, item: CustomerItem, tz: &jiff::tz::TimeZone) {
         let (at, customer, cr, f) = item;
         let (_, day) = self.buckets(at, tz);
-        self.customer_days
-            .entry((org, day, customer, cr))
-            .or_default()
-            .add(&f);
+        add_customer_item(&mut self.customer_days, (org, day), customer, cr, &f);
     }
 }
 
@@ -805,15 +802,15 @@ pub type CustomerItem = (Ts, String, String, Figures);
 /// Per-customer figures by (org, local day, customer, channel SEP region).
 pub type CustomerRows = HashMap<(u64, i32, String, String), Figures>;
 
-/// Add one item into its (org, local day, customer, channel SEP region) row.
+/// Add a customer's figures on a local day (through a channel SEP region) into their row.
 pub(super) fn add_customer_item(
     rows: &mut CustomerRows,
-    org: u64,
-    tz: &jiff::tz::TimeZone,
-    (at, customer, cr, f): CustomerItem,
+    (org, day): (u64, i32),
+    customer: String,
+    cr: String,
+    f: &Figures,
 ) {
-    let (_, day) = rollup::buckets(at, tz);
-    rows.entry((org, day, customer, cr)).or_default().add(&f);
+    rows.entry((org, day, customer, cr)).or_default().add(f);
 }
 
 /// The single-dimension partials a rollup row feeds: (dimension, value). Order-level rows
