@@ -180,16 +180,18 @@ pub fn data_file(path: &Path) -> Result<Report, StoreError> {
     };
 
     std::thread::scope(|scope| {
-        // The recomputation runs beside the checks, in a transaction of its own (the same
-        // snapshot: nothing else writes the file).
-        let fresh = match recompute {
+        // The replay runs beside the checks, on threads of their own, each in a transaction of
+        // its own (the same snapshot: nothing else writes the file); the decode check feeds
+        // them the events it decodes.
+        let (feeder, replays) = match recompute {
             Some(orgs) => {
-                let t = file.begin_read()?;
-                Some(scope.spawn(move || recompute_all(&t, orgs)))
+                let (feeder, replays) = start_replay(scope, &file, orgs)?;
+                (Some(feeder), replays)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
-        read_and_decode(txn, &mut r)?;
+        let index = read_and_decode(txn, &mut r, feeder)?;
+        compare_index(&index, &mut r);
         let Some(orgs_list) = orgs_list.as_deref() else {
             if !current {
                 r.skipped.push(format!(
@@ -201,26 +203,34 @@ pub fn data_file(path: &Path) -> Result<Report, StoreError> {
             return Ok(());
         };
         references(txn, orgs_list, &mut r)?;
-        match fresh {
-            Some(h) => {
-                let fresh = h
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-                compare(txn, fresh, &mut r)?;
-            }
-            None => r.skipped.push(
+        if recompute.is_some() {
+            let parts = replays
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            compare(txn, || file.begin_read(), parts, &mut r)?;
+        } else {
+            r.skipped.push(
                 "rollups were not recomputed: raw events have expired from this file \
                  (data.keep_raw_events_days), and rollups keep what expired"
                     .into(),
-            ),
+            );
         }
         Ok::<_, StoreError>(())
     })?;
     Ok(r)
 }
 
-/// Every record of every table read; every record of a codec table decoded.
-fn read_and_decode(txn: &redb::ReadTransaction, r: &mut Report) -> Result<(), StoreError> {
+/// Every record of every table read; every record of a codec table decoded (the events are
+/// fed to the replay, when there is one, as they decode).
+fn read_and_decode(
+    txn: &redb::ReadTransaction,
+    r: &mut Report,
+    feeder: Option<Feeder>,
+) -> Result<IndexCheck, StoreError> {
     let mut records = 0u64;
     macro_rules! decode {
         ($($table:expr => $ty:ty),* $(,)?) => {{
@@ -243,7 +253,6 @@ fn read_and_decode(txn: &redb::ReadTransaction, r: &mut Report) -> Result<(), St
         TEAMS => crate::domain::user::Team,
         FAMILIES => crate::store::sessions::Family,
         AUDIT => audit::AuditRecord,
-        EVENTS => Event,
         ROLLUP_HOUR => crate::domain::rollup::Metrics,
         ROLLUP_DAY => crate::domain::rollup::Metrics,
         TOTAL_HOUR => crate::domain::rollup::Metrics,
@@ -265,10 +274,26 @@ fn read_and_decode(txn: &redb::ReadTransaction, r: &mut Report) -> Result<(), St
         PARTNER_NOTES => crate::domain::partner::Note,
         PARTNER_SETTINGS => crate::domain::partner::PartnerSettings,
     );
+    let (n, bad, events) = decode_events(txn, feeder)?;
+    records += n;
+    r.check(
+        bad.is_empty(),
+        format!("events: {n} records decode"),
+        || format!("events: records that do not decode: {}", bad.join("; ")),
+    );
+    let stored = EventIndex::of_time_index(txn)?;
+    records += stored.keys;
     // The other tables, raw.
+    let skip: Vec<&str> = decoded
+        .into_iter()
+        .chain([
+            redb::TableHandle::name(&EVENTS),
+            redb::TableHandle::name(&EVENT_TIME),
+        ])
+        .collect();
     let mut all = ReadAll {
         txn,
-        skip: &decoded,
+        skip: &skip,
         records: 0,
     };
     match tables::for_each(&mut all) {
@@ -278,7 +303,81 @@ fn read_and_decode(txn: &redb::ReadTransaction, r: &mut Report) -> Result<(), St
         )),
         Err(e) => r.problems.push(format!("reading the tables failed: {e}")),
     }
-    Ok(())
+    Ok(IndexCheck { stored, events })
+}
+
+/// Every event decoded, and fed to the replay; returns (records, first failures, the
+/// fingerprint of the events' time keys when every event decodes).
+fn decode_events(
+    txn: &redb::ReadTransaction,
+    mut feeder: Option<Feeder>,
+) -> Result<(u64, Vec<String>, Option<EventIndex>), StoreError> {
+    let (mut n, mut bad, mut index) = (0u64, Vec::new(), Some(EventIndex::default()));
+    if let Some(t) = open_existing(txn, EVENTS)? {
+        for row in t.iter()? {
+            let (k, v) = row?;
+            n += 1;
+            let (org, kind, id) = k.value();
+            match codec::decode::<Event>(v.value()) {
+                Ok(e) => {
+                    if let Some(index) = &mut index {
+                        index.add(org, e.at().0, kind, id);
+                    }
+                    if let Some(f) = &mut feeder {
+                        f.event(org, e);
+                    }
+                }
+                // (the replay then misses its sums, and says so by differing)
+                Err(e) => {
+                    index = None;
+                    if bad.len() < 3 {
+                        bad.push(format!("record {n}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(f) = feeder {
+        f.finish();
+    }
+    Ok((n, bad, index))
+}
+
+/// The time index of the events, and the events' own time keys.
+struct IndexCheck {
+    stored: EventIndex,
+    /// None when some events do not decode.
+    events: Option<EventIndex>,
+}
+
+/// The time index of the events holds exactly the stored events' keys.
+fn compare_index(index: &IndexCheck, r: &mut Report) {
+    let name = redb::TableHandle::name(&EVENT_TIME);
+    match &index.events {
+        Some(events) => r.check(
+            index.stored == *events,
+            format!(
+                "the time index of the events ({name}) lists each of the {} events once",
+                events.keys
+            ),
+            || {
+                format!(
+                    "the time index of the events ({name}) does not match them: {} entries for \
+                     {} events{}",
+                    index.stored.keys,
+                    events.keys,
+                    if index.stored.keys == events.keys {
+                        " (some name an event that is not stored, or give the wrong time or kind)"
+                    } else {
+                        ""
+                    }
+                )
+            },
+        ),
+        None => r.skipped.push(format!(
+            "the time index of the events ({name}) was not compared: some events do not decode"
+        )),
+    }
 }
 
 /// Cross-references and audit chains, org by org.
@@ -397,40 +496,138 @@ fn references(
     Ok(())
 }
 
-/// The derived sales tables as a replay of every org's stored events in time order (by the
-/// code ingest runs) leaves them.
-fn recompute_all(txn: &redb::ReadTransaction, orgs: &[Org]) -> Result<Recomputed, StoreError> {
-    /// Sums are written into the recomputation this often (bounding the batch's sums).
-    const FLUSH_EVERY: u64 = 1_000_000;
+/// What the decode check sends a replay thread: an org's events start, or some of them.
+enum Feed {
+    Org(usize),
+    Events(Vec<Event>),
+}
+
+/// Sends the decoded events to the replay threads. Ingest gives the same rows whatever order
+/// events arrive in (a customer's earlier first order demotes the later one; a refund before
+/// its order waits for it), so the replay takes the events in the order they are stored: one
+/// sequential pass over the file, where time order would cost a random lookup per event.
+/// Each customer's events go to one thread (which then knows their first order); other
+/// events spread by id. The threads' rows are added together when compared.
+struct Feeder {
+    senders: Vec<std::sync::mpsc::SyncSender<Feed>>,
+    chunks: Vec<Vec<Event>>,
+    /// Org id -> its place in the list of orgs (events of other orgs are not replayed).
+    orgs: HashMap<u64, usize>,
+    /// The org whose events come now, and whether they are replayed.
+    current: Option<(u64, bool)>,
+}
+
+impl Feeder {
+    const CHUNK: usize = 1024;
+
+    fn event(&mut self, org: u64, e: Event) {
+        if self.current.map(|(o, _)| o) != Some(org) {
+            self.send_chunks();
+            let place = self.orgs.get(&org).copied();
+            if let Some(i) = place {
+                for s in &self.senders {
+                    // (a thread that stopped has an error to report when joined)
+                    let _ = s.send(Feed::Org(i));
+                }
+            }
+            self.current = Some((org, place.is_some()));
+        }
+        if self.current.is_some_and(|(_, replayed)| !replayed) {
+            return;
+        }
+        let key = match &e {
+            Event::Sale(s) => s.customer.as_deref().unwrap_or(&s.id),
+            Event::Customer(c) => &c.id,
+            Event::Refund(r) => &r.id,
+            Event::Traffic(t) => &t.id,
+        };
+        let h = std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, key);
+        let part = ((u128::from(h) * self.senders.len() as u128) >> 64) as usize;
+        self.chunks[part].push(e);
+        if self.chunks[part].len() == Self::CHUNK {
+            let chunk = std::mem::take(&mut self.chunks[part]);
+            let _ = self.senders[part].send(Feed::Events(chunk));
+        }
+    }
+
+    fn send_chunks(&mut self) {
+        for (chunk, s) in self.chunks.iter_mut().zip(&self.senders) {
+            if !chunk.is_empty() {
+                let _ = s.send(Feed::Events(std::mem::take(chunk)));
+            }
+        }
+    }
+
+    /// Every event sent: the threads finish.
+    fn finish(mut self) {
+        self.send_chunks();
+    }
+}
+
+type Replay<'scope> = std::thread::ScopedJoinHandle<'scope, Result<Recomputed, StoreError>>;
+
+/// Start the replay threads (one per core, at least two, at most four).
+fn start_replay<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    file: &'env crate::store::ReadOnlyFile,
+    orgs: &'env [Org],
+) -> Result<(Feeder, Vec<Replay<'scope>>), StoreError> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+    let mut senders = Vec::new();
+    let mut replays = Vec::new();
+    for i in 0..threads {
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let txn = file.begin_read()?;
+        let h = std::thread::Builder::new()
+            .name(format!("verify-replay-{i}"))
+            .spawn_scoped(scope, move || replay(&txn, orgs, rx))
+            .map_err(|e| StoreError::Io {
+                path: std::path::PathBuf::from("(verify thread)"),
+                source: e,
+            })?;
+        senders.push(tx);
+        replays.push(h);
+    }
+    let feeder = Feeder {
+        chunks: vec![Vec::new(); senders.len()],
+        senders,
+        orgs: orgs.iter().enumerate().map(|(i, o)| (o.id.0, i)).collect(),
+        current: None,
+    };
+    Ok((feeder, replays))
+}
+
+/// One replay thread: the events it is fed, applied org by org by the code ingest runs. Each
+/// org's batch sums its rows until the org is done (in stored order an event may touch any
+/// row, so flushing sooner would not bound the sums, only add them up twice).
+fn replay(
+    txn: &redb::ReadTransaction,
+    orgs: &[Org],
+    feed: std::sync::mpsc::Receiver<Feed>,
+) -> Result<Recomputed, StoreError> {
     let mut fresh = Fresh {
         events: txn.open_table(EVENTS)?,
         parked: BTreeMap::new(),
         tables: HashMap::new(),
     };
-    let times = txn.open_table(EVENT_TIME)?;
-    // (the batch holds `fresh`, and with it fresh's own handle of the table)
-    let events = txn.open_table(EVENTS)?;
     let mut replayed = 0u64;
-    for org in orgs {
-        let mut b = sales::Batch::new(&mut fresh, org)?;
-        let id = org.id.0;
-        for row in times.range((id, i64::MIN, 0u8, "")..=(id, i64::MAX, u8::MAX, "\u{10ffff}"))? {
-            let (k, _) = row?;
-            let (_, _, kind, event_id) = k.value();
-            // An event that does not decode is reported by the decode check (and its sums
-            // are then missing here).
-            let Some(e) = events
-                .get((id, kind, event_id))?
-                .and_then(|v| codec::decode::<Event>(v.value()).ok())
-            else {
-                continue;
-            };
-            b.one(&e)?;
-            replayed += 1;
-            if replayed.is_multiple_of(FLUSH_EVERY) {
-                b.flush()?;
+    let mut next = feed.recv().ok();
+    while let Some(msg) = next {
+        let Feed::Org(i) = msg else {
+            unreachable!("the feeder names the org before its events");
+        };
+        let mut b = sales::Batch::new(&mut fresh, &orgs[i])?;
+        next = loop {
+            match feed.recv() {
+                Ok(Feed::Events(events)) => {
+                    for e in &events {
+                        b.one(e)?;
+                    }
+                    replayed += events.len() as u64;
+                }
+                other => break other.ok(),
             }
-        }
+        };
         b.finish()?;
     }
     for ((org, order, id), refund) in std::mem::take(&mut fresh.parked) {
@@ -446,6 +643,41 @@ fn recompute_all(txn: &redb::ReadTransaction, orgs: &[Org]) -> Result<Recomputed
     })
 }
 
+/// A fingerprint of a set of `EVENT_TIME` keys (org, time, kind, id), the same whatever order
+/// they are added in: the time index and the events it indexes must give the same one.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct EventIndex {
+    keys: u64,
+    sum: u64,
+    xor: u64,
+}
+
+impl EventIndex {
+    fn add(&mut self, org: u64, at: i64, kind: u8, id: &str) {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same on both sides, and no structure a sum could cancel.
+        let mut h = std::hash::DefaultHasher::new();
+        (org, at, kind, id).hash(&mut h);
+        let h = h.finish();
+        self.keys += 1;
+        self.sum = self.sum.wrapping_add(h);
+        self.xor ^= h.rotate_left(17).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    /// The fingerprint of the stored time index.
+    fn of_time_index(txn: &redb::ReadTransaction) -> Result<EventIndex, StoreError> {
+        let mut index = EventIndex::default();
+        if let Some(t) = open_existing(txn, EVENT_TIME)? {
+            for row in t.iter()? {
+                let (k, _) = row?;
+                let (org, at, kind, id) = k.value();
+                index.add(org, at, kind, id);
+            }
+        }
+        Ok(index)
+    }
+}
+
 /// What the recomputation left.
 struct Recomputed {
     tables: HashMap<String, Box<dyn FreshTable>>,
@@ -459,24 +691,114 @@ type Typed<V> = FxHashMap<Vec<u8>, V>;
 trait FreshTable: Send {
     fn any(&self) -> &dyn std::any::Any;
     fn any_mut(&mut self) -> &mut dyn std::any::Any;
-    /// Take out the row with this key, encoded.
-    fn take(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// How many rows were not taken.
-    fn left(&self) -> usize;
+    /// Take out the row with this key, here and in `others` (the other replay threads' parts
+    /// of the table), put together and encoded.
+    fn take(
+        &mut self,
+        key: &[u8],
+        others: &mut [Box<dyn FreshTable>],
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// How many rows were not taken, here and in `others`.
+    fn left(&self, others: &[Box<dyn FreshTable>]) -> usize;
 }
 
-impl<V: serde::Serialize + Send + 'static> FreshTable for Typed<V> {
+/// Two replay threads' parts of one row, put together.
+trait Merge {
+    fn merge(&mut self, other: Self);
+}
+
+impl<V: Summed> Merge for V {
+    fn merge(&mut self, other: Self) {
+        self.add_to(&other)
+    }
+}
+
+impl Merge for CustomerAgg {
+    fn merge(&mut self, o: Self) {
+        fn pick<T: Ord>(a: Option<T>, b: Option<T>, f: fn(T, T) -> T) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(f(a, b)),
+                (a, b) => a.or(b),
+            }
+        }
+        self.email = self.email.take().or(o.email);
+        self.name = self.name.take().or(o.name);
+        self.region = self.region.take().or(o.region);
+        self.created_at = pick(self.created_at, o.created_at, Ord::min);
+        self.first = pick(self.first.take(), o.first, Ord::min);
+        self.last_purchase = pick(self.last_purchase, o.last_purchase, Ord::max);
+        self.orders = self.orders.saturating_add(o.orders);
+        self.revenue = self.revenue.saturating_add(o.revenue);
+        self.refunds = self.refunds.saturating_add(o.refunds);
+    }
+}
+
+impl Merge for ProductAgg {
+    fn merge(&mut self, o: Self) {
+        if self.name.is_empty() {
+            (self.name, self.category) = (o.name, o.category);
+        }
+        self.figures.add(&o.figures);
+    }
+}
+
+/// A refund waiting for its order is one row, whichever thread parked it.
+impl Merge for Refund {
+    fn merge(&mut self, _: Self) {}
+}
+
+/// (the value of a table no thread recomputed)
+impl Merge for Vec<u8> {
+    fn merge(&mut self, _: Self) {}
+}
+
+fn part<V: 'static>(t: &dyn FreshTable) -> &Typed<V> {
+    t.any()
+        .downcast_ref()
+        .expect("each recomputed table holds one type of value")
+}
+
+impl<V: Merge + serde::Serialize + Send + 'static> FreshTable for Typed<V> {
     fn any(&self) -> &dyn std::any::Any {
         self
     }
     fn any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
-    fn take(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.remove(key).map(|v| codec::encode(&v)).transpose()?)
+    fn take(
+        &mut self,
+        key: &[u8],
+        others: &mut [Box<dyn FreshTable>],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut row = self.remove(key);
+        for o in others {
+            let o: &mut Typed<V> = o
+                .any_mut()
+                .downcast_mut()
+                .expect("each recomputed table holds one type of value");
+            if let Some(more) = o.remove(key) {
+                match &mut row {
+                    Some(row) => row.merge(more),
+                    None => row = Some(more),
+                }
+            }
+        }
+        Ok(row.map(|v| codec::encode(&v)).transpose()?)
     }
-    fn left(&self) -> usize {
-        self.len()
+    fn left(&self, others: &[Box<dyn FreshTable>]) -> usize {
+        let mut n = self.len();
+        for (i, o) in others.iter().enumerate() {
+            n += part::<V>(o.as_ref())
+                .keys()
+                .filter(|k| {
+                    !self.contains_key(*k)
+                        && !others[..i]
+                            .iter()
+                            .any(|p| part::<V>(p.as_ref()).contains_key(*k))
+                })
+                .count();
+        }
+        n
     }
 }
 
@@ -494,7 +816,10 @@ impl Fresh {
     }
 
     /// The table `name`, holding values of type `V` (each table holds one type).
-    fn table_mut<V: serde::Serialize + Send + 'static>(&mut self, name: &str) -> &mut Typed<V> {
+    fn table_mut<V: Merge + serde::Serialize + Send + 'static>(
+        &mut self,
+        name: &str,
+    ) -> &mut Typed<V> {
         if !self.tables.contains_key(name) {
             self.tables
                 .insert(name.to_string(), Box::new(Typed::<V>::default()));
@@ -521,7 +846,7 @@ impl Fresh {
             .cloned()
     }
 
-    fn put<K: redb::Key + 'static, T: serde::Serialize + Send + Clone + 'static>(
+    fn put<K: redb::Key + 'static, T: Merge + serde::Serialize + Send + Clone + 'static>(
         &mut self,
         def: TableDefinition<'static, K, &'static [u8]>,
         key: &K::SelfType<'_>,
@@ -540,6 +865,10 @@ impl AddRows for Fresh {
         rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
     ) -> Result<(), StoreError> {
         let t = self.table_mut::<V>(redb::TableHandle::name(&def));
+        let rows = rows.into_iter();
+        // (room for every row at once: growing a map of millions of rows step by step
+        // rehashes every key several times)
+        t.reserve(rows.size_hint().0);
         for (k, m) in rows {
             t.entry(Self::row::<K>(&k)).or_default().add_to(&m);
         }
@@ -613,7 +942,10 @@ impl Sink for Fresh {
 /// The derived tables as stored, compared with their recomputation.
 struct Derived<'a> {
     txn: &'a redb::ReadTransaction,
-    fresh: HashMap<String, Box<dyn FreshTable>>,
+    /// The tables this one compares (of [`COMPARED`]).
+    only: &'a [&'static str],
+    /// Each table's parts, one per replay thread that recomputed some of it.
+    fresh: HashMap<String, Vec<Box<dyn FreshTable>>>,
     /// table -> (rows compared, differences)
     out: BTreeMap<&'static str, (u64, u64)>,
 }
@@ -641,13 +973,14 @@ impl tables::Visit for Derived<'_> {
         def: TableDefinition<K, V>,
     ) -> Result<(), StoreError> {
         let name = redb::TableHandle::name(&def);
-        let Some(name) = COMPARED.iter().copied().find(|n| *n == name) else {
+        let Some(name) = self.only.iter().copied().find(|n| *n == name) else {
             return Ok(());
         };
-        let mut fresh: Box<dyn FreshTable> = self
-            .fresh
-            .remove(name)
-            .unwrap_or_else(|| Box::new(Typed::<Vec<u8>>::default()));
+        let mut parts = self.fresh.remove(name).unwrap_or_default();
+        if parts.is_empty() {
+            parts.push(Box::new(Typed::<Vec<u8>>::default()));
+        }
+        let (fresh, others) = parts.split_first_mut().expect("one part at least");
         // Names, emails, regions and categories take the last event that arrived, which a
         // replay need not repeat: only the figures are compared.
         let same = |stored: &[u8], fresh: &[u8]| -> Result<bool, StoreError> {
@@ -665,14 +998,14 @@ impl tables::Visit for Derived<'_> {
                 rows += 1;
                 let (k, v) = (k.value(), v.value());
                 let v = V::as_bytes(&v);
-                let ok = match fresh.take(K::as_bytes(&k).as_ref())? {
+                let ok = match fresh.take(K::as_bytes(&k).as_ref(), others)? {
                     Some(f) => same(v.as_ref(), &f)?,
                     None => false,
                 };
                 diff += u64::from(!ok);
             }
         }
-        let missing = fresh.left() as u64;
+        let missing = fresh.left(others) as u64;
         rows += missing;
         diff += missing;
         self.out.insert(name, (rows, diff));
@@ -692,26 +1025,63 @@ fn figures_only(table: &str, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     })
 }
 
-/// Compare the stored derived tables with the recomputation.
+/// The compared table with the most rows (a row per customer, day and channel), compared on a
+/// second thread beside the others.
+const BIGGEST: &[&str] = &["customer_day"];
+
+/// Compare the stored derived tables with the recomputation: the biggest table on a second
+/// thread, in a read transaction of its own (`begin_read`), the others here.
 fn compare(
     txn: &redb::ReadTransaction,
-    fresh: Recomputed,
+    begin_read: impl FnOnce() -> Result<redb::ReadTransaction, StoreError>,
+    replays: Vec<Recomputed>,
     r: &mut Report,
 ) -> Result<(), StoreError> {
-    let events = fresh.replayed;
-    let mut d = Derived {
-        txn,
-        fresh: fresh.tables,
-        out: BTreeMap::new(),
-    };
-    tables::for_each(&mut d)?;
-    let bad: Vec<String> = d
-        .out
+    let events: u64 = replays.iter().map(|p| p.replayed).sum();
+    let mut tables: HashMap<String, Vec<Box<dyn FreshTable>>> = HashMap::new();
+    for (name, t) in replays.into_iter().flat_map(|p| p.tables) {
+        tables.entry(name).or_default().push(t);
+    }
+    let (big, rest): (HashMap<_, _>, HashMap<_, _>) = tables
+        .into_iter()
+        .partition(|(name, _)| BIGGEST.contains(&name.as_str()));
+    let others: Vec<&'static str> = COMPARED
+        .iter()
+        .copied()
+        .filter(|n| !BIGGEST.contains(n))
+        .collect();
+    let out = std::thread::scope(|scope| {
+        let t2 = begin_read()?;
+        let second = scope.spawn(move || {
+            let mut d = Derived {
+                txn: &t2,
+                only: BIGGEST,
+                fresh: big,
+                out: BTreeMap::new(),
+            };
+            tables::for_each(&mut d).map(|()| d.out)
+        });
+        let mut d = Derived {
+            txn,
+            only: &others,
+            fresh: rest,
+            out: BTreeMap::new(),
+        };
+        tables::for_each(&mut d)?;
+        let mut out = d.out;
+        out.extend(
+            second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+        );
+        Ok::<_, StoreError>(out)
+    })?;
+    let bad: Vec<String> = out
         .iter()
         .filter(|(_, (_, diff))| *diff > 0)
         .map(|(n, (rows, diff))| format!("{n}: {diff} of {rows} rows differ"))
         .collect();
-    let rows: u64 = d.out.values().map(|(n, _)| n).sum();
+    let rows: u64 = out.values().map(|(n, _)| n).sum();
     r.check(
         bad.is_empty(),
         format!(

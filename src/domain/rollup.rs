@@ -261,6 +261,40 @@ pub fn buckets(at: Ts, tz: &jiff::tz::TimeZone) -> (Ts, i32) {
     (hour, days)
 }
 
+/// [`buckets`] remembered by quarter hour of UTC time, for many events at scattered times (a
+/// replay in stored order, an import). Every zone's offset in use is a whole number of quarter
+/// hours, so a quarter hour mostly lies in one local hour; whether it does is checked, not
+/// assumed: a quarter hour is remembered only when its first and last microsecond fall in the
+/// same buckets (the buckets only move forward within it, as at most one offset change happens
+/// in it), and any other quarter hour is computed event by event.
+#[derive(Default)]
+pub struct BucketMemo {
+    slots: rustc_hash::FxHashMap<i64, Option<(Ts, i32)>>,
+    /// The last time asked and its buckets (the cells of one event share its time).
+    last: Option<(Ts, (Ts, i32))>,
+}
+
+impl BucketMemo {
+    const SLOT: i64 = 15 * 60 * 1_000_000;
+
+    pub fn get(&mut self, at: Ts, tz: &jiff::tz::TimeZone) -> (Ts, i32) {
+        if let Some((t, b)) = self.last
+            && t == at
+        {
+            return b;
+        }
+        let slot = at.0.div_euclid(Self::SLOT);
+        let whole = *self.slots.entry(slot).or_insert_with(|| {
+            let start = slot.saturating_mul(Self::SLOT);
+            let first = buckets(Ts(start), tz);
+            (first == buckets(Ts(start.saturating_add(Self::SLOT - 1)), tz)).then_some(first)
+        });
+        let b = whole.unwrap_or_else(|| buckets(at, tz));
+        self.last = Some((at, b));
+        b
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +311,52 @@ mod tests {
                     let exact = total as f64 * *w as f64 / sum as f64;
                     prop_assert!((*s as f64 - exact).abs() < 1.0 + 1e-9, "{} vs {}", s, exact);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_bucket_memo_agrees_with_buckets_in_every_kind_of_zone() {
+        let zones = [
+            "America/New_York",
+            "Asia/Kolkata",
+            "Asia/Kathmandu",
+            "Australia/Lord_Howe",
+            "Pacific/Chatham",
+            "America/Havana",
+            "Europe/London",
+            "UTC",
+        ];
+        for name in zones {
+            let tz = jiff::tz::TimeZone::get(name).unwrap();
+            let mut memo = BucketMemo::default();
+            // Scattered times over two years (both DST changes of each), in no order, and
+            // every minute around each change.
+            let start: i64 = 1_735_689_600_000_000; // 2025-01-01T00:00:00Z
+            let mut x: u64 = 7;
+            let mut times = Vec::new();
+            for _ in 0..20_000 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                times.push(start + ((x >> 11) % (2 * 365 * 86_400_000_000)) as i64);
+            }
+            let mut t = jiff::Timestamp::from_microsecond(start).unwrap();
+            let end = jiff::Timestamp::from_microsecond(start + 2 * 365 * 86_400_000_000).unwrap();
+            while let Some(change) = tz.following(t).next().filter(|c| c.timestamp() < end) {
+                let at = change.timestamp().as_microsecond();
+                for m in -150..150 {
+                    times.push(at + m * 60_000_000);
+                    times.push(at + m * 60_000_000 - 1);
+                }
+                t = change.timestamp();
+            }
+            for at in times {
+                assert_eq!(
+                    memo.get(Ts(at), &tz),
+                    buckets(Ts(at), &tz),
+                    "{name} at {at}"
+                );
             }
         }
     }

@@ -468,20 +468,12 @@ struct Sums {
     product_days: ProductRows,
     product_months: ProductRows,
     customer_days: CustomerRows,
-    /// The buckets of the last time bucketed (the cells of one event share its time).
-    last: Option<(Ts, (Ts, i32))>,
+    buckets: rollup::BucketMemo,
 }
 
 impl Sums {
     fn buckets(&mut self, at: Ts, tz: &jiff::tz::TimeZone) -> (Ts, i32) {
-        match self.last {
-            Some((t, b)) if t == at => b,
-            _ => {
-                let b = rollup::buckets(at, tz);
-                self.last = Some((at, b));
-                b
-            }
-        }
+        self.buckets.get(at, tz)
     }
 
     fn cell(&mut self, (c, m): Contribution, tz: &jiff::tz::TimeZone) {
