@@ -428,6 +428,114 @@ fn references(
             ));
         }
     }
+    // Org names (unique, case-insensitively) and time zones.
+    let mut named = 0usize;
+    for row in txn.table(ORG_NAMES)?.iter()? {
+        let (k, v) = row?;
+        refs += 1;
+        named += 1;
+        match orgs_list.iter().find(|o| o.id.0 == v.value()) {
+            None => note(format!(
+                "the org name \"{}\" points at a missing org",
+                k.value()
+            )),
+            Some(o) if o.name.to_lowercase() != k.value() => note(format!(
+                "the org name \"{}\" points at the org named \"{}\"",
+                k.value(),
+                o.name
+            )),
+            Some(_) => {}
+        }
+    }
+    if named != orgs_list.len() {
+        note(format!("{} orgs but {named} org names", orgs_list.len()));
+    }
+    for o in orgs_list {
+        if jiff::tz::TimeZone::get(&o.timezone).is_err() {
+            note(format!(
+                "the time zone \"{}\" of \"{}\" is not in the time zone database",
+                o.timezone, o.name
+            ));
+        }
+    }
+    // Login sessions: family -> user, refresh token -> family.
+    let mut families: HashMap<u128, u32> = HashMap::new();
+    if let Some(t) = open_existing(txn, FAMILIES)? {
+        for row in t.iter()? {
+            let (k, v) = row?;
+            refs += 1;
+            // (a family that does not decode is named by the decode check)
+            let Ok(f) = codec::decode::<crate::store::sessions::Family>(v.value()) else {
+                continue;
+            };
+            if f.id.0 != k.value() {
+                note(format!(
+                    "login session {:032x} is stored under another id",
+                    f.id.0
+                ));
+            }
+            if !users.contains(&(f.org.0, f.user.0)) {
+                note(format!(
+                    "login session {:032x} is of a missing user",
+                    f.id.0
+                ));
+            }
+            families.insert(k.value(), f.generation);
+        }
+    }
+    if let Some(t) = open_existing(txn, REFRESH_TOKENS)? {
+        for row in t.iter()? {
+            let (_, v) = row?;
+            refs += 1;
+            let (family, generation) = v.value();
+            match families.get(&family) {
+                None => note(format!(
+                    "a refresh token of a missing login session {family:032x}"
+                )),
+                Some(current) if generation > *current => note(format!(
+                    "a refresh token of login session {family:032x} is newer than the session"
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    // API keys: each active key has its secret's hash, and only active keys have one.
+    let mut active: HashSet<(u64, u128)> = HashSet::new();
+    if let Some(t) = open_existing(txn, API_KEYS)? {
+        for row in t.iter()? {
+            let (k, v) = row?;
+            refs += 1;
+            let (org, id) = k.value();
+            if !org_ids.contains(&org) {
+                note(format!("API key {id:032x} belongs to a missing org {org}"));
+            }
+            if codec::decode::<crate::domain::apikey::ApiKey>(v.value())
+                .is_ok_and(|key| key.active())
+            {
+                active.insert((org, id));
+            }
+        }
+    }
+    let mut hashed: HashSet<(u64, u128)> = HashSet::new();
+    if let Some(t) = open_existing(txn, API_KEY_HASHES)? {
+        for row in t.iter()? {
+            let (_, v) = row?;
+            refs += 1;
+            let key = v.value();
+            if !active.contains(&key) {
+                note(format!(
+                    "a secret hash authenticates API key {:032x}, which is revoked or missing",
+                    key.1
+                ));
+            }
+            hashed.insert(key);
+        }
+    }
+    if let Some((_, id)) = active.difference(&hashed).next() {
+        note(format!(
+            "the active API key {id:032x} has no secret hash (it cannot authenticate)"
+        ));
+    }
     for o in orgs_list {
         let org: OrgId = o.id;
         let pipelines: HashMap<u128, crate::domain::pipeline::Pipeline> =
@@ -474,6 +582,22 @@ fn references(
             refs += 1;
             if !partners.contains(&k.value().1) {
                 note(format!("a note of a missing partner {:032x}", k.value().1));
+            }
+        }
+        if let Some(t) = open_existing(txn, PARTNER_HEALTH)? {
+            let mut last = None;
+            for row in t.range((org.0, 0u128, i32::MIN)..=(org.0, u128::MAX, i32::MAX))? {
+                let (k, _) = row?;
+                let partner = k.value().1;
+                // (one reference per partner: its days follow one another)
+                if last == Some(partner) {
+                    continue;
+                }
+                last = Some(partner);
+                refs += 1;
+                if !partners.contains(&partner) {
+                    note(format!("health scores of a missing partner {partner:032x}"));
+                }
             }
         }
         match audit::verify_chain(txn, org)? {
@@ -1190,6 +1314,15 @@ mod tests {
                     (k.0, k.1, k.2, k.3.to_string())
                 };
                 h.remove((k.0, k.1, k.2, k.3.as_str()))?;
+                // An event indexed at a time a microsecond off its own.
+                let mut times = txn.open_table(EVENT_TIME)?;
+                let (org, at, kind, id) = {
+                    let last = times.last()?.unwrap();
+                    let (org, at, kind, id) = last.0.value();
+                    (org, at, kind, id.to_string())
+                };
+                times.remove((org, at, kind, id.as_str()))?;
+                times.insert((org, at + 1, kind, id.as_str()), ())?;
                 Ok(())
             })
             .unwrap();
@@ -1197,10 +1330,61 @@ mod tests {
         drop(store);
         let r = data_file(&path).unwrap();
         let all = r.problems.join("\n");
-        for want in ["customer_day: 1 of", "customers: 1 of", "part_hour: 1 of"] {
+        for want in [
+            "customer_day: 1 of",
+            "customers: 1 of",
+            "part_hour: 1 of",
+            "the time index of the events (event_time) does not match them",
+        ] {
             assert!(all.contains(want), "{want}: {all}");
         }
-        assert_eq!(r.problems.len(), 1, "{all}");
+        assert_eq!(r.problems.len(), 2, "{all}");
         assert_eq!(orgs.len(), 2);
+    }
+
+    #[test]
+    fn references_to_missing_records_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.redb");
+        let store = Store::open(&path).unwrap();
+        let org = store
+            .write(|t| orgs::create(t, NewOrg::parse("A", "Europe/Paris", "EUR").unwrap(), Ts(0)))
+            .unwrap();
+        store.close();
+        drop(store);
+        let r = data_file(&path).unwrap();
+        assert!(r.ok(), "{:?}", r.problems);
+
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|txn| {
+                txn.open_table(REFRESH_TOKENS)?
+                    .insert([7u8; 32].as_slice(), (0xdead_u128, 1))?;
+                txn.open_table(API_KEY_HASHES)?
+                    .insert([9u8; 32].as_slice(), (org.id.0, 0xbeef_u128))?;
+                txn.open_table(ORG_NAMES)?.insert("ghost", 999)?;
+                txn.open_table(PARTNER_HEALTH)?
+                    .insert((org.id.0, 0xfeed_u128, 20_000), 50)?;
+                let mut o = org.clone();
+                o.timezone = "Mars/Olympus_Mons".into();
+                txn.open_table(ORGS)?
+                    .insert(org.id.0, codec::encode(&o)?.as_slice())?;
+                Ok(())
+            })
+            .unwrap();
+        store.close();
+        drop(store);
+        let r = data_file(&path).unwrap();
+        let all = r.problems.join("\n");
+        for want in [
+            "a refresh token of a missing login session",
+            "API key 0000000000000000000000000000beef, which is revoked or missing",
+            "the org name \"ghost\" points at a missing org",
+            "1 orgs but 2 org names",
+            "\"Mars/Olympus_Mons\" of \"A\" is not in the time zone database",
+            "health scores of a missing partner 0000000000000000000000000000feed",
+        ] {
+            assert!(all.contains(want), "{want}: {all}");
+        }
     }
 }

@@ -150,12 +150,21 @@ pub fn sale_customer<'a>(
     products: &[(&str, Figures)],
 ) -> Option<(&'a str, String, Figures)> {
     let customer = s.customer.as_deref()?;
+    Some((
+        customer,
+        channel_region(&s.channel, &s.region),
+        sale_customer_figures(products),
+    ))
+}
+
+/// The figures [`sale_customer`] adds.
+fn sale_customer_figures(products: &[(&str, Figures)]) -> Figures {
     let mut f = Figures::default();
     for (_, p) in products {
         f.add(p);
     }
     f.orders = 1;
-    Some((customer, channel_region(&s.channel, &s.region), f))
+    f
 }
 
 /// What a refund of `order` takes from the order's customer, on the refund's day, given what
@@ -166,6 +175,15 @@ pub fn refund_customer<'a>(
     products: &[(&str, Figures)],
 ) -> Option<(&'a str, String, Figures)> {
     let customer = order.customer.as_deref()?;
+    Some((
+        customer,
+        channel_region(&order.channel, &order.region),
+        refund_customer_figures(r, products),
+    ))
+}
+
+/// The figures [`refund_customer`] takes.
+fn refund_customer_figures(r: &Refund, products: &[(&str, Figures)]) -> Figures {
     let mut f = Figures {
         refunds: r.amount,
         ..Default::default()
@@ -173,7 +191,7 @@ pub fn refund_customer<'a>(
     for (_, p) in products {
         f.refunded_units = f.refunded_units.saturating_add(p.refunded_units);
     }
-    Some((customer, channel_region(&order.channel, &order.region), f))
+    f
 }
 
 /// What happened to one event of a batch.
@@ -446,12 +464,50 @@ pub struct Batch<'s, S: Sink> {
     /// Whether any event was new.
     accepted: bool,
     sums: Sums,
-    /// Aggregates touched by this batch, written once at the end.
-    customers: HashMap<String, CustomerAgg>,
-    products: HashMap<String, ProductAgg>,
+    /// Aggregates touched by this batch, written once at the end. The batch's product and
+    /// customer rows name them by their place here.
+    customers: Touched<CustomerAgg>,
+    products: Touched<ProductAgg>,
     /// Customers and products whose searchable text changed (new ones included): logged for
     /// search at the end. Figures alone do not re-index a record.
     searched: Vec<(Change, String)>,
+}
+
+/// Records a batch touched, by id, each once; other rows of the batch name them by their
+/// place (so adding to a row allocates and compares no id).
+struct Touched<T> {
+    places: HashMap<String, u32>,
+    items: Vec<(String, T)>,
+}
+
+impl<T> Default for Touched<T> {
+    fn default() -> Self {
+        Touched {
+            places: HashMap::default(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T> Touched<T> {
+    fn place(&self, id: &str) -> Option<u32> {
+        self.places.get(id).copied()
+    }
+
+    fn push(&mut self, id: &str, item: T) -> u32 {
+        let place = self.items.len() as u32;
+        self.places.insert(id.to_string(), place);
+        self.items.push((id.to_string(), item));
+        place
+    }
+
+    fn id(&self, place: u32) -> &str {
+        &self.items[place as usize].0
+    }
+
+    fn get_mut(&mut self, place: u32) -> &mut T {
+        &mut self.items[place as usize].1
+    }
 }
 
 /// A batch's sums by derived row.
@@ -465,9 +521,14 @@ struct Sums {
     key: String,
     hours: HashMap<(i64, u32), Metrics>,
     days: HashMap<(i32, u32), Metrics>,
-    product_days: ProductRows,
-    product_months: ProductRows,
-    customer_days: CustomerRows,
+    /// (day or month, product's place in the batch) -> figures
+    product_days: HashMap<(i32, u32), Figures>,
+    product_months: HashMap<(i32, u32), Figures>,
+    /// Channel SEP region of customer rows, each once (named by place, like `dims`).
+    crs: Vec<String>,
+    cr_ids: HashMap<String, u32>,
+    /// (day, customer's place in the batch, channel SEP region) -> figures
+    customer_days: HashMap<(i32, u32, u32), Figures>,
     buckets: rollup::BucketMemo,
 }
 
@@ -492,21 +553,41 @@ impl Sums {
         self.days.entry((day, dim)).or_default().add(&m);
     }
 
-    fn product(&mut self, org: u64, at: Ts, sku: &str, f: &Figures, tz: &jiff::tz::TimeZone) {
+    fn product(&mut self, at: Ts, product: u32, f: &Figures, tz: &jiff::tz::TimeZone) {
         let (_, day) = self.buckets(at, tz);
-        add_product_item(
-            &mut self.product_days,
-            &mut self.product_months,
-            (org, day),
-            sku,
-            f,
-        );
+        self.product_months
+            .entry((rollup::month_of(day), product))
+            .or_default()
+            .add(f);
+        self.product_days.entry((day, product)).or_default().add(f);
     }
 
-    fn customer(&mut self, org: u64, item: CustomerItem, tz: &jiff::tz::TimeZone) {
-        let (at, customer, cr, f) = item;
+    /// A customer's figures at a time, through a channel and region.
+    fn customer(
+        &mut self,
+        (at, customer): (Ts, u32),
+        (channel, region): (&str, &str),
+        f: &Figures,
+        tz: &jiff::tz::TimeZone,
+    ) {
         let (_, day) = self.buckets(at, tz);
-        add_customer_item(&mut self.customer_days, (org, day), customer, cr, &f);
+        self.key.clear();
+        self.key.push_str(channel);
+        self.key.push(SEP);
+        self.key.push_str(region);
+        let cr = match self.cr_ids.get(self.key.as_str()) {
+            Some(id) => *id,
+            None => {
+                let id = self.crs.len() as u32;
+                self.crs.push(self.key.clone());
+                self.cr_ids.insert(self.key.clone(), id);
+                id
+            }
+        };
+        self.customer_days
+            .entry((day, customer, cr))
+            .or_default()
+            .add(f);
     }
 }
 
@@ -519,8 +600,8 @@ impl<'s, S: Sink> Batch<'s, S> {
             tz: org.tz(),
             accepted: false,
             sums: Sums::default(),
-            customers: HashMap::default(),
-            products: HashMap::default(),
+            customers: Touched::default(),
+            products: Touched::default(),
             searched: Vec::new(),
         })
     }
@@ -542,7 +623,8 @@ impl<'s, S: Sink> Batch<'s, S> {
             },
             Event::Customer(c) => {
                 self.searched.push((Change::Customer, c.id.clone()));
-                let agg = self.customer_mut(&c.id)?;
+                let place = self.customer(&c.id)?;
+                let agg = self.customers.get_mut(place);
                 agg.email = c.email.clone().or(agg.email.take());
                 agg.name = c.name.clone().or(agg.name.take());
                 agg.region = Some(c.region.clone());
@@ -561,75 +643,82 @@ impl<'s, S: Sink> Batch<'s, S> {
         self.sink.changed(self.org, &self.searched, self.accepted)
     }
 
-    fn customer_mut(&mut self, id: &str) -> StoreResult<&mut CustomerAgg> {
-        if !self.customers.contains_key(id) {
-            let c = match self.sink.customer(self.org, id)? {
-                Some(c) => c,
-                None => {
-                    self.searched.push((Change::Customer, id.to_string()));
-                    CustomerAgg::default()
-                }
-            };
-            self.customers.insert(id.to_string(), c);
+    /// The customer's place in the batch (their aggregate read from the sink the first time).
+    fn customer(&mut self, id: &str) -> StoreResult<u32> {
+        if let Some(place) = self.customers.place(id) {
+            return Ok(place);
         }
-        Ok(self.customers.get_mut(id).expect("inserted above"))
+        let c = match self.sink.customer(self.org, id)? {
+            Some(c) => c,
+            None => {
+                self.searched.push((Change::Customer, id.to_string()));
+                CustomerAgg::default()
+            }
+        };
+        Ok(self.customers.push(id, c))
     }
 
-    fn product_mut(&mut self, sku: &str) -> StoreResult<&mut ProductAgg> {
-        if !self.products.contains_key(sku) {
-            let p = match self.sink.product(self.org, sku)? {
-                Some(p) => p,
-                None => {
-                    self.searched.push((Change::Product, sku.to_string()));
-                    ProductAgg::default()
-                }
-            };
-            self.products.insert(sku.to_string(), p);
+    /// The product's place in the batch (its aggregate read from the sink the first time).
+    fn product(&mut self, sku: &str) -> StoreResult<u32> {
+        if let Some(place) = self.products.place(sku) {
+            return Ok(place);
         }
-        Ok(self.products.get_mut(sku).expect("inserted above"))
+        let p = match self.sink.product(self.org, sku)? {
+            Some(p) => p,
+            None => {
+                self.searched.push((Change::Product, sku.to_string()));
+                ProductAgg::default()
+            }
+        };
+        Ok(self.products.push(sku, p))
     }
 
     fn sale(&mut self, s: &Sale) -> StoreResult<()> {
-        let is_new = match &s.customer {
+        let customer = match &s.customer {
             None => None,
             Some(cid) => {
-                let first = self.customer_mut(cid)?.first.clone();
-                let new = match &first {
+                let place = self.customer(cid)?;
+                let new = match &self.customers.get_mut(place).first {
                     None => true,
                     Some((t, id)) => rollup::precedes(s.at, &s.id, (*t, id)),
                 };
                 if new
-                    && let Some((_, old_id)) = first
-                    && let Some(old) = self.sink.sale(self.org, &old_id)?
+                    && let Some((_, old_id)) = &self.customers.get_mut(place).first
+                    && let Some(old) = self.sink.sale(self.org, old_id)?
                 {
                     self.sums.cell(rollup::demote_first(&old), &self.tz);
                 }
-                let c = self.customer_mut(cid)?;
+                let c = self.customers.get_mut(place);
                 if new {
                     c.first = Some((s.at, s.id.clone()));
                 }
                 c.last_purchase = Some(c.last_purchase.map_or(s.at, |t| t.max(s.at)));
                 c.orders = c.orders.saturating_add(1);
                 c.revenue = c.revenue.saturating_add(s.gross() - s.discount);
-                Some(new)
+                Some((place, new))
             }
         };
-        let contributions = rollup::sale(s, is_new);
+        let contributions = rollup::sale(s, customer.map(|(_, new)| new));
         let products = sale_products(s);
         for (l, (sku, f)) in s.lines.iter().zip(&products) {
-            let p = self.product_mut(sku)?;
+            let place = self.product(sku)?;
+            let p = self.products.get_mut(place);
             let renamed = p.name != l.name || p.category != l.category;
-            p.name = l.name.clone();
-            p.category = l.category.clone();
-            p.figures.add(f);
             if renamed {
+                p.name = l.name.clone();
+                p.category = l.category.clone();
                 self.searched.push((Change::Product, sku.to_string()));
             }
-            self.sums.product(self.org.0, s.at, sku, f, &self.tz);
+            p.figures.add(f);
+            self.sums.product(s.at, place, f, &self.tz);
         }
-        if let Some((c, cr, f)) = sale_customer(s, &products) {
-            self.sums
-                .customer(self.org.0, (s.at, c.to_string(), cr, f), &self.tz);
+        if let Some((place, _)) = customer {
+            self.sums.customer(
+                (s.at, place),
+                (&s.channel, &s.region),
+                &sale_customer_figures(&products),
+                &self.tz,
+            );
         }
         for c in contributions {
             self.sums.cell(c, &self.tz);
@@ -649,16 +738,20 @@ impl<'s, S: Sink> Batch<'s, S> {
         let contributions = rollup::refund(r, order);
         let products = refund_products(r, order);
         for (sku, f) in &products {
-            self.product_mut(sku)?.figures.add(f);
-            self.sums.product(self.org.0, r.at, sku, f, &self.tz);
+            let place = self.product(sku)?;
+            self.products.get_mut(place).figures.add(f);
+            self.sums.product(r.at, place, f, &self.tz);
         }
         if let Some(cid) = &order.customer {
-            let c = self.customer_mut(cid)?;
+            let place = self.customer(cid)?;
+            let c = self.customers.get_mut(place);
             c.refunds = c.refunds.saturating_add(r.amount);
-        }
-        if let Some((c, cr, f)) = refund_customer(r, order, &products) {
-            self.sums
-                .customer(self.org.0, (r.at, c.to_string(), cr, f), &self.tz);
+            self.sums.customer(
+                (r.at, place),
+                (&order.channel, &order.region),
+                &refund_customer_figures(r, &products),
+                &self.tz,
+            );
         }
         for c in contributions {
             self.sums.cell(c, &self.tz);
@@ -670,7 +763,37 @@ impl<'s, S: Sink> Batch<'s, S> {
     /// usable: a long replay flushes now and then to bound its sums.
     pub fn flush(&mut self) -> StoreResult<()> {
         let org = self.org.0;
-        let mut sums = std::mem::take(&mut self.sums);
+        // Biggest first, each let go of once written (a long replay's sums are large).
+        let sums = &mut self.sums;
+        let (customers, crs) = (&self.customers, &sums.crs);
+        self.sink.add(
+            CUSTOMER_DAY,
+            sums.customer_days.iter().map(|((d, c, cr), f)| {
+                ((org, *d, customers.id(*c), crs[*cr as usize].as_str()), *f)
+            }),
+        )?;
+        sums.customer_days = HashMap::default();
+        for (id, c) in &self.customers.items {
+            self.sink.put_customer(self.org, id, c)?;
+        }
+        let products = &self.products;
+        for (def, rows) in [
+            (PRODUCT_DAY, &mut sums.product_days),
+            (PRODUCT_MONTH, &mut sums.product_months),
+        ] {
+            self.sink.add(
+                def,
+                rows.iter()
+                    .map(|((d, p), f)| ((org, *d, products.id(*p)), *f)),
+            )?;
+            *rows = HashMap::default();
+        }
+        for (sku, p) in &self.products.items {
+            self.sink.put_product(self.org, sku, p)?;
+        }
+        self.customers = Touched::default();
+        self.products = Touched::default();
+        // Rollups, then their totals and single-dimension partials.
         let dims = &sums.dims;
         self.sink.add(
             ROLLUP_HOUR,
@@ -678,6 +801,17 @@ impl<'s, S: Sink> Batch<'s, S> {
                 .iter()
                 .map(|((b, k), m)| ((org, *b, dims[*k as usize].as_str()), *m)),
         )?;
+        let mut hour_totals: HashMap<(u64, i64), Metrics> = HashMap::default();
+        let mut hour_parts: HashMap<(u64, u8, i64, &str), Metrics> = HashMap::default();
+        for ((b, k), m) in &sums.hours {
+            hour_totals.entry((org, *b)).or_default().add(m);
+            for (d, v) in partials(&dims[*k as usize]) {
+                hour_parts.entry((org, d, *b, v)).or_default().add(m);
+            }
+        }
+        self.sink.add(TOTAL_HOUR, hour_totals)?;
+        self.sink.add(PART_HOUR, hour_parts)?;
+        sums.hours = HashMap::default();
         self.sink.add(
             ROLLUP_DAY,
             sums.days
@@ -692,33 +826,10 @@ impl<'s, S: Sink> Batch<'s, S> {
                 day_parts.entry((org, d, *b, v)).or_default().add(m);
             }
         }
-        let mut hour_totals: HashMap<(u64, i64), Metrics> = HashMap::default();
-        let mut hour_parts: HashMap<(u64, u8, i64, &str), Metrics> = HashMap::default();
-        for ((b, k), m) in &sums.hours {
-            hour_totals.entry((org, *b)).or_default().add(m);
-            for (d, v) in partials(&dims[*k as usize]) {
-                hour_parts.entry((org, d, *b, v)).or_default().add(m);
-            }
-        }
         self.sink.add(TOTAL_DAY, day_totals)?;
-        self.sink.add(TOTAL_HOUR, hour_totals)?;
         self.sink.add(PART_DAY, day_parts)?;
-        self.sink.add(PART_HOUR, hour_parts)?;
-        add_product_rows(self.sink, &sums.product_days, &sums.product_months)?;
-        add_customer_rows(self.sink, &sums.customer_days)?;
-        for (id, c) in self.customers.drain() {
-            self.sink.put_customer(self.org, &id, &c)?;
-        }
-        for (sku, p) in self.products.drain() {
-            self.sink.put_product(self.org, &sku, &p)?;
-        }
-        // keep the dimension keys (and the maps' room) for the next rows
-        sums.hours.clear();
-        sums.days.clear();
-        sums.product_days.clear();
-        sums.product_months.clear();
-        sums.customer_days.clear();
-        self.sums = sums;
+        // (the dimension keys, channel-region keys and remembered buckets stay for more rows)
+        sums.days = HashMap::default();
         Ok(())
     }
 }
