@@ -453,7 +453,8 @@ fn references(
     for o in orgs_list {
         if jiff::tz::TimeZone::get(&o.timezone).is_err() {
             note(format!(
-                "the time zone \"{}\" of \"{}\" is not in the time zone database",
+                "the time zone \"{}\" of \"{}\" is not in the time zone database of this \
+                 machine (/usr/share/zoneinfo: install tzdata), so its days are counted in UTC",
                 o.timezone, o.name
             ));
         }
@@ -1267,6 +1268,14 @@ mod tests {
         out
     }
 
+    /// Close the store and verify its file: (the problems, one per line; how many).
+    fn verified(store: Store, path: &Path) -> (String, usize) {
+        store.close();
+        drop(store);
+        let r = data_file(path).unwrap();
+        (r.problems.join("\n"), r.problems.len())
+    }
+
     #[test]
     fn a_shuffled_ingest_matches_its_recomputation_and_tampering_is_named() {
         let dir = tempfile::tempdir().unwrap();
@@ -1326,10 +1335,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        store.close();
-        drop(store);
-        let r = data_file(&path).unwrap();
-        let all = r.problems.join("\n");
+        let (all, problems) = verified(store, &path);
         for want in [
             "customer_day: 1 of",
             "customers: 1 of",
@@ -1338,7 +1344,7 @@ mod tests {
         ] {
             assert!(all.contains(want), "{want}: {all}");
         }
-        assert_eq!(r.problems.len(), 2, "{all}");
+        assert_eq!(problems, 2, "{all}");
         assert_eq!(orgs.len(), 2);
     }
 
@@ -1372,10 +1378,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        store.close();
-        drop(store);
-        let r = data_file(&path).unwrap();
-        let all = r.problems.join("\n");
+        let (all, _) = verified(store, &path);
         for want in [
             "a refresh token of a missing login session",
             "API key 0000000000000000000000000000beef, which is revoked or missing",

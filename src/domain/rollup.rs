@@ -265,8 +265,10 @@ pub fn buckets(at: Ts, tz: &jiff::tz::TimeZone) -> (Ts, i32) {
 /// replay in stored order, an import). Every zone's offset in use is a whole number of quarter
 /// hours, so a quarter hour mostly lies in one local hour; whether it does is checked, not
 /// assumed: a quarter hour is remembered only when its first and last microsecond fall in the
-/// same buckets (the buckets only move forward within it, as at most one offset change happens
-/// in it), and any other quarter hour is computed event by event.
+/// same buckets, and any other quarter hour is computed event by event. (Ends that agree with
+/// a different middle would take two offset changes within the quarter hour, or one that
+/// leaves and re-enters the same local hour: a review of every change in the tz database from
+/// 1800 to 2040 found none.)
 #[derive(Default)]
 pub struct BucketMemo {
     slots: rustc_hash::FxHashMap<i64, Option<(Ts, i32)>>,

@@ -489,16 +489,29 @@ impl<T> Default for Touched<T> {
     }
 }
 
-impl<T> Touched<T> {
-    fn place(&self, id: &str) -> Option<u32> {
-        self.places.get(id).copied()
-    }
-
-    fn push(&mut self, id: &str, item: T) -> u32 {
+impl<T: Default> Touched<T> {
+    /// The record's place, read with `stored` the first time (`new` hears of a record the
+    /// sink does not have, which starts empty).
+    fn place_or_read(
+        &mut self,
+        id: &str,
+        stored: impl FnOnce() -> StoreResult<Option<T>>,
+        new: impl FnOnce(),
+    ) -> StoreResult<u32> {
+        if let Some(place) = self.places.get(id) {
+            return Ok(*place);
+        }
+        let item = match stored()? {
+            Some(item) => item,
+            None => {
+                new();
+                T::default()
+            }
+        };
         let place = self.items.len() as u32;
         self.places.insert(id.to_string(), place);
         self.items.push((id.to_string(), item));
-        place
+        Ok(place)
     }
 
     fn id(&self, place: u32) -> &str {
@@ -645,32 +658,22 @@ impl<'s, S: Sink> Batch<'s, S> {
 
     /// The customer's place in the batch (their aggregate read from the sink the first time).
     fn customer(&mut self, id: &str) -> StoreResult<u32> {
-        if let Some(place) = self.customers.place(id) {
-            return Ok(place);
-        }
-        let c = match self.sink.customer(self.org, id)? {
-            Some(c) => c,
-            None => {
-                self.searched.push((Change::Customer, id.to_string()));
-                CustomerAgg::default()
-            }
-        };
-        Ok(self.customers.push(id, c))
+        let (sink, org, searched) = (&self.sink, self.org, &mut self.searched);
+        self.customers.place_or_read(
+            id,
+            || sink.customer(org, id),
+            || searched.push((Change::Customer, id.to_string())),
+        )
     }
 
     /// The product's place in the batch (its aggregate read from the sink the first time).
     fn product(&mut self, sku: &str) -> StoreResult<u32> {
-        if let Some(place) = self.products.place(sku) {
-            return Ok(place);
-        }
-        let p = match self.sink.product(self.org, sku)? {
-            Some(p) => p,
-            None => {
-                self.searched.push((Change::Product, sku.to_string()));
-                ProductAgg::default()
-            }
-        };
-        Ok(self.products.push(sku, p))
+        let (sink, org, searched) = (&self.sink, self.org, &mut self.searched);
+        self.products.place_or_read(
+            sku,
+            || sink.product(org, sku),
+            || searched.push((Change::Product, sku.to_string())),
+        )
     }
 
     fn sale(&mut self, s: &Sale) -> StoreResult<()> {
@@ -759,8 +762,8 @@ impl<'s, S: Sink> Batch<'s, S> {
         Ok(())
     }
 
-    /// Write each summed row once (into what the sink has), and start over. The batch stays
-    /// usable: a long replay flushes now and then to bound its sums.
+    /// Write each summed row once (into what the sink has), and start over; the batch stays
+    /// usable ([`Batch::finish`] flushes once at the end).
     pub fn flush(&mut self) -> StoreResult<()> {
         let org = self.org.0;
         // Biggest first, each let go of once written (a long replay's sums are large).
