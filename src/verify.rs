@@ -71,9 +71,11 @@ pub fn is_backup(path: &Path) -> bool {
 }
 
 /// Every record of a codec table decodes as `T`; returns (records, first failures).
+/// `each` is given every record that decodes, with its key.
 fn decode_all<K: redb::Key + 'static, T: DeserializeOwned>(
     txn: &redb::ReadTransaction,
     def: TableDefinition<K, &'static [u8]>,
+    mut each: impl FnMut(K::SelfType<'_>, T),
 ) -> Result<(u64, Vec<String>), StoreError> {
     let Some(t) = open_existing(txn, def)? else {
         return Ok((0, Vec::new()));
@@ -81,15 +83,27 @@ fn decode_all<K: redb::Key + 'static, T: DeserializeOwned>(
     let mut n = 0;
     let mut bad = Vec::new();
     for row in t.iter()? {
-        let (_, v) = row?;
+        let (k, v) = row?;
         n += 1;
-        if let Err(e) = codec::decode::<T>(v.value())
-            && bad.len() < 3
-        {
-            bad.push(format!("record {n}: {e}"));
+        match codec::decode::<T>(v.value()) {
+            Ok(record) => each(k.value(), record),
+            Err(e) if bad.len() < 3 => bad.push(format!("record {n}: {e}")),
+            Err(_) => {}
         }
     }
     Ok((n, bad))
+}
+
+/// The decode check's line for one table: `n` records, the first failures `bad`.
+fn report_decoded(r: &mut Report, name: &str, n: u64, bad: &[String]) {
+    let (noun, verb) = if n == 1 {
+        ("record", "decodes")
+    } else {
+        ("records", "decode")
+    };
+    r.check(bad.is_empty(), format!("{name}: {n} {noun} {verb}"), || {
+        format!("{name}: records that do not decode: {}", bad.join("; "))
+    });
 }
 
 /// Read every record (raw) of the tables that are not decoded, which makes redb check each
@@ -237,12 +251,9 @@ fn read_and_decode(
             let names = [$(redb::TableHandle::name(&$table)),*];
             $(
                 let name = redb::TableHandle::name(&$table);
-                let (n, bad) = decode_all::<_, $ty>(txn, $table)?;
+                let (n, bad) = decode_all::<_, $ty>(txn, $table, |_, _| {})?;
                 records += n;
-                let (noun, verb) = if n == 1 { ("record", "decodes") } else { ("records", "decode") };
-                r.check(bad.is_empty(), format!("{name}: {n} {noun} {verb}"), || {
-                    format!("{name}: records that do not decode: {}", bad.join("; "))
-                });
+                report_decoded(r, name, n, &bad);
             )*
             names
         }};
@@ -276,11 +287,7 @@ fn read_and_decode(
     );
     let (n, bad, events) = decode_events(txn, feeder)?;
     records += n;
-    r.check(
-        bad.is_empty(),
-        format!("events: {n} records decode"),
-        || format!("events: records that do not decode: {}", bad.join("; ")),
-    );
+    report_decoded(r, redb::TableHandle::name(&EVENTS), n, &bad);
     let stored = EventIndex::of_time_index(txn)?;
     records += stored.keys;
     // The other tables, raw.
@@ -312,34 +319,18 @@ fn decode_events(
     txn: &redb::ReadTransaction,
     mut feeder: Option<Feeder>,
 ) -> Result<(u64, Vec<String>, Option<EventIndex>), StoreError> {
-    let (mut n, mut bad, mut index) = (0u64, Vec::new(), Some(EventIndex::default()));
-    if let Some(t) = open_existing(txn, EVENTS)? {
-        for row in t.iter()? {
-            let (k, v) = row?;
-            n += 1;
-            let (org, kind, id) = k.value();
-            match codec::decode::<Event>(v.value()) {
-                Ok(e) => {
-                    if let Some(index) = &mut index {
-                        index.add(org, e.at().0, kind, id);
-                    }
-                    if let Some(f) = &mut feeder {
-                        f.event(org, e);
-                    }
-                }
-                // (the replay then misses its sums, and says so by differing)
-                Err(e) => {
-                    index = None;
-                    if bad.len() < 3 {
-                        bad.push(format!("record {n}: {e}"));
-                    }
-                }
-            }
+    let mut index = EventIndex::default();
+    // (an event that does not decode is not replayed: its sums then differ)
+    let (n, bad) = decode_all::<_, Event>(txn, EVENTS, |(org, kind, id), e| {
+        index.add(org, e.at().0, kind, id);
+        if let Some(f) = &mut feeder {
+            f.event(org, e);
         }
-    }
+    })?;
     if let Some(f) = feeder {
         f.finish();
     }
+    let index = bad.is_empty().then_some(index);
     Ok((n, bad, index))
 }
 
@@ -1268,12 +1259,23 @@ mod tests {
         out
     }
 
-    /// Close the store and verify its file: (the problems, one per line; how many).
-    fn verified(store: Store, path: &Path) -> (String, usize) {
+    /// Change the file at `path` with `tamper`, verify it and check that each of `wants` is
+    /// named among the problems; returns the problems.
+    fn tampered(
+        path: &Path,
+        tamper: impl FnOnce(&redb::WriteTransaction) -> Result<(), StoreError>,
+        wants: &[&str],
+    ) -> Vec<String> {
+        let store = Store::open(path).unwrap();
+        store.write(tamper).unwrap();
         store.close();
         drop(store);
         let r = data_file(path).unwrap();
-        (r.problems.join("\n"), r.problems.len())
+        let all = r.problems.join("\n");
+        for want in wants {
+            assert!(all.contains(want), "{want}: {all}");
+        }
+        r.problems
     }
 
     #[test]
@@ -1291,9 +1293,9 @@ mod tests {
         assert!(!line.contains("from 0 raw"), "{line}");
 
         // Change one figure in rows of several derived tables, and drop a row of another.
-        let store = Store::open(&path).unwrap();
-        store
-            .write(|txn| {
+        let problems = tampered(
+            &path,
+            |txn| {
                 let mut t = txn.open_table(CUSTOMER_DAY)?;
                 let (k, mut f) = {
                     let last = t.last()?.unwrap();
@@ -1333,18 +1335,15 @@ mod tests {
                 times.remove((org, at, kind, id.as_str()))?;
                 times.insert((org, at + 1, kind, id.as_str()), ())?;
                 Ok(())
-            })
-            .unwrap();
-        let (all, problems) = verified(store, &path);
-        for want in [
-            "customer_day: 1 of",
-            "customers: 1 of",
-            "part_hour: 1 of",
-            "the time index of the events (event_time) does not match them",
-        ] {
-            assert!(all.contains(want), "{want}: {all}");
-        }
-        assert_eq!(problems, 2, "{all}");
+            },
+            &[
+                "customer_day: 1 of",
+                "customers: 1 of",
+                "part_hour: 1 of",
+                "the time index of the events (event_time) does not match them",
+            ],
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(orgs.len(), 2);
     }
 
@@ -1361,9 +1360,9 @@ mod tests {
         let r = data_file(&path).unwrap();
         assert!(r.ok(), "{:?}", r.problems);
 
-        let store = Store::open(&path).unwrap();
-        store
-            .write(|txn| {
+        tampered(
+            &path,
+            |txn| {
                 txn.open_table(REFRESH_TOKENS)?
                     .insert([7u8; 32].as_slice(), (0xdead_u128, 1))?;
                 txn.open_table(API_KEY_HASHES)?
@@ -1376,18 +1375,15 @@ mod tests {
                 txn.open_table(ORGS)?
                     .insert(org.id.0, codec::encode(&o)?.as_slice())?;
                 Ok(())
-            })
-            .unwrap();
-        let (all, _) = verified(store, &path);
-        for want in [
-            "a refresh token of a missing login session",
-            "API key 0000000000000000000000000000beef, which is revoked or missing",
-            "the org name \"ghost\" points at a missing org",
-            "1 orgs but 2 org names",
-            "\"Mars/Olympus_Mons\" of \"A\" is not in the time zone database",
-            "health scores of a missing partner 0000000000000000000000000000feed",
-        ] {
-            assert!(all.contains(want), "{want}: {all}");
-        }
+            },
+            &[
+                "a refresh token of a missing login session",
+                "API key 0000000000000000000000000000beef, which is revoked or missing",
+                "the org name \"ghost\" points at a missing org",
+                "1 orgs but 2 org names",
+                "\"Mars/Olympus_Mons\" of \"A\" is not in the time zone database",
+                "health scores of a missing partner 0000000000000000000000000000feed",
+            ],
+        );
     }
 }

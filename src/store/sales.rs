@@ -19,14 +19,14 @@ pub const SEP: char = '\u{1f}';
 
 pub fn dim_key(channel: &str, region: &str, category: &str) -> String {
     let mut key = String::new();
-    push_dim_key(&mut key, channel, region, category);
+    push_key(&mut key, &[channel, region, category]);
     key
 }
 
-/// [`dim_key`] written into `key` (cleared first).
-fn push_dim_key(key: &mut String, channel: &str, region: &str, category: &str) {
+/// `parts` joined by [`SEP`], written into `key` (cleared first).
+fn push_key(key: &mut String, parts: &[&str]) {
     key.clear();
-    for (i, part) in [channel, region, category].into_iter().enumerate() {
+    for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             key.push(SEP);
         }
@@ -139,7 +139,9 @@ pub fn refund_products<'a>(r: &Refund, order: &'a Sale) -> Vec<(&'a str, Figures
 
 /// The key part of a customer day row naming where the orders came from.
 pub fn channel_region(channel: &str, region: &str) -> String {
-    format!("{channel}{SEP}{region}")
+    let mut key = String::new();
+    push_key(&mut key, &[channel, region]);
+    key
 }
 
 /// What a sale adds to its customer's day row: (customer, channel SEP region, figures), from
@@ -473,17 +475,45 @@ pub struct Batch<'s, S: Sink> {
     searched: Vec<(Change, String)>,
 }
 
-/// Records a batch touched, by id, each once; other rows of the batch name them by their
-/// place (so adding to a row allocates and compares no id).
-struct Touched<T> {
+/// Keys kept once each and named by their place, so rows that name them allocate and compare
+/// no key.
+#[derive(Default)]
+struct Interner {
+    keys: Vec<String>,
     places: HashMap<String, u32>,
-    items: Vec<(String, T)>,
+}
+
+impl Interner {
+    fn find(&self, key: &str) -> Option<u32> {
+        self.places.get(key).copied()
+    }
+
+    /// The key's place, given one if it is new.
+    fn place(&mut self, key: &str) -> u32 {
+        if let Some(place) = self.find(key) {
+            return place;
+        }
+        let place = self.keys.len() as u32;
+        self.keys.push(key.to_string());
+        self.places.insert(key.to_string(), place);
+        place
+    }
+
+    fn key(&self, place: u32) -> &str {
+        &self.keys[place as usize]
+    }
+}
+
+/// Records a batch touched, each once, by their place (as [`Interner`] names their ids).
+struct Touched<T> {
+    ids: Interner,
+    items: Vec<T>,
 }
 
 impl<T> Default for Touched<T> {
     fn default() -> Self {
         Touched {
-            places: HashMap::default(),
+            ids: Interner::default(),
             items: Vec::new(),
         }
     }
@@ -498,8 +528,8 @@ impl<T: Default> Touched<T> {
         stored: impl FnOnce() -> StoreResult<Option<T>>,
         new: impl FnOnce(),
     ) -> StoreResult<u32> {
-        if let Some(place) = self.places.get(id) {
-            return Ok(*place);
+        if let Some(place) = self.ids.find(id) {
+            return Ok(place);
         }
         let item = match stored()? {
             Some(item) => item,
@@ -508,38 +538,34 @@ impl<T: Default> Touched<T> {
                 T::default()
             }
         };
-        let place = self.items.len() as u32;
-        self.places.insert(id.to_string(), place);
-        self.items.push((id.to_string(), item));
-        Ok(place)
-    }
-
-    fn id(&self, place: u32) -> &str {
-        &self.items[place as usize].0
+        self.items.push(item);
+        Ok(self.ids.place(id))
     }
 
     fn get_mut(&mut self, place: u32) -> &mut T {
-        &mut self.items[place as usize].1
+        &mut self.items[place as usize]
+    }
+
+    /// Every record with its id.
+    fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.ids.keys.iter().map(String::as_str).zip(&self.items)
     }
 }
 
 /// A batch's sums by derived row.
 #[derive(Default)]
 struct Sums {
-    /// Rollup dimension keys (channel SEP region SEP category), each once: rows name them by
-    /// their index, so adding to a row allocates nothing.
-    dims: Vec<String>,
-    dim_ids: HashMap<String, u32>,
-    /// Buffer for the dimension key being looked up.
+    /// Rollup dimension keys (channel SEP region SEP category), named by place in rows.
+    dims: Interner,
+    /// Buffer for the key being looked up.
     key: String,
     hours: HashMap<(i64, u32), Metrics>,
     days: HashMap<(i32, u32), Metrics>,
     /// (day or month, product's place in the batch) -> figures
     product_days: HashMap<(i32, u32), Figures>,
     product_months: HashMap<(i32, u32), Figures>,
-    /// Channel SEP region of customer rows, each once (named by place, like `dims`).
-    crs: Vec<String>,
-    cr_ids: HashMap<String, u32>,
+    /// Channel SEP region of customer rows, named by place like `dims`.
+    crs: Interner,
     /// (day, customer's place in the batch, channel SEP region) -> figures
     customer_days: HashMap<(i32, u32, u32), Figures>,
     buckets: rollup::BucketMemo,
@@ -552,16 +578,8 @@ impl Sums {
 
     fn cell(&mut self, (c, m): Contribution, tz: &jiff::tz::TimeZone) {
         let (hour, day) = self.buckets(c.at, tz);
-        push_dim_key(&mut self.key, &c.channel, &c.region, &c.category);
-        let dim = match self.dim_ids.get(self.key.as_str()) {
-            Some(id) => *id,
-            None => {
-                let id = self.dims.len() as u32;
-                self.dims.push(self.key.clone());
-                self.dim_ids.insert(self.key.clone(), id);
-                id
-            }
-        };
+        push_key(&mut self.key, &[&c.channel, &c.region, &c.category]);
+        let dim = self.dims.place(&self.key);
         self.hours.entry((hour.0, dim)).or_default().add(&m);
         self.days.entry((day, dim)).or_default().add(&m);
     }
@@ -584,19 +602,8 @@ impl Sums {
         tz: &jiff::tz::TimeZone,
     ) {
         let (_, day) = self.buckets(at, tz);
-        self.key.clear();
-        self.key.push_str(channel);
-        self.key.push(SEP);
-        self.key.push_str(region);
-        let cr = match self.cr_ids.get(self.key.as_str()) {
-            Some(id) => *id,
-            None => {
-                let id = self.crs.len() as u32;
-                self.crs.push(self.key.clone());
-                self.cr_ids.insert(self.key.clone(), id);
-                id
-            }
-        };
+        push_key(&mut self.key, &[channel, region]);
+        let cr = self.crs.place(&self.key);
         self.customer_days
             .entry((day, customer, cr))
             .or_default()
@@ -771,12 +778,12 @@ impl<'s, S: Sink> Batch<'s, S> {
         let (customers, crs) = (&self.customers, &sums.crs);
         self.sink.add(
             CUSTOMER_DAY,
-            sums.customer_days.iter().map(|((d, c, cr), f)| {
-                ((org, *d, customers.id(*c), crs[*cr as usize].as_str()), *f)
-            }),
+            sums.customer_days
+                .iter()
+                .map(|((d, c, cr), f)| ((org, *d, customers.ids.key(*c), crs.key(*cr)), *f)),
         )?;
         sums.customer_days = HashMap::default();
-        for (id, c) in &self.customers.items {
+        for (id, c) in self.customers.iter() {
             self.sink.put_customer(self.org, id, c)?;
         }
         let products = &self.products;
@@ -787,54 +794,65 @@ impl<'s, S: Sink> Batch<'s, S> {
             self.sink.add(
                 def,
                 rows.iter()
-                    .map(|((d, p), f)| ((org, *d, products.id(*p)), *f)),
+                    .map(|((d, p), f)| ((org, *d, products.ids.key(*p)), *f)),
             )?;
             *rows = HashMap::default();
         }
-        for (sku, p) in &self.products.items {
+        for (sku, p) in self.products.iter() {
             self.sink.put_product(self.org, sku, p)?;
         }
         self.customers = Touched::default();
         self.products = Touched::default();
         // Rollups, then their totals and single-dimension partials.
-        let dims = &sums.dims;
-        self.sink.add(
-            ROLLUP_HOUR,
-            sums.hours
-                .iter()
-                .map(|((b, k), m)| ((org, *b, dims[*k as usize].as_str()), *m)),
-        )?;
-        let mut hour_totals: HashMap<(u64, i64), Metrics> = HashMap::default();
-        let mut hour_parts: HashMap<(u64, u8, i64, &str), Metrics> = HashMap::default();
-        for ((b, k), m) in &sums.hours {
-            hour_totals.entry((org, *b)).or_default().add(m);
-            for (d, v) in partials(&dims[*k as usize]) {
-                hour_parts.entry((org, d, *b, v)).or_default().add(m);
-            }
-        }
-        self.sink.add(TOTAL_HOUR, hour_totals)?;
-        self.sink.add(PART_HOUR, hour_parts)?;
+        let sink = &mut *self.sink;
+        add_rollups(sink, org, &sums.dims, &sums.hours, HOUR_TABLES)?;
         sums.hours = HashMap::default();
-        self.sink.add(
-            ROLLUP_DAY,
-            sums.days
-                .iter()
-                .map(|((b, k), m)| ((org, *b, dims[*k as usize].as_str()), *m)),
-        )?;
-        let mut day_totals: HashMap<(u64, i32), Metrics> = HashMap::default();
-        let mut day_parts: HashMap<(u64, u8, i32, &str), Metrics> = HashMap::default();
-        for ((b, k), m) in &sums.days {
-            day_totals.entry((org, *b)).or_default().add(m);
-            for (d, v) in partials(&dims[*k as usize]) {
-                day_parts.entry((org, d, *b, v)).or_default().add(m);
-            }
-        }
-        self.sink.add(TOTAL_DAY, day_totals)?;
-        self.sink.add(PART_DAY, day_parts)?;
+        add_rollups(sink, org, &sums.dims, &sums.days, DAY_TABLES)?;
         // (the dimension keys, channel-region keys and remembered buckets stay for more rows)
         sums.days = HashMap::default();
         Ok(())
     }
+}
+
+/// A rollup table keyed (org, bucket, dimension key), its totals keyed (org, bucket) and its
+/// single-dimension partials keyed (org, dimension, bucket, value).
+type RollupTables<B> = (
+    TableDefinition<'static, (u64, B, &'static str), &'static [u8]>,
+    TableDefinition<'static, (u64, B), &'static [u8]>,
+    TableDefinition<'static, (u64, u8, B, &'static str), &'static [u8]>,
+);
+
+const HOUR_TABLES: RollupTables<i64> = (ROLLUP_HOUR, TOTAL_HOUR, PART_HOUR);
+const DAY_TABLES: RollupTables<i32> = (ROLLUP_DAY, TOTAL_DAY, PART_DAY);
+
+/// Add a batch's rollup cells, keyed (bucket, dimension's place in `dims`), into the rollup
+/// table, and their sums over every dimension and over all but one into the others.
+fn add_rollups<B>(
+    sink: &mut impl AddRows,
+    org: u64,
+    dims: &Interner,
+    cells: &HashMap<(B, u32), Metrics>,
+    (rollup, total, part): RollupTables<B>,
+) -> StoreResult<()>
+where
+    B: redb::Key + for<'a> redb::Value<SelfType<'a> = B> + Copy + Eq + std::hash::Hash,
+{
+    sink.add(
+        rollup,
+        cells
+            .iter()
+            .map(|((b, k), m)| ((org, *b, dims.key(*k)), *m)),
+    )?;
+    let mut totals: HashMap<(u64, B), Metrics> = HashMap::default();
+    let mut parts: HashMap<(u64, u8, B, &str), Metrics> = HashMap::default();
+    for ((b, k), m) in cells {
+        totals.entry((org, *b)).or_default().add(m);
+        for (d, v) in partials(dims.key(*k)) {
+            parts.entry((org, d, *b, v)).or_default().add(m);
+        }
+    }
+    sink.add(total, totals)?;
+    sink.add(part, parts)
 }
 
 type ProductRows = HashMap<(u64, i32, String), Figures>;
@@ -900,10 +918,6 @@ fn add_product_item(
         .or_default()
         .add(f);
 }
-
-/// A customer's figures at a time through a channel and region: (time, customer,
-/// channel SEP region, figures).
-pub type CustomerItem = (Ts, String, String, Figures);
 
 /// Per-customer figures by (org, local day, customer, channel SEP region).
 pub type CustomerRows = HashMap<(u64, i32, String, String), Figures>;
