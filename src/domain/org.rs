@@ -59,6 +59,15 @@ impl Org {
 mod tests {
     use super::*;
 
+    /// The binary carries its own time zone database, for machines without tzdata.
+    #[test]
+    fn time_zones_are_known_without_the_system_database() {
+        let bundled = jiff::tz::TimeZoneDatabase::bundled();
+        for name in ["Asia/Kathmandu", "America/New_York", "Europe/Paris", "Pacific/Chatham"] {
+            assert!(bundled.get(name).is_ok(), "{name}");
+        }
+    }
+
     #[test]
     fn new_org_validates_each_field() {
         assert!(NewOrg::parse("Acme", "Europe/Berlin", "eur").is_ok());
