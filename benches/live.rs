@@ -8,11 +8,14 @@
 //!
 //! `cargo bench --bench live`. `SB_LIVE_CLIENTS` (default 1000) and `SB_LIVE_FANOUT_CLIENTS`
 //! (default 10000) set the stream counts; `SB_LIVE_POSTS` (default 20) the updates per run.
+//! The streams take gzip, as browsers do (each client inflates what it reads, on the same
+//! cores as the server); `SB_LIVE_PLAIN=1` opens them uncompressed instead.
 
 mod support;
 
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -90,56 +93,103 @@ fn rss_kib(pid: u32) -> u64 {
 /// (version, when received) of every `kpis` event one stream saw.
 type Seen = Arc<Mutex<Vec<(u64, Instant)>>>;
 
-/// Open one stream (HTTP/1.0, so the body is plain bytes until close) and record the `kpis`
-/// events it receives until `stop`.
-async fn stream(addr: String, token: String, seen: Seen, ready: Arc<tokio::sync::Semaphore>) {
+/// Body bytes every stream read off the wire, and what they decoded to.
+static WIRE_BYTES: AtomicU64 = AtomicU64::new(0);
+static TEXT_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Open one stream (HTTP/1.0, so the body is the events, gzip-encoded unless `plain`, until
+/// close) and record the `kpis` events it receives until `stop`.
+async fn stream(
+    addr: String,
+    token: String,
+    seen: Seen,
+    ready: Arc<tokio::sync::Semaphore>,
+    plain: bool,
+) {
+    use std::io::Write;
     let mut s = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");
+    let encoding = if plain { "identity" } else { "gzip" };
     let req = format!(
-        "GET /live HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+        "GET /live HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\nAccept-Encoding: {encoding}\r\n\r\n"
     );
+    let mut inflate = (!plain).then(|| flate2::write::GzDecoder::new(Vec::new()));
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 16384];
     let mut headers_done = false;
+    // How much of `buf` was searched for event ends already.
+    let mut scanned = 0usize;
     loop {
         let n = match s.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
         let at = Instant::now();
-        buf.extend_from_slice(&chunk[..n]);
+        let mut body = &chunk[..n];
         if !headers_done {
+            buf.extend_from_slice(body);
+            body = &[];
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
                 assert!(
-                    buf.starts_with(b"HTTP/1.1 200") || buf.starts_with(b"HTTP/1.0 200"),
-                    "{}",
-                    String::from_utf8_lossy(&buf[..i])
+                    head.starts_with("http/1.1 200") || head.starts_with("http/1.0 200"),
+                    "{head}"
                 );
-                buf.drain(..i + 4);
+                assert_eq!(head.contains("content-encoding: gzip"), !plain, "{head}");
+                let rest = buf.split_off(i + 4);
+                buf.clear();
+                match &mut inflate {
+                    Some(z) => z.write_all(&rest).expect("gzip"),
+                    None => buf.extend_from_slice(&rest),
+                }
                 headers_done = true;
                 ready.add_permits(1);
             } else {
                 continue;
             }
         }
-        while let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
-            let block: Vec<u8> = buf.drain(..i + 2).collect();
-            let text = String::from_utf8_lossy(&block);
-            let mut event = "";
+        let had = buf.len();
+        match &mut inflate {
+            Some(z) => {
+                z.write_all(body).expect("gzip");
+                z.flush().expect("gzip");
+                buf.append(z.get_mut());
+            }
+            None => buf.extend_from_slice(body),
+        }
+        WIRE_BYTES.fetch_add(body.len() as u64, Ordering::Relaxed);
+        TEXT_BYTES.fetch_add((buf.len() - had) as u64, Ordering::Relaxed);
+        // Only the new bytes are searched for event ends, and only each event's first lines
+        // (`event:` and `id:` come before the data) are read.
+        let from = scanned.saturating_sub(1);
+        let ends: Vec<usize> = memchr::memmem::find_iter(&buf[from..], b"\n\n")
+            .map(|i| from + i + 2)
+            .collect();
+        let mut start = 0;
+        for end in ends {
+            let block = &buf[start..end];
+            start = end;
+            let mut event: &[u8] = b"";
             let mut id = None;
-            for line in text.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    event = v.trim();
-                } else if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().parse::<u64>().ok();
+            for line in block.split(|b| *b == b'\n') {
+                if let Some(v) = line.strip_prefix(b"event:") {
+                    event = v.trim_ascii();
+                } else if let Some(v) = line.strip_prefix(b"id:") {
+                    id = std::str::from_utf8(v.trim_ascii())
+                        .ok()
+                        .and_then(|v| v.parse::<u64>().ok());
+                } else if line.starts_with(b"data:") {
+                    break;
                 }
             }
-            if let (Some(id), "kpis") = (id, event) {
+            if let (Some(id), b"kpis") = (id, event) {
                 seen.lock().unwrap().push((id, at));
             }
         }
+        buf.drain(..start);
+        scanned = buf.len();
     }
 }
 
@@ -158,6 +208,7 @@ impl Drop for Streams {
 }
 
 async fn open_streams(srv: &Server, n: usize) -> Streams {
+    let plain = env("SB_LIVE_PLAIN", 0) == 1;
     let ready = Arc::new(tokio::sync::Semaphore::new(0));
     let mut all = Vec::with_capacity(n);
     let mut tasks = Vec::with_capacity(n);
@@ -172,6 +223,7 @@ async fn open_streams(srv: &Server, n: usize) -> Streams {
                 srv.token.clone(),
                 seen,
                 ready.clone(),
+                plain,
             )));
         }
         ready
@@ -239,6 +291,10 @@ async fn run(name: &str, srv: &Server, clients: usize, posts: usize, gap: Durati
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let (wire0, text0) = (
+        WIRE_BYTES.load(Ordering::Relaxed),
+        TEXT_BYTES.load(Ordering::Relaxed),
+    );
     let mut acked: HashMap<u64, Instant> = HashMap::new();
     for i in 0..posts {
         let t = post_sale(&c, srv, i).await;
@@ -281,6 +337,12 @@ async fn run(name: &str, srv: &Server, clients: usize, posts: usize, gap: Durati
     }
     // Updates can coalesce (two commits in one tick): each stream gets the newest.
     println!("  {updates} updates received for {posts} sales");
+    let per = updates.max(1) as f64 * 1024.0;
+    println!(
+        "  per update and stream: {:.1} KiB on the wire, {:.1} KiB of events",
+        (WIRE_BYTES.load(Ordering::Relaxed) - wire0) as f64 / per,
+        (TEXT_BYTES.load(Ordering::Relaxed) - text0) as f64 / per
+    );
     support::percentiles("  sale acknowledged -> tiles received", latency);
     support::percentiles("  fan-out (after the first stream)", fanout);
 }

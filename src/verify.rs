@@ -10,9 +10,9 @@ use crate::domain::OrgId;
 use crate::domain::events::{Event, Kind, Refund, Sale};
 use crate::domain::org::Org;
 use crate::domain::search::Change;
+use crate::store::integrity::{self, Integrity};
 use crate::store::sales::{AddRows, CustomerAgg, ProductAgg, Sink, Summed};
 use crate::store::tables::{self, *};
-use crate::store::integrity::{self, Integrity};
 use crate::store::{ReadTx, StoreError, audit, backup, codec, migrate, open_existing, orgs, sales};
 use redb::{ReadableTable, TableDefinition};
 use rustc_hash::FxHashMap;
@@ -163,9 +163,8 @@ pub fn data_file(path: &Path) -> Result<Report, StoreError> {
                 path: path.to_path_buf(),
                 source: e,
             })?;
-        let checks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            records(&file, &mut r)
-        }));
+        let checks =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| records(&file, &mut r)));
         let integrity = integrity
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -265,7 +264,7 @@ fn records(file: &crate::store::ReadOnlyFile, r: &mut Report) -> Result<(), Stor
         // them the events it decodes.
         let (feeder, replays) = match recompute {
             Some(orgs) => {
-                let (feeder, replays) = start_replay(scope, &file, orgs)?;
+                let (feeder, replays) = start_replay(scope, file, orgs)?;
                 (Some(feeder), replays)
             }
             None => (None, Vec::new()),
@@ -1450,7 +1449,11 @@ mod tests {
         let all = r.problems.join("\n");
         assert!(all.contains("redb integrity: the file is corrupt"), "{all}");
         assert!(all.contains("restore it from a backup"), "{all}");
-        assert_eq!(std::fs::read(&path).unwrap(), bytes, "verify wrote the file");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "verify wrote the file"
+        );
     }
 
     #[test]

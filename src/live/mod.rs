@@ -14,8 +14,95 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// An update as it goes on the wire: the changed sections as server-sent events, serialized
-/// once and shared by every subscriber (each stream writes the same bytes).
-pub type Frame = axum::body::Bytes;
+/// once and shared by every subscriber (each stream writes the same bytes). It is also
+/// compressed once, for the streams that are gzip-encoded (see [`Gzip`]).
+#[derive(Clone)]
+pub struct Frame {
+    plain: Bytes,
+    /// `plain` as raw deflate blocks that refer to nothing before them and end on a byte
+    /// boundary (a sync flush): any gzip stream can carry them as they are.
+    deflated: Bytes,
+    /// CRC-32 and length of `plain`, for the gzip trailer.
+    crc: crc32fast::Hasher,
+}
+
+pub type Bytes = axum::body::Bytes;
+
+impl Frame {
+    pub fn new(plain: impl Into<Bytes>) -> Frame {
+        use std::io::Write;
+        let plain = plain.into();
+        // Level 6: once per update and view, and HTML shrinks about sevenfold.
+        let mut z = flate2::write::DeflateEncoder::new(
+            Vec::with_capacity(plain.len() / 4 + 64),
+            flate2::Compression::new(6),
+        );
+        // Writing to a Vec cannot fail; `flush` is a sync flush (byte-aligned, not final).
+        z.write_all(&plain)
+            .and_then(|()| z.flush())
+            .expect("deflate into memory");
+        let deflated = Bytes::from(std::mem::take(z.get_mut()));
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&plain);
+        Frame {
+            plain,
+            deflated,
+            crc,
+        }
+    }
+
+    /// The frame's server-sent events, uncompressed.
+    pub fn plain(&self) -> &Bytes {
+        &self.plain
+    }
+}
+
+/// The gzip encoding of one stream, made of the shared [`Frame`]s: a header once, each frame's
+/// deflate blocks as they are, and at the end an empty final block and the trailer (the CRC
+/// of everything sent, combined from the frames' own).
+#[derive(Default)]
+pub struct Gzip {
+    started: bool,
+    finished: bool,
+    crc: crc32fast::Hasher,
+}
+
+/// A gzip header: deflate, no name, no time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+impl Gzip {
+    /// The bytes that carry `f` on this stream.
+    pub fn frame(&mut self, f: &Frame) -> Bytes {
+        self.crc.combine(&f.crc);
+        if self.started {
+            return f.deflated.clone();
+        }
+        self.started = true;
+        let mut first = Vec::with_capacity(GZIP_HEADER.len() + f.deflated.len());
+        first.extend_from_slice(&GZIP_HEADER);
+        first.extend_from_slice(&f.deflated);
+        first.into()
+    }
+
+    /// The end of the stream (once; `None` after).
+    pub fn end(&mut self) -> Option<Bytes> {
+        if std::mem::replace(&mut self.finished, true) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(20);
+        if !std::mem::replace(&mut self.started, true) {
+            out.extend_from_slice(&GZIP_HEADER);
+        }
+        // An empty final block with fixed codes: BFINAL=1, BTYPE=01, end-of-block.
+        out.extend_from_slice(&[0x03, 0x00]);
+        let crc = std::mem::take(&mut self.crc);
+        // ISIZE is the length modulo 2^32.
+        let len = crc.total_len() as u32;
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        Some(out.into())
+    }
+}
 
 /// Server-sent events for `sections` (by name) at `version`: `event`, `id`, one `data` line per
 /// line of HTML.
@@ -35,7 +122,7 @@ pub fn frame<'a>(version: u64, sections: impl IntoIterator<Item = (&'a str, &'a 
         }
         out.push('\n');
     }
-    Frame::from(out)
+    Frame::new(out)
 }
 
 /// Every live section of a rendering, as one frame (what a new or stale browser needs).
@@ -359,8 +446,48 @@ mod tests {
     fn a_frame_is_one_event_per_section_with_a_data_line_per_html_line() {
         let f = super::frame(7, [("kpis", "<p>a</p>\n<p>b</p>"), ("ticker", "<ol></ol>")]);
         assert_eq!(
-            std::str::from_utf8(&f).unwrap(),
+            std::str::from_utf8(f.plain()).unwrap(),
             "event: kpis\nid: 7\ndata: <p>a</p>\ndata: <p>b</p>\n\nevent: ticker\nid: 7\ndata: <ol></ol>\n\n"
         );
+    }
+
+    /// A gzip stream made of shared frames (and cut anywhere) decodes to the frames' text, and
+    /// each frame is readable as soon as it is sent.
+    #[test]
+    fn a_gzip_stream_of_shared_frames_decodes_frame_by_frame() {
+        use std::io::Read;
+        let frames: Vec<super::Frame> = (0..5u64)
+            .map(|v| {
+                let html = format!("<p>{}</p>\n", "x".repeat(v as usize * 300));
+                super::frame(v, [("kpis", html.as_str()), ("ticker", "<ol></ol>")])
+            })
+            .collect();
+        let mut gz = super::Gzip::default();
+        let mut wire = Vec::new();
+        let mut text = Vec::new();
+        for f in &frames {
+            wire.extend_from_slice(&gz.frame(f));
+            text.extend_from_slice(f.plain());
+            // Everything sent so far decodes before the stream ends.
+            let mut so_far = Vec::new();
+            let mut d = flate2::read::GzDecoder::new(wire.as_slice());
+            let _ = d.read_to_end(&mut so_far);
+            assert_eq!(so_far, text);
+        }
+        wire.extend_from_slice(&gz.end().unwrap());
+        assert!(gz.end().is_none());
+        let mut all = Vec::new();
+        flate2::read::GzDecoder::new(wire.as_slice())
+            .read_to_end(&mut all)
+            .expect("a whole gzip stream, trailer checked");
+        assert_eq!(all, text);
+
+        // A stream that sent nothing still ends as a valid (empty) gzip stream.
+        let mut empty = super::Gzip::default();
+        let mut none = Vec::new();
+        flate2::read::GzDecoder::new(empty.end().unwrap().as_ref())
+            .read_to_end(&mut none)
+            .unwrap();
+        assert!(none.is_empty());
     }
 }

@@ -7,7 +7,7 @@
 //! behind to reload the view. The stream ends when the session is revoked or the user is
 //! disabled (checked every few seconds).
 
-use super::Frame;
+use super::{Bytes, Frame, Gzip};
 use crate::app::AppState;
 use crate::auth::{Authz, perm, sessions};
 use crate::dashboard::{self, View};
@@ -18,6 +18,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::convert::Infallible;
+use std::sync::LazyLock;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -68,9 +69,46 @@ fn parse(query: Option<&str>, headers: &HeaderMap) -> AppResult<(View, Option<u6
 }
 
 /// Told to a browser that fell too far behind: reload the view.
-const REFRESH: &str = "event: refresh\ndata: behind\n\n";
+static REFRESH: LazyLock<Frame> =
+    LazyLock::new(|| Frame::new(&b"event: refresh\ndata: behind\n\n"[..]));
 /// A comment line: keeps idle connections open through proxies.
-const HEARTBEAT: &str = ": keep-alive\n\n";
+static HEARTBEAT: LazyLock<Frame> = LazyLock::new(|| Frame::new(&b": keep-alive\n\n"[..]));
+
+/// Whether the client takes gzip (`Accept-Encoding`, a zero quality refusing it). Browsers
+/// do; live updates are HTML that shrinks about sevenfold.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            coding.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+/// How one stream's frames go on the wire.
+enum Wire {
+    Plain,
+    Gzip(Gzip),
+}
+
+impl Wire {
+    fn bytes(&mut self, f: &Frame) -> Bytes {
+        match self {
+            Wire::Plain => f.plain().clone(),
+            Wire::Gzip(z) => z.frame(f),
+        }
+    }
+}
 
 struct Stream_ {
     rx: broadcast::Receiver<(u64, Frame)>,
@@ -86,6 +124,7 @@ struct Stream_ {
     heartbeat: tokio::time::Interval,
     /// The last frame went out; end the stream.
     ended: bool,
+    wire: Wire,
     closed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
@@ -139,6 +178,7 @@ pub async fn live(
         shows,
         (org_id, a.user().id, a.principal.0.session),
         Permission::SalesView,
+        accepts_gzip(&headers),
     ))
 }
 
@@ -166,6 +206,7 @@ pub async fn live_pipeline(
         version,
         (org_id, a.user().id, a.principal.0.session),
         Permission::PipelineView,
+        accepts_gzip(&headers),
     ))
 }
 
@@ -186,6 +227,7 @@ fn shown_version(query: Option<&str>, headers: &HeaderMap) -> Option<u64> {
 /// The SSE response for one subscriber: the catch-up `first`, then every frame newer than
 /// `shows`, heartbeats, one `refresh` when it fell behind, and the end when the user's
 /// session is revoked, the user disabled or no longer holding `needs`, or the server stops.
+/// `gzip`: the stream is gzip-encoded.
 pub(crate) fn event_stream(
     state: &AppState,
     rx: broadcast::Receiver<(u64, Frame)>,
@@ -193,6 +235,7 @@ pub(crate) fn event_stream(
     shows: u64,
     user: (OrgId, UserId, FamilyId),
     needs: Permission,
+    gzip: bool,
 ) -> Response {
     let every = state.cfg.live.heartbeat.max(Duration::from_secs(1));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -207,34 +250,39 @@ pub(crate) fn event_stream(
         next_check: tokio::time::Instant::now() + SESSION_CHECK,
         heartbeat,
         ended: false,
+        wire: if gzip {
+            Wire::Gzip(Gzip::default())
+        } else {
+            Wire::Plain
+        },
         closed: Box::pin(state.live.closed()),
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
         if s.ended {
-            return None;
+            return s.end();
         }
         if let Some(f) = s.first.take() {
-            return Some((Ok::<_, Infallible>(f), s));
+            return s.send(&f);
         }
         loop {
             tokio::select! {
-                _ = &mut s.closed => return None,
+                _ = &mut s.closed => return s.end(),
                 msg = s.rx.recv() => match msg {
                     // Queued before the catch-up was taken: already shown.
                     Ok((v, _)) if v <= s.shows => continue,
                     Ok((v, f)) => {
                         s.shows = v;
-                        return Some((Ok(f), s));
+                        return s.send(&f);
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Too far behind: skip the backlog, reload once.
                         s.rx = s.rx.resubscribe();
-                        return Some((Ok(Frame::from_static(REFRESH.as_bytes())), s));
+                        return s.send(&REFRESH);
                     }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                    Err(broadcast::error::RecvError::Closed) => return s.end(),
                 },
                 _ = s.heartbeat.tick() => {
-                    return Some((Ok(Frame::from_static(HEARTBEAT.as_bytes())), s));
+                    return s.send(&HEARTBEAT);
                 }
                 _ = tokio::time::sleep_until(s.next_check) => {
                     s.next_check = tokio::time::Instant::now() + SESSION_CHECK;
@@ -248,13 +296,13 @@ pub(crate) fn event_stream(
                         // Signed out, revoked or disabled: the page reloads its view, which
                         // sends the browser to sign in; then the stream ends.
                         s.ended = true;
-                        return Some((Ok(Frame::from_static(REFRESH.as_bytes())), s));
+                        return s.send(&REFRESH);
                     }
                 }
             }
         }
     });
-    (
+    let mut response = (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
@@ -263,7 +311,39 @@ pub(crate) fn event_stream(
         ],
         axum::body::Body::from_stream(stream),
     )
-        .into_response()
+        .into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::VARY,
+        header::HeaderValue::from_static("accept-encoding"),
+    );
+    if gzip {
+        h.insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    response
+}
+
+/// One step of a stream: the bytes to send and the stream after them, or its end.
+type Step = Option<(Result<Bytes, Infallible>, Stream_)>;
+
+impl Stream_ {
+    fn send(mut self, f: &Frame) -> Step {
+        let bytes = self.wire.bytes(f);
+        Some((Ok(bytes), self))
+    }
+
+    /// The end: a gzip stream's trailer first.
+    fn end(mut self) -> Step {
+        self.ended = true;
+        let last = match &mut self.wire {
+            Wire::Gzip(z) => z.end()?,
+            Wire::Plain => return None,
+        };
+        Some((Ok(last), self))
+    }
 }
 
 #[cfg(test)]
@@ -294,6 +374,21 @@ mod tests {
             ("host", "sb.example:8080"),
             ("sec-fetch-site", "cross-site"),
         ])));
+    }
+
+    #[test]
+    fn gzip_is_used_when_accepted_and_not_refused() {
+        assert!(accepts_gzip(&h(&[(
+            "accept-encoding",
+            "gzip, deflate, br, zstd"
+        )])));
+        assert!(accepts_gzip(&h(&[(
+            "accept-encoding",
+            "br;q=1.0, GZIP;q=0.5"
+        )])));
+        assert!(!accepts_gzip(&h(&[("accept-encoding", "gzip;q=0, br")])));
+        assert!(!accepts_gzip(&h(&[("accept-encoding", "identity")])));
+        assert!(!accepts_gzip(&h(&[])));
     }
 
     #[test]

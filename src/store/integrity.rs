@@ -104,10 +104,7 @@ impl Scratch {
 
     /// Bytes of the file itself at `offset`: zero past its end (a scratch block beyond it).
     fn read_file(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        let in_file = self
-            .file_len
-            .saturating_sub(offset)
-            .min(out.len() as u64) as usize;
+        let in_file = self.file_len.saturating_sub(offset).min(out.len() as u64) as usize;
         self.file.read_exact_at(&mut out[..in_file], offset)?;
         out[in_file..].fill(0);
         Ok(())
@@ -166,7 +163,7 @@ impl redb::StorageBackend for Scratch {
             // Bytes past the new end read as zero if the storage grows again.
             let keep = len.div_ceil(BLOCK);
             written.blocks.split_off(&keep);
-            if len % BLOCK != 0 {
+            if !len.is_multiple_of(BLOCK) {
                 let n = len / BLOCK;
                 let mut b = self.block(&written, n)?;
                 b[(len % BLOCK) as usize..].fill(0);

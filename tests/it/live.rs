@@ -215,6 +215,71 @@ async fn cross_site_requests_are_refused_and_a_stream_ends_with_its_session() {
     s.stop().await;
 }
 
+/// A browser that takes gzip gets the stream gzip-encoded: each update decodes as it
+/// arrives, and when the stream ends the whole body is one valid gzip stream (trailer and
+/// CRC included).
+#[tokio::test]
+async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
+    use std::io::Read;
+    let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(20)).await;
+    let a = s.owner_token().await;
+    let mut resp = client()
+        .get(s.url("/live?view=&v=0"))
+        .bearer_auth(&a)
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert_eq!(resp.headers()["vary"], "accept-encoding");
+    let mut wire = Vec::new();
+    // What the bytes received so far decode to (an unfinished stream decodes up to its end).
+    let decoded = |wire: &[u8]| {
+        let mut out = Vec::new();
+        let _ = flate2::read::GzDecoder::new(wire).read_to_end(&mut out);
+        String::from_utf8(out).unwrap()
+    };
+    let at = s.now().timestamp().to_string();
+    post(&s, &a, json!(sale("c-1", &at, "4.25"))).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !decoded(&wire).contains(">$4.25<") {
+        assert!(Instant::now() < deadline, "{}", decoded(&wire));
+        let chunk = tokio::time::timeout_at(deadline.into(), resp.chunk())
+            .await
+            .expect("an update in time")
+            .unwrap()
+            .expect("the stream goes on");
+        wire.extend_from_slice(&chunk);
+    }
+    // Signing out ends the stream, with a refresh and then the gzip trailer.
+    let r = client()
+        .post(s.url("/api/v1/auth/logout"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while let Some(chunk) = tokio::time::timeout_at(deadline.into(), resp.chunk())
+        .await
+        .expect("the stream ends in time")
+        .unwrap()
+    {
+        wire.extend_from_slice(&chunk);
+    }
+    let mut whole = String::new();
+    flate2::read::GzDecoder::new(wire.as_slice())
+        .read_to_string(&mut whole)
+        .expect("one whole gzip stream");
+    assert!(whole.contains("event: kpis"), "{whole}");
+    assert!(
+        whole.ends_with("event: refresh\ndata: behind\n\n"),
+        "{whole}"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn a_stream_catches_up_from_the_version_its_page_shows() {
     let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(20)).await;
