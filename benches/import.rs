@@ -1,7 +1,8 @@
 //! Import throughput: writes an orders CSV (SB_BENCH_ROWS rows, default 1,000,000; one to
 //! three line items per order over two years) and imports it into a fresh store with the same
-//! code path as `salesboard import`. Reports rows/s and events/s, and the same for a dry run
-//! (parsing and validation only).
+//! code path as `salesboard import`, its chunk size too. Reports rows/s and events/s, and the
+//! same for a dry run (parsing and validation only). `SB_BENCH_CHUNK` sets the events per write
+//! transaction.
 //!
 //! `cargo bench --bench import`
 
@@ -17,6 +18,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    // Events per write transaction: the command line's unless SB_BENCH_CHUNK says otherwise.
+    let chunk: usize = std::env::var("SB_BENCH_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(salesboard::import::run::CHUNK_EVENTS);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("orders.csv");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
@@ -90,7 +96,7 @@ fn main() {
             format: None,
             dry_run,
             errors_path: dir.path().join("errors.csv"),
-            chunk_events: 20_000,
+            chunk_events: chunk,
             rates: Default::default(),
             oldest: None,
         };

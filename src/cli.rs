@@ -737,7 +737,7 @@ fn import_cmd(cfg: &Config, a: &ImportArgs) -> anyhow::Result<()> {
         format,
         dry_run: a.dry_run,
         errors_path,
-        chunk_events: 20_000,
+        chunk_events: run::CHUNK_EVENTS,
         rates: cfg.exchange_rates.clone(),
         oldest: cfg.oldest_event(SystemClock.now()),
     };

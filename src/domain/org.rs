@@ -63,7 +63,12 @@ mod tests {
     #[test]
     fn time_zones_are_known_without_the_system_database() {
         let bundled = jiff::tz::TimeZoneDatabase::bundled();
-        for name in ["Asia/Kathmandu", "America/New_York", "Europe/Paris", "Pacific/Chatham"] {
+        for name in [
+            "Asia/Kathmandu",
+            "America/New_York",
+            "Europe/Paris",
+            "Pacific/Chatham",
+        ] {
             assert!(bundled.get(name).is_ok(), "{name}");
         }
     }
