@@ -146,8 +146,9 @@ pub fn data_file(path: &Path) -> Result<Report, StoreError> {
     let mut r = Report::default();
     if file.recovered {
         r.passed.push(
-            "the file was not closed cleanly (killed or crashed): redb's crash recovery ran, \
-             as at every start"
+            "the file was not closed cleanly (killed or crashed): redb's crash recovery ran \
+             first, as at every start (it writes to the file: it rolls back a commit that was \
+             cut off), and the checks below read the recovered file"
                 .into(),
         );
     }
@@ -168,19 +169,21 @@ pub fn data_file(path: &Path) -> Result<Report, StoreError> {
         let integrity = integrity
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        Ok::<_, StoreError>((integrity?, checks))
+        Ok::<_, StoreError>((integrity, checks))
     })?;
+    // After the crash-recovery note, if there is one.
+    let first = usize::from(file.recovered);
     let damaged = match integrity {
-        Integrity::Clean => {
+        Ok(Integrity::Clean) => {
             r.passed.insert(
-                0,
+                first,
                 "redb integrity: every page of the committed tables matches its checksum, and \
                  redb's record of used pages agrees with them"
                     .into(),
             );
             false
         }
-        Integrity::Repaired => {
+        Ok(Integrity::Repaired) => {
             r.problems.insert(
                 0,
                 "redb integrity: the file needs repair (the newest commit's pages fail their \
@@ -191,12 +194,17 @@ pub fn data_file(path: &Path) -> Result<Report, StoreError> {
             );
             true
         }
-        Integrity::Corrupt(detail) => {
+        Ok(Integrity::Corrupt(detail)) => {
             r.problems.insert(
                 0,
                 format!("redb integrity: the file is corrupt ({detail}); restore it from a backup"),
             );
             true
+        }
+        Err(e) => {
+            r.problems
+                .insert(0, format!("redb's integrity check could not run: {e}"));
+            false
         }
     };
     match checks {

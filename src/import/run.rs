@@ -215,12 +215,9 @@ mod tests {
     use crate::domain::org::NewOrg;
     use crate::store::orgs;
 
-    /// An import cut off after some chunks (its checkpoint says so) continues from there,
-    /// stores nothing twice, and ends with the same data as an uninterrupted one.
-    /// A write that fails part way (here: the disk is "full") stops the import, and its reader
-    /// with it; what was committed stays, with its checkpoint, and a new run resumes there.
-    #[test]
-    fn a_failed_write_stops_the_import_and_a_new_run_resumes_after_the_last_commit() {
+    /// A store with one org, an orders CSV of 100 orders with `lines` lines each, and import
+    /// options for chunks of 10 events.
+    fn setup(lines: usize) -> (tempfile::TempDir, Store, Org, PathBuf, Options) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("i.redb")).unwrap();
         let org = store
@@ -229,7 +226,9 @@ mod tests {
         let file = dir.path().join("o.csv");
         let mut text = String::from("order_id,occurred_at,sku,quantity,unit_price\n");
         for i in 0..100 {
-            text.push_str(&format!("O{i},2026-11-02T10:00:00Z,S1,1,1.00\n"));
+            for l in 1..=lines {
+                text.push_str(&format!("O{i},2026-11-02T10:00:00Z,S{l},1,{l}.00\n"));
+            }
         }
         std::fs::write(&file, &text).unwrap();
         let opts = Options {
@@ -240,14 +239,24 @@ mod tests {
             rates: Default::default(),
             oldest: None,
         };
-        let orders = || -> i64 {
-            store
-                .read(|t| sales::day_rollups(t, org.id))
-                .unwrap()
-                .iter()
-                .map(|r| r.2.orders)
-                .sum()
-        };
+        (dir, store, org, file, opts)
+    }
+
+    /// Orders in the org's daily rollups.
+    fn orders(store: &Store, org: &Org) -> i64 {
+        store
+            .read(|t| sales::day_rollups(t, org.id))
+            .unwrap()
+            .iter()
+            .map(|r| r.2.orders)
+            .sum()
+    }
+
+    /// A write that fails part way (here: the disk is "full") stops the import, and its reader
+    /// with it; what was committed stays, with its checkpoint, and a new run resumes there.
+    #[test]
+    fn a_failed_write_stops_the_import_and_a_new_run_resumes_after_the_last_commit() {
+        let (_dir, store, org, file, opts) = setup(1);
         let mut written = 0;
         let failed = import_file(&store, &org, &file, &opts, |_, _| {
             written += 1;
@@ -257,37 +266,20 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(written, 3);
-        assert_eq!(orders(), 30);
+        assert_eq!(orders(&store, &org), 30);
 
         store.set_min_free(0);
         let resumed = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         assert_eq!(resumed.resumed_at, 30);
         assert_eq!((resumed.total.accepted, resumed.total.duplicates), (100, 0));
-        assert_eq!(orders(), 100);
+        assert_eq!(orders(&store, &org), 100);
     }
 
+    /// An import cut off after some chunks (its checkpoint says so) continues from there,
+    /// stores nothing twice, and ends with the same data as an uninterrupted one.
     #[test]
     fn an_interrupted_import_resumes_from_its_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("i.redb")).unwrap();
-        let org = store
-            .write(|t| orgs::create(t, NewOrg::parse("I", "UTC", "USD").unwrap(), Ts(0)))
-            .unwrap();
-        let file = dir.path().join("o.csv");
-        let mut text = String::from("order_id,occurred_at,sku,quantity,unit_price\n");
-        for i in 0..100 {
-            text.push_str(&format!("O{i},2026-11-02T10:00:00Z,S1,1,1.00\n"));
-            text.push_str(&format!("O{i},2026-11-02T10:00:00Z,S2,1,2.00\n"));
-        }
-        std::fs::write(&file, &text).unwrap();
-        let opts = Options {
-            format: None,
-            dry_run: false,
-            errors_path: dir.path().join("o.errors.csv"),
-            chunk_events: 10,
-            rates: Default::default(),
-            oldest: None,
-        };
+        let (_dir, store, org, file, opts) = setup(2);
         let full = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         assert_eq!(full.total.accepted, 100);
         assert_eq!(full.total.rows, 200);
@@ -315,12 +307,6 @@ mod tests {
         assert_eq!(calls, 7, "only the rest of the file was read");
         let again = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         assert!(again.already_done);
-        let orders: i64 = store
-            .read(|t| sales::day_rollups(t, org.id))
-            .unwrap()
-            .iter()
-            .map(|r| r.2.orders)
-            .sum();
-        assert_eq!(orders, 100);
+        assert_eq!(orders(&store, &org), 100);
     }
 }

@@ -281,11 +281,13 @@ impl Hub {
     /// The org's pipelines or opportunities changed (committed at `version`): tell every open
     /// pipeline page at once (no tick: a moved card should show up everywhere quickly).
     pub fn pipeline_changed(&self, org: OrgId, version: u64) {
+        // Built (and compressed) before taking the lock that connecting streams wait on.
+        let f = pipeline_frame(version);
         let st = self.lock();
         if let Some(tx) = st.pipelines.get(&org)
             && tx.receiver_count() > 0
         {
-            let _ = tx.send((version, pipeline_frame(version)));
+            let _ = tx.send((version, f));
         }
     }
 
@@ -359,28 +361,51 @@ impl Hub {
                     continue;
                 }
             };
+            // Which sections changed, under the lock; the frames are serialized and
+            // compressed outside it (streams connecting meanwhile wait on the same lock).
+            let plans: Vec<_> = {
+                let st = self.lock();
+                let Some(views) = st.orgs.get(&org_id) else {
+                    continue;
+                };
+                rendered
+                    .into_iter()
+                    .filter_map(|(key, version, stamp, sections)| {
+                        let w = views.get(&key)?;
+                        let changed: Vec<&'static str> = dashboard::LIVE_SECTIONS
+                            .into_iter()
+                            .filter(|name| {
+                                w.last
+                                    .as_ref()
+                                    .is_none_or(|(_, old)| old.get(name) != sections.get(name))
+                            })
+                            .collect();
+                        Some((key, version, stamp, sections, changed))
+                    })
+                    .collect()
+            };
+            let built: Vec<_> = plans
+                .into_iter()
+                .map(|(key, version, stamp, sections, changed)| {
+                    let update = (!changed.is_empty())
+                        .then(|| frame(version, changed.iter().map(|n| (*n, sections.get(n)))));
+                    let full = full_frame(version, &sections);
+                    (key, version, stamp, sections, update, full)
+                })
+                .collect();
             let mut st = self.lock();
             let Some(views) = st.orgs.get_mut(&org_id) else {
                 continue;
             };
-            for (key, version, stamp, sections) in rendered {
+            for (key, version, stamp, sections, update, full) in built {
                 let Some(w) = views.get_mut(&key) else {
                     continue;
                 };
-                let changed: Vec<(&str, &str)> = dashboard::LIVE_SECTIONS
-                    .iter()
-                    .filter(|name| {
-                        w.last
-                            .as_ref()
-                            .is_none_or(|(_, old)| old.get(name) != sections.get(name))
-                    })
-                    .map(|name| (*name, sections.get(name)))
-                    .collect();
-                if !changed.is_empty() {
+                if let Some(f) = update {
                     // No receivers is not an error: the view is dropped on the next tick.
-                    let _ = w.tx.send((version, frame(version, changed)));
+                    let _ = w.tx.send((version, f));
                 }
-                w.snapshot = Some((version, stamp.clone(), full_frame(version, &sections)));
+                w.snapshot = Some((version, stamp.clone(), full));
                 w.last = Some((version, sections));
                 w.stamp = stamp;
             }

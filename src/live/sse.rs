@@ -87,6 +87,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             let coding = parts.next().unwrap_or("").trim();
             let refused = parts.any(|p| {
                 p.trim()
+                    .to_ascii_lowercase()
                     .strip_prefix("q=")
                     .and_then(|q| q.trim().parse::<f32>().ok())
                     == Some(0.0)
@@ -387,6 +388,7 @@ mod tests {
             "br;q=1.0, GZIP;q=0.5"
         )])));
         assert!(!accepts_gzip(&h(&[("accept-encoding", "gzip;q=0, br")])));
+        assert!(!accepts_gzip(&h(&[("accept-encoding", "gzip; Q=0.0")])));
         assert!(!accepts_gzip(&h(&[("accept-encoding", "identity")])));
         assert!(!accepts_gzip(&h(&[])));
     }

@@ -37,25 +37,30 @@ pub fn check(path: &Path) -> StoreResult<Integrity> {
         source,
     };
     let scratch = Scratch::open(path).map_err(io_error)?;
-    let mut builder = redb::Builder::new();
-    // The check walks each tree once; a small cache reuses its buffers (see READ_ONLY_CACHE).
-    builder.set_cache_size(super::READ_ONLY_CACHE);
-    let mut db = match builder.create_with_backend(scratch) {
-        Ok(db) => db,
-        Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(m))) => {
-            return Ok(Integrity::Corrupt(m));
-        }
-        Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))) => return Err(io_error(e)),
-        Err(e) => return Err(super::open_error(path, e)),
-    };
-    match db.check_integrity() {
-        Ok(true) => Ok(Integrity::Clean),
-        Ok(false) => Ok(Integrity::Repaired),
-        Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(m))) => {
+    // A plain open trusts the allocator state a cleanly closed file recorded, and redb may
+    // panic on a file damaged where that state lives; a panic here is a finding too.
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut builder = redb::Builder::new();
+        // The check walks each tree once; a small cache reuses its buffers (see READ_ONLY_CACHE).
+        builder.set_cache_size(super::READ_ONLY_CACHE);
+        builder.create_with_backend(scratch)?.check_integrity()
+    }));
+    match checked {
+        Ok(Ok(true)) => Ok(Integrity::Clean),
+        Ok(Ok(false)) => Ok(Integrity::Repaired),
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)))) => {
             Ok(Integrity::Corrupt(m))
         }
-        Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))) => Err(io_error(e)),
-        Err(e) => Err(super::open_error(path, e)),
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))) => Err(io_error(e)),
+        Ok(Err(e)) => Err(super::open_error(path, e)),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Ok(Integrity::Corrupt(format!("redb failed reading it: {why}")))
+        }
     }
 }
 
@@ -69,8 +74,6 @@ const BLOCK: u64 = 4096;
 #[derive(Debug)]
 struct Scratch {
     file: File,
-    /// The file's length when opened.
-    file_len: u64,
     state: Mutex<Written>,
 }
 
@@ -78,6 +81,9 @@ struct Scratch {
 struct Written {
     /// The storage's length as redb sees it.
     len: u64,
+    /// The file's bytes are used below this offset only: the storage was cut shorter once,
+    /// and what grew back reads as zero.
+    file_end: u64,
     /// Block number → the block's bytes, as written.
     blocks: BTreeMap<u64, Box<[u8]>>,
 }
@@ -88,9 +94,9 @@ impl Scratch {
         let file_len = file.metadata()?.len();
         Ok(Scratch {
             file,
-            file_len,
             state: Mutex::new(Written {
                 len: file_len,
+                file_end: file_len,
                 blocks: BTreeMap::new(),
             }),
         })
@@ -102,9 +108,9 @@ impl Scratch {
             .map_err(|_| io::Error::other("scratch storage poisoned by a panic"))
     }
 
-    /// Bytes of the file itself at `offset`: zero past its end (a scratch block beyond it).
-    fn read_file(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        let in_file = self.file_len.saturating_sub(offset).min(out.len() as u64) as usize;
+    /// Bytes of the file itself at `offset`: zero from `file_end` on.
+    fn read_file(&self, file_end: u64, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        let in_file = file_end.saturating_sub(offset).min(out.len() as u64) as usize;
         self.file.read_exact_at(&mut out[..in_file], offset)?;
         out[in_file..].fill(0);
         Ok(())
@@ -117,7 +123,7 @@ impl Scratch {
         }
         let mut b = vec![0u8; BLOCK as usize].into_boxed_slice();
         if n * BLOCK < written.len {
-            self.read_file(n * BLOCK, &mut b)?;
+            self.read_file(written.file_end, n * BLOCK, &mut b)?;
         }
         Ok(b)
     }
@@ -139,7 +145,7 @@ impl redb::StorageBackend for Scratch {
         }
         let (first, last) = (offset / BLOCK, end.div_ceil(BLOCK));
         if written.blocks.range(first..last).next().is_none() {
-            return self.read_file(offset, out);
+            return self.read_file(written.file_end, offset, out);
         }
         let mut at = offset;
         let mut rest = out;
@@ -149,7 +155,7 @@ impl redb::StorageBackend for Scratch {
             let (piece, tail) = rest.split_at_mut(take);
             match written.blocks.get(&(at / BLOCK)) {
                 Some(b) => piece.copy_from_slice(&b[start..start + take]),
-                None => self.read_file(at, piece)?,
+                None => self.read_file(written.file_end, at, piece)?,
             }
             at += take as u64;
             rest = tail;
@@ -169,14 +175,8 @@ impl redb::StorageBackend for Scratch {
                 b[(len % BLOCK) as usize..].fill(0);
                 written.blocks.insert(n, b);
             }
-            if len < self.file_len {
-                // The file's own bytes past `len` must not come back either.
-                for n in keep..self.file_len.div_ceil(BLOCK) {
-                    written
-                        .blocks
-                        .insert(n, vec![0u8; BLOCK as usize].into_boxed_slice());
-                }
-            }
+            // The file's own bytes past `len` must not come back either.
+            written.file_end = written.file_end.min(len);
         }
         written.len = len;
         Ok(())

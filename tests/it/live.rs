@@ -126,6 +126,16 @@ async fn post(s: &TestServer, token: &str, body: Value) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+async fn sign_out(s: &TestServer, token: &str) {
+    let r = client()
+        .post(s.url("/api/v1/auth/logout"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
 #[tokio::test]
 async fn each_org_sees_only_its_own_updates_with_the_apis_numbers() {
     let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(50)).await;
@@ -202,13 +212,7 @@ async fn cross_site_requests_are_refused_and_a_stream_ends_with_its_session() {
 
     // Signing out ends the open stream (checked every few seconds).
     let mut st = Stream::open(&s, &owner, "").await;
-    let r = client()
-        .post(s.url("/api/v1/auth/logout"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    sign_out(&s, &owner).await;
     // The page is told to reload (which leads to the sign-in page), then the stream ends.
     assert!(st.until("refresh", |_| true).await.is_some());
     assert_eq!(st.until("never", |_| true).await, None);
@@ -253,13 +257,7 @@ async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
         wire.extend_from_slice(&chunk);
     }
     // Signing out ends the stream, with a refresh and then the gzip trailer.
-    let r = client()
-        .post(s.url("/api/v1/auth/logout"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    sign_out(&s, &a).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while let Some(chunk) = tokio::time::timeout_at(deadline.into(), resp.chunk())
         .await
