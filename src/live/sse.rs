@@ -121,7 +121,8 @@ struct Stream_ {
     user: (OrgId, UserId, FamilyId),
     /// The permission the stream's content needs (re-checked with the session).
     needs: Permission,
-    next_check: tokio::time::Instant,
+    /// When to re-check the session (one timer for the stream's life, not one per wake-up).
+    session_check: tokio::time::Interval,
     heartbeat: tokio::time::Interval,
     /// The last frame went out; end the stream.
     ended: bool,
@@ -241,6 +242,9 @@ pub(crate) fn event_stream(
     let every = state.cfg.live.heartbeat.max(Duration::from_secs(1));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut session_check =
+        tokio::time::interval_at(tokio::time::Instant::now() + SESSION_CHECK, SESSION_CHECK);
+    session_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let s = Stream_ {
         rx,
         first,
@@ -248,7 +252,7 @@ pub(crate) fn event_stream(
         user,
         needs,
         state: state.clone(),
-        next_check: tokio::time::Instant::now() + SESSION_CHECK,
+        session_check,
         heartbeat,
         ended: false,
         wire: if gzip {
@@ -285,8 +289,7 @@ pub(crate) fn event_stream(
                 _ = s.heartbeat.tick() => {
                     return s.send(&HEARTBEAT);
                 }
-                _ = tokio::time::sleep_until(s.next_check) => {
-                    s.next_check = tokio::time::Instant::now() + SESSION_CHECK;
+                _ = s.session_check.tick() => {
                     let (org, uid, sid) = s.user;
                     let now = s.state.clock.now();
                     let live = s
