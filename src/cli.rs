@@ -647,7 +647,7 @@ fn verify_cmd(cfg: &Config, a: &VerifyArgs) -> anyhow::Result<()> {
         crate::verify::backup_file(&path)
     } else {
         println!("verifying the data file {}", path.display());
-        crate::verify::data_file(&path)?
+        verify_with_progress(&path)?
     };
     for p in &report.passed {
         println!("  ok       {p}");
@@ -666,6 +666,42 @@ fn verify_cmd(cfg: &Config, a: &VerifyArgs) -> anyhow::Result<()> {
     );
     println!("no problems found ({secs:.1} s)");
     Ok(())
+}
+
+/// `verify::data_file` with a progress bar on the terminal (hidden when stderr is not one):
+/// the events decoded, then the replay finishing and the comparison.
+fn verify_with_progress(path: &std::path::Path) -> anyhow::Result<crate::verify::Report> {
+    use crate::verify::Progress;
+    use std::sync::atomic::Ordering;
+    let progress = Progress::default();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed:>4} {bar:30} {pos}/{len} events  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_length(progress.events.load(Ordering::Relaxed));
+                bar.set_position(progress.decoded.load(Ordering::Relaxed));
+                bar.set_message(match progress.phase.load(Ordering::Relaxed) {
+                    Progress::DECODING => "reading and decoding every record",
+                    Progress::REPLAYING => "recomputing the rollups",
+                    _ => "comparing the rollups",
+                });
+                bar.tick();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        let report = crate::verify::data_file_with(path, &progress);
+        done.store(true, Ordering::Relaxed);
+        report
+    });
+    bar.finish_and_clear();
+    Ok(report?)
 }
 
 fn reindex_cmd(cfg: &Config) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@ use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 /// What verify found.
 #[derive(Debug, Default)]
@@ -42,6 +43,26 @@ impl Report {
             self.problems.push(problem());
         }
     }
+}
+
+/// How far a [`data_file_with`] run is, for a progress display on another thread.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Events in the file.
+    pub events: AtomicU64,
+    /// Events read and decoded so far.
+    pub decoded: AtomicU64,
+    /// What runs now: [`Progress::DECODING`], [`Progress::REPLAYING`], [`Progress::COMPARING`].
+    pub phase: AtomicU8,
+}
+
+impl Progress {
+    /// Reading and decoding every record (the events last).
+    pub const DECODING: u8 = 0;
+    /// Every event is read; the replay threads finish their share.
+    pub const REPLAYING: u8 = 1;
+    /// The recomputed rollups are compared with the stored ones.
+    pub const COMPARING: u8 = 2;
 }
 
 /// Verify a backup file.
@@ -142,6 +163,11 @@ impl tables::Visit for ReadAll<'_> {
 /// Verify the data file at `path` (the server must be stopped). Rollups are not recomputed
 /// when raw events have expired from the file (rollups keep what expired).
 pub fn data_file(path: &Path) -> Result<Report, StoreError> {
+    data_file_with(path, &Progress::default())
+}
+
+/// [`data_file`], telling `progress` how far it is.
+pub fn data_file_with(path: &Path, progress: &Progress) -> Result<Report, StoreError> {
     let file = crate::store::read_only(path)?;
     let mut r = Report::default();
     if file.recovered {
@@ -164,8 +190,9 @@ pub fn data_file(path: &Path) -> Result<Report, StoreError> {
                 path: path.to_path_buf(),
                 source: e,
             })?;
-        let checks =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| records(&file, &mut r)));
+        let checks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            records(&file, &mut r, progress)
+        }));
         let integrity = integrity
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -223,8 +250,17 @@ pub fn data_file(path: &Path) -> Result<Report, StoreError> {
 
 /// Every check but redb's own: the schema, every record, the time index, the references, and
 /// the rollups recomputed.
-fn records(file: &crate::store::ReadOnlyFile, r: &mut Report) -> Result<(), StoreError> {
+fn records(
+    file: &crate::store::ReadOnlyFile,
+    r: &mut Report,
+    progress: &Progress,
+) -> Result<(), StoreError> {
     let txn = &file.txn;
+    if let Some(t) = open_existing(txn, EVENTS)? {
+        progress
+            .events
+            .store(redb::ReadableTableMetadata::len(&t)?, Ordering::Relaxed);
+    }
     // Schema.
     let version = migrate::schema_version(txn)?;
     match version {
@@ -277,7 +313,7 @@ fn records(file: &crate::store::ReadOnlyFile, r: &mut Report) -> Result<(), Stor
             }
             None => (None, Vec::new()),
         };
-        let index = read_and_decode(txn, r, feeder)?;
+        let index = read_and_decode(txn, r, feeder, progress)?;
         compare_index(&index, r);
         let Some(orgs_list) = orgs_list.as_deref() else {
             if !current {
@@ -291,6 +327,7 @@ fn records(file: &crate::store::ReadOnlyFile, r: &mut Report) -> Result<(), Stor
         };
         references(txn, orgs_list, r)?;
         if recompute.is_some() {
+            progress.phase.store(Progress::REPLAYING, Ordering::Relaxed);
             let parts = replays
                 .into_iter()
                 .map(|h| {
@@ -298,6 +335,7 @@ fn records(file: &crate::store::ReadOnlyFile, r: &mut Report) -> Result<(), Stor
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            progress.phase.store(Progress::COMPARING, Ordering::Relaxed);
             compare(txn, || file.begin_read(), parts, r)?;
         } else {
             r.skipped.push(
@@ -317,6 +355,7 @@ fn read_and_decode(
     txn: &redb::ReadTransaction,
     r: &mut Report,
     feeder: Option<Feeder>,
+    progress: &Progress,
 ) -> Result<IndexCheck, StoreError> {
     let mut records = 0u64;
     macro_rules! decode {
@@ -358,7 +397,7 @@ fn read_and_decode(
         PARTNER_NOTES => crate::domain::partner::Note,
         PARTNER_SETTINGS => crate::domain::partner::PartnerSettings,
     );
-    let (n, bad, events) = decode_events(txn, feeder)?;
+    let (n, bad, events) = decode_events(txn, feeder, progress)?;
     records += n;
     report_decoded(r, redb::TableHandle::name(&EVENTS), n, &bad);
     let stored = EventIndex::of_time_index(txn)?;
@@ -391,15 +430,22 @@ fn read_and_decode(
 fn decode_events(
     txn: &redb::ReadTransaction,
     mut feeder: Option<Feeder>,
+    progress: &Progress,
 ) -> Result<(u64, Vec<String>, Option<EventIndex>), StoreError> {
     let mut index = EventIndex::default();
+    let mut seen = 0u64;
     // (an event that does not decode is not replayed: its sums then differ)
     let (n, bad) = decode_all::<_, Event>(txn, EVENTS, |(org, kind, id), e| {
+        seen += 1;
+        if seen.is_multiple_of(4096) {
+            progress.decoded.store(seen, Ordering::Relaxed);
+        }
         index.add(org, e.at().0, kind, id);
         if let Some(f) = &mut feeder {
             f.event(org, e);
         }
     })?;
+    progress.decoded.store(seen, Ordering::Relaxed);
     if let Some(f) = feeder {
         f.finish();
     }
