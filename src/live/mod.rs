@@ -10,18 +10,20 @@ use crate::dashboard::{self, Sections, View};
 use crate::domain::OrgId;
 use crate::store::{Store, orgs, sales};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::broadcast;
 
 /// An update as it goes on the wire: the changed sections as server-sent events, serialized
 /// once and shared by every subscriber (each stream writes the same bytes). It is also
-/// compressed once, for the streams that are gzip-encoded (see [`Gzip`]).
+/// compressed at most once, for the streams that are gzip-encoded (see [`Gzip`]): when the
+/// hub sends it, or for a snapshot, when the first gzip stream needs it.
 #[derive(Clone)]
 pub struct Frame {
     plain: Bytes,
     /// `plain` as raw deflate blocks that refer to nothing before them and end on a byte
-    /// boundary (a sync flush): any gzip stream can carry them as they are.
-    deflated: Bytes,
+    /// boundary (a sync flush): any gzip stream can carry them as they are. Shared by the
+    /// frame's clones.
+    deflated: Arc<OnceLock<Bytes>>,
     /// CRC-32 and length of `plain`, for the gzip trailer.
     crc: crc32fast::Hasher,
 }
@@ -30,23 +32,12 @@ pub type Bytes = axum::body::Bytes;
 
 impl Frame {
     pub fn new(plain: impl Into<Bytes>) -> Frame {
-        use std::io::Write;
         let plain = plain.into();
-        // Level 6: once per update and view, and HTML shrinks about sevenfold.
-        let mut z = flate2::write::DeflateEncoder::new(
-            Vec::with_capacity(plain.len() / 4 + 64),
-            flate2::Compression::new(6),
-        );
-        // Writing to a Vec cannot fail; `flush` is a sync flush (byte-aligned, not final).
-        z.write_all(&plain)
-            .and_then(|()| z.flush())
-            .expect("deflate into memory");
-        let deflated = Bytes::from(std::mem::take(z.get_mut()));
         let mut crc = crc32fast::Hasher::new();
         crc.update(&plain);
         Frame {
             plain,
-            deflated,
+            deflated: Arc::default(),
             crc,
         }
     }
@@ -54,6 +45,23 @@ impl Frame {
     /// The frame's server-sent events, uncompressed.
     pub fn plain(&self) -> &Bytes {
         &self.plain
+    }
+
+    /// The frame's deflate blocks (compressed on the first call).
+    pub fn deflated(&self) -> &Bytes {
+        self.deflated.get_or_init(|| {
+            use std::io::Write;
+            // Level 6: once per update and view, and HTML shrinks about sevenfold.
+            let mut z = flate2::write::DeflateEncoder::new(
+                Vec::with_capacity(self.plain.len() / 4 + 64),
+                flate2::Compression::new(6),
+            );
+            // Writing to a Vec cannot fail; `flush` is a sync flush (byte-aligned, not final).
+            z.write_all(&self.plain)
+                .and_then(|()| z.flush())
+                .expect("deflate into memory");
+            Bytes::from(std::mem::take(z.get_mut()))
+        })
     }
 }
 
@@ -75,12 +83,12 @@ impl Gzip {
     pub fn frame(&mut self, f: &Frame) -> Bytes {
         self.crc.combine(&f.crc);
         if self.started {
-            return f.deflated.clone();
+            return f.deflated().clone();
         }
         self.started = true;
-        let mut first = Vec::with_capacity(GZIP_HEADER.len() + f.deflated.len());
+        let mut first = Vec::with_capacity(GZIP_HEADER.len() + f.deflated().len());
         first.extend_from_slice(&GZIP_HEADER);
-        first.extend_from_slice(&f.deflated);
+        first.extend_from_slice(f.deflated());
         first.into()
     }
 
@@ -283,6 +291,7 @@ impl Hub {
     pub fn pipeline_changed(&self, org: OrgId, version: u64) {
         // Built (and compressed) before taking the lock that connecting streams wait on.
         let f = pipeline_frame(version);
+        f.deflated();
         let st = self.lock();
         if let Some(tx) = st.pipelines.get(&org)
             && tx.receiver_count() > 0
@@ -387,8 +396,13 @@ impl Hub {
             let built: Vec<_> = plans
                 .into_iter()
                 .map(|(key, version, stamp, sections, changed)| {
-                    let update = (!changed.is_empty())
-                        .then(|| frame(version, changed.iter().map(|n| (*n, sections.get(n)))));
+                    // An update goes to the streams at once: compressed here, off the async
+                    // workers. The snapshot only when a gzip stream connects and needs it.
+                    let update = (!changed.is_empty()).then(|| {
+                        let f = frame(version, changed.iter().map(|n| (*n, sections.get(n))));
+                        f.deflated();
+                        f
+                    });
                     let full = full_frame(version, &sections);
                     (key, version, stamp, sections, update, full)
                 })
