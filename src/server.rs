@@ -6,6 +6,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::store::Store;
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -96,7 +97,10 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let state = AppState::new(store, cfg.clone(), clock, keys).context(
         "opening the search index (delete the data directory's search folder to rebuild it)",
     )?;
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let routes = router(state.clone());
+    let app = routes
+        .clone()
+        .into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let upkeep = spawn_upkeep(&state);
     // Without the socket the server still serves; only `salesboard backup` while it runs needs
@@ -156,6 +160,10 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
             .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
         let addr = listener.local_addr()?;
         let hub = state.live.clone();
+        // Live streams opened on a connection of their own are served without hyper's
+        // per-connection buffers (src/live/conn.rs); axum gets every other connection.
+        // `tap_io` adds nothing but lets axum hand out the peer address (`ConnectInfo`).
+        let listener = crate::live::conn::split(listener, routes, hub.closed())?.tap_io(|_| {});
         let task = tokio::spawn(async move {
             let r = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

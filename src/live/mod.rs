@@ -4,6 +4,7 @@
 //! subscribers over a bounded broadcast channel. A browser that falls behind the channel gets
 //! one `refresh` instead of a backlog.
 
+pub mod conn;
 pub mod sse;
 
 use crate::dashboard::{self, Sections, View};

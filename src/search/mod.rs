@@ -393,22 +393,48 @@ impl Search {
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
         });
-        let w = writer(&shared.index, cfg)?;
-        let task = Indexer {
-            shared: shared.clone(),
-            store: Arc::downgrade(store),
-            writer: w,
-            lock_lost: false,
-            cfg: cfg.clone(),
-            file,
-            interval: cfg.commit_interval,
-            rebuild: from.is_none(),
-            last_trim: Instant::now(),
-        };
+        let (task_shared, task_store, task_cfg, rebuild) = (
+            shared.clone(),
+            Arc::downgrade(store),
+            cfg.clone(),
+            from.is_none(),
+        );
+        // The writer is made on the indexer's own thread, after it lowered its priority, so
+        // that tantivy's indexing and merging threads (started by the writer) inherit it; a
+        // failure (the index locked by another process) is still this call's error.
+        let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("search-indexer".into())
-            .spawn(move || task.run())
+            .spawn(move || {
+                background_priority();
+                let w = match writer(&task_shared.index, &task_cfg) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = opened_tx.send(Ok(()));
+                Indexer {
+                    shared: task_shared,
+                    store: task_store,
+                    writer: w,
+                    lock_lost: false,
+                    interval: task_cfg.commit_interval,
+                    cfg: task_cfg,
+                    file,
+                    rebuild,
+                    last_trim: Instant::now(),
+                }
+                .run();
+            })
             .map_err(io(&dir))?;
+        opened_rx.recv().unwrap_or_else(|_| {
+            Err(SearchError::Io {
+                path: dir.clone(),
+                source: std::io::Error::other("the search indexer thread ended at start"),
+            })
+        })?;
         let wake = handle.thread().clone();
         store.on_commit(Box::new(move || wake.unpark()));
         *shared.thread.lock().expect("not poisoned") = Some(handle);
@@ -446,6 +472,18 @@ impl Search {
 fn set_status(shared: &Shared, s: Status) {
     if let Ok(mut g) = shared.status.lock() {
         *g = s;
+    }
+}
+
+/// Lower the calling thread's scheduling priority (Linux nice values are per thread, and
+/// threads it starts inherit it): indexing and merging then take the CPU the request
+/// handlers and the live fan-out leave idle instead of competing with them. On a 2-core
+/// machine a commit of even one sale costs tens of milliseconds of CPU (tantivy starts a
+/// fresh segment writer), which otherwise lands in the middle of a dashboard update.
+fn background_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(None, 10) {
+        tracing::debug!(error = %e, "could not lower the search indexer's priority");
     }
 }
 

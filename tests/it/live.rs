@@ -379,3 +379,76 @@ async fn pipeline_streams_tell_only_their_org_about_changes() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+/// A stream opened on a connection of its own is served without hyper (it ends with the
+/// connection: `connection: close`, no chunking); one opened on a kept-alive connection is
+/// served by hyper. Both carry the same updates.
+#[tokio::test]
+async fn a_stream_on_its_own_connection_and_one_on_a_kept_alive_connection_carry_the_same() {
+    let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(20)).await;
+    let a = s.owner_token().await;
+    let own = client()
+        .get(s.url("/live?view=&v=0"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert_eq!(own.headers()["connection"], "close");
+    assert!(own.headers().get("transfer-encoding").is_none());
+    assert!(own.headers().contains_key("content-security-policy"));
+    // The same client's second request goes over the connection its first one left open.
+    let shared = client();
+    let me = shared
+        .get(s.url("/api/v1/auth/me"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    me.bytes().await.unwrap();
+    let kept = shared
+        .get(s.url("/live?view=&v=0"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.status(), StatusCode::OK);
+    assert!(kept.headers().get("connection").is_none());
+    assert_eq!(kept.headers()["transfer-encoding"], "chunked");
+    let at = s.now().timestamp().to_string();
+    post(&s, &a, json!(sale("c-1", &at, "7.50"))).await;
+    for resp in [own, kept] {
+        let mut st = Stream {
+            resp,
+            buf: String::new(),
+            seen: Vec::new(),
+        };
+        assert!(st.until("kpis", |d| d.contains(">$7.50<")).await.is_some());
+    }
+    s.stop().await;
+}
+
+/// A request head that cannot be parsed is answered 400 and the connection closed.
+#[tokio::test]
+async fn a_malformed_live_request_is_answered_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let mut tcp = tokio::net::TcpStream::connect(s.running.as_ref().unwrap().addr)
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /live HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_string(&mut answer))
+        .await
+        .expect("answered and closed in time")
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("connection: close\r\n"), "{answer}");
+    s.stop().await;
+}

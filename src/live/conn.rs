@@ -1,0 +1,391 @@
+//! Live streams on connections of their own, served without hyper.
+//!
+//! A connection whose first request is `GET /live…` (how an `EventSource` usually opens) is
+//! answered here: the request head is parsed with httparse, handed to the same router as every
+//! other request (authentication, Origin check, rate limits, security headers, tracing: all
+//! unchanged), and the response is written straight to the socket. An event stream then has
+//! no length and `Connection: close` (its end is the connection's end, RFC 9112 §6.3), so each
+//! update goes out as the hub's shared bytes in one write, with no chunk framing.
+//!
+//! Why: hyper gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB write buffer
+//! for its whole life, with no setting to shrink them. An idle live stream needs neither, and
+//! a dashboard left open all day is mostly idle; here it costs its task and socket. Every
+//! other connection, and a `/live` request that reuses a kept-alive connection, goes to hyper
+//! as before (the stream is the same either way). TLS connections always go to hyper.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
+use http_body_util::BodyExt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+
+/// How long a new connection may take to send its first bytes before hyper gets it anyway.
+const FIRST_BYTES: Duration = Duration::from_secs(10);
+/// How long a `/live` request head may take to arrive.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest request head taken (hyper's own default limit is far larger, but a `/live`
+/// request carries a cookie and a short query).
+const MAX_HEAD: usize = 32 * 1024;
+const MAX_HEADERS: usize = 64;
+/// The largest non-stream answer (an error) written here.
+const MAX_BODY: usize = 1 << 20;
+
+/// What axum serves: every accepted connection except the ones answered here.
+pub struct Rest {
+    rx: mpsc::Receiver<(TcpStream, SocketAddr)>,
+    local: SocketAddr,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Rest {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
+}
+
+impl axum::serve::Listener for Rest {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        match self.rx.recv().await {
+            Some(conn) => conn,
+            // The acceptor stopped (shutdown): nothing more comes.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// Accept connections on `listener` until `stop` resolves: those opening a live stream are
+/// served here with `router`, the others are passed on through the returned listener.
+pub fn split(
+    listener: TcpListener,
+    router: Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<Rest> {
+    let local = listener.local_addr()?;
+    let (tx, rx) = mpsc::channel(256);
+    let acceptor = tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            let (tcp, remote) = tokio::select! {
+                _ = &mut stop => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        accept_failed(e).await;
+                        continue;
+                    }
+                },
+            };
+            // Small writes (one update, one short answer) go out at once.
+            let _ = tcp.set_nodelay(true);
+            let (tx, router) = (tx.clone(), router.clone());
+            tokio::spawn(async move {
+                if opens_live(&tcp).await {
+                    serve(tcp, remote, router).await;
+                } else {
+                    let _ = tx.send((tcp, remote)).await;
+                }
+            });
+        }
+    });
+    Ok(Rest {
+        rx,
+        local,
+        acceptor,
+    })
+}
+
+/// Connection errors concern one client; others (out of file descriptors) pass with time.
+async fn accept_failed(e: io::Error) {
+    use io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Whether the connection's first bytes (peeked, so hyper can still read them) open a live
+/// stream. A request line split across packets goes to hyper, which serves it just as well.
+async fn opens_live(tcp: &TcpStream) -> bool {
+    let mut first = [0u8; 10];
+    match tokio::time::timeout(FIRST_BYTES, tcp.peek(&mut first)).await {
+        Ok(Ok(n)) => is_live_request_line(&first[..n]),
+        _ => false,
+    }
+}
+
+fn is_live_request_line(first: &[u8]) -> bool {
+    first.len() == 10 && first.starts_with(b"GET /live") && matches!(first[9], b'?' | b'/' | b' ')
+}
+
+/// Answer one request on `tcp`, then close it.
+async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
+    let req = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut tcp)).await {
+        Ok(Ok(Some(req))) => req,
+        Ok(Ok(None)) | Ok(Err(Refused::Io)) | Err(_) => return,
+        Ok(Err(Refused::Status(status))) => {
+            let _ = write_plain(&mut tcp, status).await;
+            return;
+        }
+    };
+    let mut req = req;
+    req.extensions_mut().insert(ConnectInfo(remote));
+    // Boxed: the router's future is large, and a task keeps the size of its largest state
+    // for its whole life (this one lives as long as the stream).
+    let Ok(response) = Box::pin(router.oneshot(req)).await;
+    let (parts, body) = response.into_parts();
+    let stream = parts.status == StatusCode::OK
+        && parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !stream {
+        let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+            let _ = write_plain(&mut tcp, StatusCode::INTERNAL_SERVER_ERROR).await;
+            return;
+        };
+        let mut head = head(parts.status, &parts.headers);
+        head.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        head.extend_from_slice(&body);
+        let _ = tcp.write_all(&head).await;
+        let _ = tcp.shutdown().await;
+        return;
+    }
+    let mut head = head(parts.status, &parts.headers);
+    head.extend_from_slice(b"\r\n");
+    if tcp.write_all(&head).await.is_err() {
+        return;
+    }
+    drop(head);
+    stream_body(&mut tcp, body).await;
+    let _ = tcp.shutdown().await;
+}
+
+/// Write the stream's frames as they come, until it ends or the client goes away (read EOF
+/// or a failed write; whatever else the client sends is ignored).
+async fn stream_body(tcp: &mut TcpStream, mut body: Body) {
+    let mut ignored = [0u8; 64];
+    loop {
+        tokio::select! {
+            frame = body.frame() => match frame {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data()
+                        && tcp.write_all(&data).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Some(Err(_)) | None => return,
+            },
+            ready = tcp.readable() => {
+                if ready.is_err() {
+                    return;
+                }
+                match tcp.try_read(&mut ignored) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Why a request head was not taken.
+#[derive(Debug, PartialEq)]
+enum Refused {
+    /// The connection failed or closed mid-head: nothing to answer.
+    Io,
+    /// Answer with this status and close.
+    Status(StatusCode),
+}
+
+/// Read and parse the request head. `None`: the client closed before sending one.
+async fn read_head(tcp: &mut TcpStream) -> Result<Option<Request<Body>>, Refused> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::with_capacity(2048);
+    loop {
+        if buf.len() >= MAX_HEAD {
+            return Err(Refused::Status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE));
+        }
+        let before = buf.len();
+        buf.reserve(2048.min(MAX_HEAD - before));
+        let n = tcp.read_buf(&mut buf).await.map_err(|_| Refused::Io)?;
+        if n == 0 {
+            return if before == 0 {
+                Ok(None)
+            } else {
+                Err(Refused::Io)
+            };
+        }
+        if let Some(req) = parse_head(&buf)? {
+            return Ok(Some(req));
+        }
+    }
+}
+
+/// The request in `buf`, or `None` while it is incomplete.
+fn parse_head(buf: &[u8]) -> Result<Option<Request<Body>>, Refused> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Refused::Status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE));
+        }
+        Err(_) => return Err(bad_()),
+    }
+    let method = Method::from_bytes(parsed.method.unwrap_or("").as_bytes()).map_err(|_| bad_())?;
+    let uri: Uri = parsed.path.unwrap_or("").parse().map_err(|_| bad_())?;
+    let version = match parsed.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .version(version)
+        .body(Body::empty())
+        .map_err(|_| bad_())?;
+    let map = req.headers_mut();
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad_())?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| bad_())?;
+        map.append(name, value);
+    }
+    // A body (never sent with GET by a browser) would be left unread on a closing connection.
+    if map.contains_key(header::TRANSFER_ENCODING)
+        || map
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+    {
+        return Err(bad_());
+    }
+    Ok(Some(req))
+}
+
+fn bad_() -> Refused {
+    Refused::Status(StatusCode::BAD_REQUEST)
+}
+
+/// The status line and the response's headers (framing headers left out: this connection
+/// closes after the body), ending with the `Connection` and `Date` lines.
+fn head(status: StatusCode, headers: &axum::http::HeaderMap) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+            || name == header::DATE
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"connection: close\r\ndate: ");
+    out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// A bodiless answer to a request that never reached the router.
+async fn write_plain(tcp: &mut TcpStream, status: StatusCode) -> io::Result<()> {
+    let mut out = head(status, &axum::http::HeaderMap::new());
+    out.extend_from_slice(b"content-length: 0\r\n\r\n");
+    tcp.write_all(&out).await?;
+    tcp.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_request_line_for_a_live_path_is_taken() {
+        assert!(is_live_request_line(b"GET /live?"));
+        assert!(is_live_request_line(b"GET /live/"));
+        assert!(is_live_request_line(b"GET /live "));
+        assert!(!is_live_request_line(b"GET /lively"));
+        assert!(!is_live_request_line(b"GET /li"));
+        assert!(!is_live_request_line(b"POST /live"));
+        assert!(!is_live_request_line(b"GET /dashb"));
+    }
+
+    #[test]
+    fn a_request_head_becomes_a_request_with_every_header() {
+        let head = b"GET /live?view=range%3D7d HTTP/1.1\r\nHost: sb.test\r\nCookie: a=1\r\nCookie: b=2\r\nAccept-Encoding: gzip\r\n\r\n";
+        assert!(parse_head(&head[..20]).unwrap().is_none(), "partial");
+        let req = parse_head(head).unwrap().unwrap();
+        assert_eq!(req.method(), Method::GET);
+        assert_eq!(req.uri().path(), "/live");
+        assert_eq!(req.uri().query(), Some("view=range%3D7d"));
+        assert_eq!(req.version(), Version::HTTP_11);
+        assert_eq!(req.headers().get_all(header::COOKIE).iter().count(), 2);
+        assert_eq!(req.headers()[header::HOST], "sb.test");
+        let old = parse_head(b"GET /live HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert_eq!(old.version(), Version::HTTP_10);
+    }
+
+    #[test]
+    fn a_malformed_head_or_a_body_is_refused_with_a_status() {
+        let status = |b: &[u8]| match parse_head(b) {
+            Err(Refused::Status(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(status(b"GET /live HTTP/1.1\r\nBad Header\r\n\r\n"), 400);
+        assert_eq!(
+            status(b"GET /live HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"),
+            400
+        );
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("x-{i}: 1\r\n"))
+            .collect();
+        assert_eq!(
+            status(format!("GET /live HTTP/1.1\r\n{many}\r\n").as_bytes()),
+            431
+        );
+    }
+
+    #[test]
+    fn the_head_leaves_out_framing_and_closes() {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
+        h.insert(header::CONTENT_LENGTH, "10".parse().unwrap());
+        h.append(header::SET_COOKIE, "a=1".parse().unwrap());
+        h.append(header::SET_COOKIE, "b=2".parse().unwrap());
+        let text = String::from_utf8(head(StatusCode::OK, &h)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("content-type: text/event-stream\r\n"));
+        assert!(text.contains("set-cookie: a=1\r\nset-cookie: b=2\r\n"));
+        assert!(text.contains("connection: close\r\n"));
+        assert!(text.contains("date: "));
+        assert!(!text.contains("content-length"), "{text}");
+    }
+}
