@@ -7,6 +7,12 @@
 //! no length and `Connection: close` (its end is the connection's end, RFC 9112 §6.3), so each
 //! update goes out as the hub's shared bytes in one write, with no chunk framing.
 //!
+//! A browser that has an idle kept-alive connection sends its stream request over it, to
+//! hyper. That request is answered with a redirect to the same address and `Connection:
+//! close` ([`own_connection_redirect`]): the browser follows it on another connection, a new
+//! one once its idle ones are used up, so a few hops at most (each closes the connection it
+//! came on; after [`MAX_HOPS`] hyper serves the stream where it is).
+//!
 //! Why: hyper gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB write buffer
 //! for its whole life, with no setting to shrink them. An idle live stream needs neither, and
 //! a dashboard left open all day is mostly idle; here it costs its task and socket. Every
@@ -36,6 +42,51 @@ const MAX_HEAD: usize = 32 * 1024;
 const MAX_HEADERS: usize = 64;
 /// The largest non-stream answer (an error) written here.
 const MAX_BODY: usize = 1 << 20;
+
+/// Marks a request that arrived on a connection of its own (served here, not by hyper).
+#[derive(Clone, Copy, Debug)]
+pub struct OwnConnection;
+
+/// How many redirects a stream request gets before hyper serves it on the connection it came
+/// on (a proxy with a pool of upstream connections might otherwise send every hop over a kept
+/// one). Browsers keep a few idle connections per site at most.
+pub const MAX_HOPS: u32 = 3;
+
+/// For a stream requested over a connection hyper serves (one kept alive since an earlier
+/// request): a `307` to the same address with `hop` counted up, closing that connection, so
+/// the browser asks again on another. `None`: serve it here (it came on a connection of its
+/// own, the server speaks TLS, which hyper always serves, or the hops are used up).
+pub fn own_connection_redirect(
+    uri: &Uri,
+    version: Version,
+    own: Option<OwnConnection>,
+    tls: bool,
+) -> Option<axum::response::Response> {
+    if own.is_some() || tls || version != Version::HTTP_11 {
+        return None;
+    }
+    let mut hop = 0u32;
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if k == "hop" {
+            hop = v.parse().unwrap_or(MAX_HOPS);
+        } else {
+            q.append_pair(&k, &v);
+        }
+    }
+    if hop >= MAX_HOPS {
+        return None;
+    }
+    q.append_pair("hop", &(hop + 1).to_string());
+    let location = format!("{}?{}", uri.path(), q.finish());
+    let mut r = axum::response::Response::new(Body::empty());
+    *r.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    let h = r.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_str(&location).ok()?);
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Some(r)
+}
 
 /// What axum serves: every accepted connection except the ones answered here.
 pub struct Rest {
@@ -147,6 +198,7 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
     };
     let mut req = req;
     req.extensions_mut().insert(ConnectInfo(remote));
+    req.extensions_mut().insert(OwnConnection);
     // Boxed: the router's future is large, and a task keeps the size of its largest state
     // for its whole life (this one lives as long as the stream).
     let Ok(response) = Box::pin(router.oneshot(req)).await;
@@ -168,6 +220,8 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
         let _ = tcp.shutdown().await;
         return;
     }
+    tracing::debug!(peer = %remote, "live stream on a connection of its own");
+    metrics::counter!("live_streams_own_connection_total").increment(1);
     let mut head = head(parts.status, &parts.headers);
     head.extend_from_slice(b"\r\n");
     if tcp.write_all(&head).await.is_err() {
@@ -336,6 +390,32 @@ mod tests {
         assert!(!is_live_request_line(b"GET /li"));
         assert!(!is_live_request_line(b"POST /live"));
         assert!(!is_live_request_line(b"GET /dashb"));
+    }
+
+    #[test]
+    fn a_stream_asked_for_on_a_kept_connection_is_sent_to_ask_again_a_few_times() {
+        let uri: Uri = "/live?view=range%3D7d&v=4".parse().unwrap();
+        let r = own_connection_redirect(&uri, Version::HTTP_11, None, false).unwrap();
+        assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(r.headers()[header::CONNECTION], "close");
+        let next = r.headers()[header::LOCATION].to_str().unwrap().to_string();
+        assert_eq!(next, "/live?view=range%3D7d&v=4&hop=1");
+        let mut uri: Uri = next.parse().unwrap();
+        for hop in 2..=MAX_HOPS {
+            let r = own_connection_redirect(&uri, Version::HTTP_11, None, false).unwrap();
+            let next = r.headers()[header::LOCATION].to_str().unwrap();
+            assert!(next.ends_with(&format!("&hop={hop}")), "{next}");
+            uri = next.parse().unwrap();
+        }
+        assert!(own_connection_redirect(&uri, Version::HTTP_11, None, false).is_none());
+        let first: Uri = "/live".parse().unwrap();
+        assert!(
+            own_connection_redirect(&first, Version::HTTP_11, Some(OwnConnection), false).is_none()
+        );
+        assert!(own_connection_redirect(&first, Version::HTTP_11, None, true).is_none());
+        assert!(own_connection_redirect(&first, Version::HTTP_2, None, false).is_none());
+        let hop = "/live/pipeline?hop=x".parse().unwrap();
+        assert!(own_connection_redirect(&hop, Version::HTTP_11, None, false).is_none());
     }
 
     #[test]

@@ -128,6 +128,23 @@ struct Stream_ {
     ended: bool,
     wire: Wire,
     closed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    _open: OpenStream,
+}
+
+/// Counts the stream in the `live_streams_open` gauge while it lives.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> OpenStream {
+        metrics::gauge!("live_streams_open").increment(1.0);
+        OpenStream
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!("live_streams_open").decrement(1.0);
+    }
 }
 
 pub async fn live(
@@ -135,8 +152,12 @@ pub async fn live(
     a: Authz<perm::SalesView>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    conn: Conn,
 ) -> AppResult<Response> {
     refuse_other_sites(&headers)?;
+    if let Some(r) = conn.redirect(&state) {
+        return Ok(r);
+    }
     let (view, shown) = parse(query.as_deref(), &headers)?;
     let org_id = a.user().org;
     // Subscribe first, then look: an update committed in between is not missed.
@@ -192,8 +213,12 @@ pub async fn live_pipeline(
     a: Authz<perm::PipelineView>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    conn: Conn,
 ) -> AppResult<Response> {
     refuse_other_sites(&headers)?;
+    if let Some(r) = conn.redirect(&state) {
+        return Ok(r);
+    }
     let shown = shown_version(query.as_deref(), &headers);
     let org_id = a.user().org;
     let rx = state.live.subscribe_pipeline(org_id);
@@ -210,6 +235,40 @@ pub async fn live_pipeline(
         Permission::PipelineView,
         accepts_gzip(&headers),
     ))
+}
+
+/// How the stream request arrived (see [`super::conn`]).
+pub struct Conn {
+    uri: axum::http::Uri,
+    version: axum::http::Version,
+    own: Option<super::conn::OwnConnection>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Conn {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Conn {
+            uri: parts.uri.clone(),
+            version: parts.version,
+            own: parts.extensions.get().copied(),
+        })
+    }
+}
+
+impl Conn {
+    /// A stream asked for over a kept-alive connection is sent to ask again on another.
+    fn redirect(&self, state: &AppState) -> Option<Response> {
+        super::conn::own_connection_redirect(
+            &self.uri,
+            self.version,
+            self.own,
+            state.cfg.tls_enabled(),
+        )
+    }
 }
 
 /// The data version the browser shows: `Last-Event-ID` after a reconnect, else `v=`.
@@ -261,6 +320,7 @@ pub(crate) fn event_stream(
             Wire::Plain
         },
         closed: Box::pin(state.live.closed()),
+        _open: OpenStream::new(),
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
         if s.ended {

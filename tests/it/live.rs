@@ -381,10 +381,11 @@ async fn pipeline_streams_tell_only_their_org_about_changes() {
 }
 
 /// A stream opened on a connection of its own is served without hyper (it ends with the
-/// connection: `connection: close`, no chunking); one opened on a kept-alive connection is
-/// served by hyper. Both carry the same updates.
+/// connection: `connection: close`, no chunking). One asked for on a kept-alive connection
+/// is redirected, closing that connection, so that it comes again on a connection of its
+/// own; after a few hops hyper serves it where it is. All carry the same updates.
 #[tokio::test]
-async fn a_stream_on_its_own_connection_and_one_on_a_kept_alive_connection_carry_the_same() {
+async fn streams_come_on_connections_of_their_own_and_carry_the_same_updates() {
     let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(20)).await;
     let a = s.owner_token().await;
     let own = client()
@@ -399,16 +400,48 @@ async fn a_stream_on_its_own_connection_and_one_on_a_kept_alive_connection_carry
     assert!(own.headers().contains_key("content-security-policy"));
     // The same client's second request goes over the connection its first one left open.
     let shared = client();
-    let me = shared
+    let kept_alive = || async {
+        let me = shared
+            .get(s.url("/api/v1/auth/me"))
+            .bearer_auth(&a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::OK);
+        assert!(me.headers().get("connection").is_none());
+        me.bytes().await.unwrap();
+    };
+    kept_alive().await;
+    let r = shared
+        .get(s.url("/live?view=&v=0"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(r.headers()["connection"], "close");
+    let next = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(next, "/live?view=&v=0&hop=1");
+    // That connection is closed: asked again, the stream comes on a new one.
+    let again = shared
+        .get(s.url(&next))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["connection"], "close");
+    // Its hops used up, a stream is served by hyper on the kept-alive connection.
+    let other = client();
+    let me = other
         .get(s.url("/api/v1/auth/me"))
         .bearer_auth(&a)
         .send()
         .await
         .unwrap();
-    assert_eq!(me.status(), StatusCode::OK);
     me.bytes().await.unwrap();
-    let kept = shared
-        .get(s.url("/live?view=&v=0"))
+    let kept = other
+        .get(s.url("/live?view=&v=0&hop=3"))
         .bearer_auth(&a)
         .send()
         .await
@@ -418,7 +451,7 @@ async fn a_stream_on_its_own_connection_and_one_on_a_kept_alive_connection_carry
     assert_eq!(kept.headers()["transfer-encoding"], "chunked");
     let at = s.now().timestamp().to_string();
     post(&s, &a, json!(sale("c-1", &at, "7.50"))).await;
-    for resp in [own, kept] {
+    for resp in [own, again, kept] {
         let mut st = Stream {
             resp,
             buf: String::new(),
