@@ -16,8 +16,10 @@
 //! Why: hyper gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB write buffer
 //! for its whole life, with no setting to shrink them. An idle live stream needs neither, and
 //! a dashboard left open all day is mostly idle; here it costs its task and socket. Every
-//! other connection, and a `/live` request that reuses a kept-alive connection, goes to hyper
-//! as before (the stream is the same either way). TLS connections always go to hyper.
+//! other connection goes to hyper as before, and so does a stream asked for through a
+//! reverse proxy (proxies keep pools of upstream connections; redirecting would only close
+//! them), over HTTP/1.0 or HTTP/2 on a reused connection, or after the hops ran out: the
+//! stream is the same either way. TLS connections always go to hyper.
 
 use axum::Router;
 use axum::body::Body;
@@ -48,21 +50,28 @@ const MAX_BODY: usize = 1 << 20;
 pub struct OwnConnection;
 
 /// How many redirects a stream request gets before hyper serves it on the connection it came
-/// on (a proxy with a pool of upstream connections might otherwise send every hop over a kept
-/// one). Browsers keep a few idle connections per site at most.
-pub const MAX_HOPS: u32 = 3;
+/// on. Browsers keep at most 6 idle connections per site (Chromium and Firefox), and each hop
+/// closes one.
+pub const MAX_HOPS: u32 = 6;
+/// A long write: the client stopped reading (its window stays full). The stream ends.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// For a stream requested over a connection hyper serves (one kept alive since an earlier
 /// request): a `307` to the same address with `hop` counted up, closing that connection, so
 /// the browser asks again on another. `None`: serve it here (it came on a connection of its
-/// own, the server speaks TLS, which hyper always serves, or the hops are used up).
+/// own, the server speaks TLS, which hyper always serves, a proxy forwarded it, or the hops
+/// are used up).
 pub fn own_connection_redirect(
     uri: &Uri,
     version: Version,
+    headers: &axum::http::HeaderMap,
     own: Option<OwnConnection>,
     tls: bool,
 ) -> Option<axum::response::Response> {
-    if own.is_some() || tls || version != Version::HTTP_11 {
+    let proxied = ["via", "forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    if own.is_some() || tls || proxied || version != Version::HTTP_11 {
         return None;
     }
     let mut hop = 0u32;
@@ -192,7 +201,9 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
         Ok(Ok(Some(req))) => req,
         Ok(Ok(None)) | Ok(Err(Refused::Io)) | Err(_) => return,
         Ok(Err(Refused::Status(status))) => {
-            let _ = write_plain(&mut tcp, status).await;
+            if write_plain(&mut tcp, status).await.is_ok() {
+                close(tcp).await;
+            }
             return;
         }
     };
@@ -210,14 +221,25 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if !stream {
         let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-            let _ = write_plain(&mut tcp, StatusCode::INTERNAL_SERVER_ERROR).await;
+            if write_plain(&mut tcp, StatusCode::INTERNAL_SERVER_ERROR)
+                .await
+                .is_ok()
+            {
+                close(tcp).await;
+            }
             return;
         };
         let mut head = head(parts.status, &parts.headers);
-        head.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        if !(parts.status.is_informational()
+            || parts.status == StatusCode::NO_CONTENT
+            || parts.status == StatusCode::NOT_MODIFIED)
+        {
+            head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
         head.extend_from_slice(&body);
         let _ = tcp.write_all(&head).await;
-        let _ = tcp.shutdown().await;
+        close(tcp).await;
         return;
     }
     tracing::debug!(peer = %remote, "live stream on a connection of its own");
@@ -232,6 +254,26 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
     let _ = tcp.shutdown().await;
 }
 
+/// Close after a short answer: first read what the client may still send (a late body), so
+/// that closing does not reset the connection before the answer was read.
+async fn close(mut tcp: TcpStream) {
+    use tokio::io::AsyncReadExt;
+    if tcp.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 1024];
+    let mut left = 64 * 1024usize;
+    let drain = async {
+        while left > 0 {
+            match tcp.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
 /// Write the stream's frames as they come, until it ends or the client goes away (read EOF
 /// or a failed write; whatever else the client sends is ignored).
 async fn stream_body(tcp: &mut TcpStream, mut body: Body) {
@@ -241,7 +283,10 @@ async fn stream_body(tcp: &mut TcpStream, mut body: Body) {
             frame = body.frame() => match frame {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data()
-                        && tcp.write_all(&data).await.is_err()
+                        && !matches!(
+                            tokio::time::timeout(WRITE_TIMEOUT, tcp.write_all(&data)).await,
+                            Ok(Ok(()))
+                        )
                     {
                         return;
                     }
@@ -290,10 +335,21 @@ async fn read_head(tcp: &mut TcpStream) -> Result<Option<Request<Body>>, Refused
                 Err(Refused::Io)
             };
         }
-        if let Some(req) = parse_head(&buf)? {
+        // Parsed once the head's blank line is in (not again on every small read).
+        if ends_head(&buf[before.saturating_sub(3)..])
+            && let Some(req) = parse_head(&buf)?
+        {
             return Ok(Some(req));
         }
     }
+}
+
+/// Whether `bytes` hold the blank line that ends a head (httparse also takes bare LFs).
+fn ends_head(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"\n\n" || (w == b"\n\r" && bytes.get(i + 2) == Some(&b'\n')))
 }
 
 /// The request in `buf`, or `None` while it is incomplete.
@@ -329,8 +385,9 @@ fn parse_head(buf: &[u8]) -> Result<Option<Request<Body>>, Refused> {
     // A body (never sent with GET by a browser) would be left unread on a closing connection.
     if map.contains_key(header::TRANSFER_ENCODING)
         || map
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.as_bytes() != b"0")
     {
         return Err(bad_());
     }
@@ -373,8 +430,7 @@ fn head(status: StatusCode, headers: &axum::http::HeaderMap) -> Vec<u8> {
 async fn write_plain(tcp: &mut TcpStream, status: StatusCode) -> io::Result<()> {
     let mut out = head(status, &axum::http::HeaderMap::new());
     out.extend_from_slice(b"content-length: 0\r\n\r\n");
-    tcp.write_all(&out).await?;
-    tcp.shutdown().await
+    tcp.write_all(&out).await
 }
 
 #[cfg(test)]
@@ -394,28 +450,33 @@ mod tests {
 
     #[test]
     fn a_stream_asked_for_on_a_kept_connection_is_sent_to_ask_again_a_few_times() {
+        let none = axum::http::HeaderMap::new();
         let uri: Uri = "/live?view=range%3D7d&v=4".parse().unwrap();
-        let r = own_connection_redirect(&uri, Version::HTTP_11, None, false).unwrap();
+        let r = own_connection_redirect(&uri, Version::HTTP_11, &none, None, false).unwrap();
         assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
         assert_eq!(r.headers()[header::CONNECTION], "close");
         let next = r.headers()[header::LOCATION].to_str().unwrap().to_string();
         assert_eq!(next, "/live?view=range%3D7d&v=4&hop=1");
         let mut uri: Uri = next.parse().unwrap();
         for hop in 2..=MAX_HOPS {
-            let r = own_connection_redirect(&uri, Version::HTTP_11, None, false).unwrap();
+            let r = own_connection_redirect(&uri, Version::HTTP_11, &none, None, false).unwrap();
             let next = r.headers()[header::LOCATION].to_str().unwrap();
             assert!(next.ends_with(&format!("&hop={hop}")), "{next}");
             uri = next.parse().unwrap();
         }
-        assert!(own_connection_redirect(&uri, Version::HTTP_11, None, false).is_none());
+        assert!(own_connection_redirect(&uri, Version::HTTP_11, &none, None, false).is_none());
         let first: Uri = "/live".parse().unwrap();
         assert!(
-            own_connection_redirect(&first, Version::HTTP_11, Some(OwnConnection), false).is_none()
+            own_connection_redirect(&first, Version::HTTP_11, &none, Some(OwnConnection), false)
+                .is_none()
         );
-        assert!(own_connection_redirect(&first, Version::HTTP_11, None, true).is_none());
-        assert!(own_connection_redirect(&first, Version::HTTP_2, None, false).is_none());
+        assert!(own_connection_redirect(&first, Version::HTTP_11, &none, None, true).is_none());
+        assert!(own_connection_redirect(&first, Version::HTTP_2, &none, None, false).is_none());
+        let mut proxied = axum::http::HeaderMap::new();
+        proxied.insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
+        assert!(own_connection_redirect(&first, Version::HTTP_11, &proxied, None, false).is_none());
         let hop = "/live/pipeline?hop=x".parse().unwrap();
-        assert!(own_connection_redirect(&hop, Version::HTTP_11, None, false).is_none());
+        assert!(own_connection_redirect(&hop, Version::HTTP_11, &none, None, false).is_none());
     }
 
     #[test]
@@ -431,6 +492,15 @@ mod tests {
         assert_eq!(req.headers()[header::HOST], "sb.test");
         let old = parse_head(b"GET /live HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert_eq!(old.version(), Version::HTTP_10);
+    }
+
+    #[test]
+    fn the_end_of_a_head_is_found_with_crlf_or_bare_lf() {
+        assert!(ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(ends_head(b"GET / HTTP/1.1\nHost: x\n\n"));
+        assert!(ends_head(b"\n\r\n"));
+        assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+        assert!(!ends_head(b"\n\r"));
     }
 
     #[test]

@@ -247,6 +247,13 @@ impl Hub {
         })
     }
 
+    /// How many dashboard streams of `org` are open.
+    pub fn watchers(&self, org: OrgId) -> usize {
+        self.lock().orgs.get(&org).map_or(0, |views| {
+            views.values().map(|w| w.tx.receiver_count()).sum()
+        })
+    }
+
     /// The view's newest full rendering, if it shows `version` as of `stamp`.
     pub fn snapshot(&self, org: OrgId, view: &View, version: u64, stamp: &str) -> Option<Frame> {
         let st = self.lock();

@@ -155,7 +155,7 @@ pub async fn live(
     conn: Conn,
 ) -> AppResult<Response> {
     refuse_other_sites(&headers)?;
-    if let Some(r) = conn.redirect(&state) {
+    if let Some(r) = conn.redirect(&state, &headers) {
         return Ok(r);
     }
     let (view, shown) = parse(query.as_deref(), &headers)?;
@@ -216,7 +216,7 @@ pub async fn live_pipeline(
     conn: Conn,
 ) -> AppResult<Response> {
     refuse_other_sites(&headers)?;
-    if let Some(r) = conn.redirect(&state) {
+    if let Some(r) = conn.redirect(&state, &headers) {
         return Ok(r);
     }
     let shown = shown_version(query.as_deref(), &headers);
@@ -261,10 +261,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Conn {
 
 impl Conn {
     /// A stream asked for over a kept-alive connection is sent to ask again on another.
-    fn redirect(&self, state: &AppState) -> Option<Response> {
+    fn redirect(&self, state: &AppState, headers: &HeaderMap) -> Option<Response> {
         super::conn::own_connection_redirect(
             &self.uri,
             self.version,
+            headers,
             self.own,
             state.cfg.tls_enabled(),
         )

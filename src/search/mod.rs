@@ -393,6 +393,8 @@ impl Search {
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
         });
+        // Made here, so at this thread's priority, not the indexer's.
+        let trimmer = Trimmer::spawn(Arc::downgrade(store)).map_err(io(&dir))?;
         let (task_shared, task_store, task_cfg, rebuild) = (
             shared.clone(),
             Arc::downgrade(store),
@@ -425,6 +427,7 @@ impl Search {
                     file,
                     rebuild,
                     last_trim: Instant::now(),
+                    trimmer,
                 }
                 .run();
             })
@@ -487,6 +490,55 @@ fn background_priority() {
     }
 }
 
+/// Trims the change log of what the index has applied, on a thread of normal priority: a trim
+/// is a write transaction, and a low-priority thread holding the data file's write lock on a
+/// busy machine would hold up ingest. Dropping it waits for a trim in progress.
+struct Trimmer {
+    tx: Option<std::sync::mpsc::Sender<u64>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Trimmer {
+    fn spawn(store: std::sync::Weak<Store>) -> std::io::Result<Trimmer> {
+        let (tx, rx) = std::sync::mpsc::channel::<u64>();
+        let thread = std::thread::Builder::new()
+            .name("search-log-trim".into())
+            .spawn(move || {
+                while let Ok(mut through) = rx.recv() {
+                    // Only the latest matters.
+                    while let Ok(later) = rx.try_recv() {
+                        through = through.max(later);
+                    }
+                    let Some(store) = store.upgrade() else {
+                        return;
+                    };
+                    if let Err(e) = store.write(|t| log::trim_through(t, through)) {
+                        tracing::warn!(error = %e, "trimming the search change log failed; it is tried again later");
+                    }
+                }
+            })?;
+        Ok(Trimmer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn trim_through(&self, seq: u64) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(seq);
+        }
+    }
+}
+
+impl Drop for Trimmer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The indexer thread.
 struct Indexer {
     shared: Arc<Shared>,
@@ -499,6 +551,7 @@ struct Indexer {
     interval: Duration,
     rebuild: bool,
     last_trim: Instant,
+    trimmer: Trimmer,
 }
 
 /// A rebuild commits (and shows) what it has indexed every this many records.
@@ -649,7 +702,7 @@ impl Indexer {
         self.shared.applied.store(last, Ordering::SeqCst);
         metrics::counter!("salesboard_search_documents_applied_total").increment(work.len() as u64);
         if last - trimmed >= TRIM_AFTER || self.last_trim.elapsed() >= TRIM_EVERY {
-            store.write(|t| log::trim_through(t, last))?;
+            self.trimmer.trim_through(last);
             self.last_trim = Instant::now();
         }
         Ok(changes.len().max(1))

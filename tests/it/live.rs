@@ -221,23 +221,42 @@ async fn cross_site_requests_are_refused_and_a_stream_ends_with_its_session() {
 
 /// A browser that takes gzip gets the stream gzip-encoded: each update decodes as it
 /// arrives, and when the stream ends the whole body is one valid gzip stream (trailer and
-/// CRC included).
+/// CRC included). The same on a connection of its own and on one served by hyper.
 #[tokio::test]
 async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
     use std::io::Read;
     let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(20)).await;
     let a = s.owner_token().await;
-    let mut resp = client()
-        .get(s.url("/live?view=&v=0"))
-        .bearer_auth(&a)
-        .header("accept-encoding", "gzip, deflate, br")
+    let open = |c: reqwest::Client, url: String| {
+        let a = a.clone();
+        async move {
+            let resp = c
+                .get(url)
+                .bearer_auth(&a)
+                .header("accept-encoding", "gzip, deflate, br")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert_eq!(resp.headers()["content-encoding"], "gzip");
+            assert_eq!(resp.headers()["vary"], "accept-encoding");
+            resp
+        }
+    };
+    let own = open(client(), s.url("/live?view=&v=0")).await;
+    assert_eq!(own.headers()["connection"], "close");
+    // A kept-alive connection, its redirects used up: hyper serves the stream, chunked.
+    let kept = client();
+    kept.get(s.url("/healthz"))
         .send()
         .await
+        .unwrap()
+        .bytes()
+        .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()["content-encoding"], "gzip");
-    assert_eq!(resp.headers()["vary"], "accept-encoding");
-    let mut wire = Vec::new();
+    let hyper = open(kept.clone(), s.url("/live?view=&v=0&hop=6")).await;
+    assert_eq!(hyper.headers()["transfer-encoding"], "chunked");
+    let mut streams = [(own, Vec::new()), (hyper, Vec::new())];
     // What the bytes received so far decode to (an unfinished stream decodes up to its end).
     let decoded = |wire: &[u8]| {
         let mut out = Vec::new();
@@ -247,34 +266,38 @@ async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
     let at = s.now().timestamp().to_string();
     post(&s, &a, json!(sale("c-1", &at, "4.25"))).await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !decoded(&wire).contains(">$4.25<") {
-        assert!(Instant::now() < deadline, "{}", decoded(&wire));
-        let chunk = tokio::time::timeout_at(deadline.into(), resp.chunk())
-            .await
-            .expect("an update in time")
-            .unwrap()
-            .expect("the stream goes on");
-        wire.extend_from_slice(&chunk);
+    for (resp, wire) in &mut streams {
+        while !decoded(wire).contains(">$4.25<") {
+            assert!(Instant::now() < deadline, "{}", decoded(wire));
+            let chunk = tokio::time::timeout_at(deadline.into(), resp.chunk())
+                .await
+                .expect("an update in time")
+                .unwrap()
+                .expect("the stream goes on");
+            wire.extend_from_slice(&chunk);
+        }
     }
-    // Signing out ends the stream, with a refresh and then the gzip trailer.
+    // Signing out ends the streams, with a refresh and then the gzip trailer.
     sign_out(&s, &a).await;
     let deadline = Instant::now() + Duration::from_secs(15);
-    while let Some(chunk) = tokio::time::timeout_at(deadline.into(), resp.chunk())
-        .await
-        .expect("the stream ends in time")
-        .unwrap()
-    {
-        wire.extend_from_slice(&chunk);
+    for (resp, wire) in &mut streams {
+        while let Some(chunk) = tokio::time::timeout_at(deadline.into(), resp.chunk())
+            .await
+            .expect("the stream ends in time")
+            .unwrap()
+        {
+            wire.extend_from_slice(&chunk);
+        }
+        let mut whole = String::new();
+        flate2::read::GzDecoder::new(wire.as_slice())
+            .read_to_string(&mut whole)
+            .expect("one whole gzip stream");
+        assert!(whole.contains("event: kpis"), "{whole}");
+        assert!(
+            whole.ends_with("event: refresh\ndata: behind\n\n"),
+            "{whole}"
+        );
     }
-    let mut whole = String::new();
-    flate2::read::GzDecoder::new(wire.as_slice())
-        .read_to_string(&mut whole)
-        .expect("one whole gzip stream");
-    assert!(whole.contains("event: kpis"), "{whole}");
-    assert!(
-        whole.ends_with("event: refresh\ndata: behind\n\n"),
-        "{whole}"
-    );
     s.stop().await;
 }
 
@@ -431,6 +454,7 @@ async fn streams_come_on_connections_of_their_own_and_carry_the_same_updates() {
         .unwrap();
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.headers()["connection"], "close");
+    assert!(again.headers().get("transfer-encoding").is_none());
     // Its hops used up, a stream is served by hyper on the kept-alive connection.
     let other = client();
     let me = other
@@ -441,7 +465,7 @@ async fn streams_come_on_connections_of_their_own_and_carry_the_same_updates() {
         .unwrap();
     me.bytes().await.unwrap();
     let kept = other
-        .get(s.url("/live?view=&v=0&hop=3"))
+        .get(s.url("/live?view=&v=0&hop=6"))
         .bearer_auth(&a)
         .send()
         .await
@@ -483,5 +507,39 @@ async fn a_malformed_live_request_is_answered_400() {
         "{answer}"
     );
     assert!(answer.contains("connection: close\r\n"), "{answer}");
+    s.stop().await;
+}
+
+/// A stream on a connection of its own ends (and unsubscribes) when the browser goes away,
+/// while nothing is being sent to it.
+#[tokio::test]
+async fn a_stream_on_its_own_connection_ends_when_the_client_goes_away() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let a = s.owner_token().await;
+    let state = s.running.as_ref().unwrap().state.clone();
+    let org = salesboard::domain::OrgId(1);
+    let mut tcp = tokio::net::TcpStream::connect(s.running.as_ref().unwrap().addr)
+        .await
+        .unwrap();
+    tcp.write_all(
+        format!("GET /live?view= HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {a}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 64];
+    let n = tcp.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state.live.watchers(org) != 1 {
+        assert!(Instant::now() < deadline, "the stream is not counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(tcp);
+    while state.live.watchers(org) != 0 {
+        assert!(Instant::now() < deadline, "the stream outlived its client");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     s.stop().await;
 }
