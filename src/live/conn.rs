@@ -23,9 +23,9 @@
 
 use axum::Router;
 use axum::body::Body;
+use axum::body::HttpBody as _;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
-use http_body_util::BodyExt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -277,35 +277,54 @@ async fn close(mut tcp: TcpStream) {
 /// Write the stream's frames as they come, until it ends or the client goes away (read EOF
 /// or a failed write; whatever else the client sends is ignored).
 async fn stream_body(tcp: &mut TcpStream, mut body: Body) {
+    use std::task::Poll;
     let mut ignored = [0u8; 64];
     loop {
-        tokio::select! {
-            frame = body.frame() => match frame {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data()
-                        && !matches!(
-                            tokio::time::timeout(WRITE_TIMEOUT, tcp.write_all(&data)).await,
-                            Ok(Ok(()))
-                        )
-                    {
-                        return;
-                    }
-                }
-                Some(Err(_)) | None => return,
-            },
-            ready = tcp.readable() => {
-                if ready.is_err() {
-                    return;
-                }
-                match tcp.try_read(&mut ignored) {
-                    Ok(0) => return,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return,
+        // The next frame; `None` when the client is gone. Polled by hand rather than with
+        // `select!` on `readable()`: that links and unlinks a waiter on the socket at every
+        // update, this keeps the socket's one read waker (thousands of streams wake at once).
+        let next = std::future::poll_fn(|cx| {
+            loop {
+                match tcp.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => match tcp.try_read(&mut ignored) {
+                        Ok(0) => return Poll::Ready(None),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Poll::Ready(None),
+                    },
+                    Poll::Ready(Err(_)) => return Poll::Ready(None),
+                    Poll::Pending => break,
                 }
             }
+            std::pin::Pin::new(&mut body).poll_frame(cx).map(Some)
+        })
+        .await;
+        match next {
+            Some(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data()
+                    && !write(tcp, &data).await
+                {
+                    return;
+                }
+            }
+            Some(Some(Err(_))) | Some(None) | None => return,
         }
     }
+}
+
+/// Write all of `data`; `false` when the client is gone or stopped reading. Almost every
+/// update fits the socket's buffer at once, without a timer.
+async fn write(tcp: &mut TcpStream, data: &[u8]) -> bool {
+    let done = match tcp.try_write(data) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(_) => return false,
+    };
+    done == data.len()
+        || matches!(
+            tokio::time::timeout(WRITE_TIMEOUT, tcp.write_all(&data[done..])).await,
+            Ok(Ok(()))
+        )
 }
 
 /// Why a request head was not taken.
