@@ -163,7 +163,9 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         // Live streams opened on a connection of their own are served without hyper's
         // per-connection buffers (src/live/conn.rs); axum gets every other connection.
         // `tap_io` adds nothing but lets axum hand out the peer address (`ConnectInfo`).
-        let listener = crate::live::conn::split(listener, routes, hub.closed())?.tap_io(|_| {});
+        let (listener, own) = crate::live::conn::split(listener, routes, hub.closed())?;
+        let listener = listener.tap_io(|_| {});
+        let grace = cfg.server.shutdown_grace;
         let task = tokio::spawn(async move {
             let r = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -171,6 +173,10 @@ pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
                     hub.close();
                 })
                 .await;
+            // Streams on connections of their own ended with the hub; let them finish
+            // writing (a gzip trailer) within the grace period.
+            own.close();
+            let _ = tokio::time::timeout(grace, own.wait()).await;
             upkeep.abort();
             control.abort();
             if let Some(b) = &scheduled {

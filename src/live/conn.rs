@@ -32,6 +32,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// How long a new connection may take to send its first bytes before hyper gets it anyway.
@@ -128,14 +129,17 @@ impl axum::serve::Listener for Rest {
 }
 
 /// Accept connections on `listener` until `stop` resolves: those opening a live stream are
-/// served here with `router`, the others are passed on through the returned listener.
+/// served here with `router`, the others are passed on through the returned listener. The
+/// tracker follows the connections served here (close it and wait on it at shutdown).
 pub fn split(
     listener: TcpListener,
     router: Router,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<Rest> {
+) -> io::Result<(Rest, TaskTracker)> {
     let local = listener.local_addr()?;
     let (tx, rx) = mpsc::channel(256);
+    let tracker = TaskTracker::new();
+    let tasks = tracker.clone();
     let acceptor = tokio::spawn(async move {
         tokio::pin!(stop);
         loop {
@@ -152,7 +156,7 @@ pub fn split(
             // Small writes (one update, one short answer) go out at once.
             let _ = tcp.set_nodelay(true);
             let (tx, router) = (tx.clone(), router.clone());
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 if opens_live(&tcp).await {
                     serve(tcp, remote, router).await;
                 } else {
@@ -161,11 +165,14 @@ pub fn split(
             });
         }
     });
-    Ok(Rest {
-        rx,
-        local,
-        acceptor,
-    })
+    Ok((
+        Rest {
+            rx,
+            local,
+            acceptor,
+        },
+        tracker,
+    ))
 }
 
 /// Connection errors concern one client; others (out of file descriptors) pass with time.

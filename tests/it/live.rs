@@ -543,3 +543,40 @@ async fn a_stream_on_its_own_connection_ends_when_the_client_goes_away() {
     }
     s.stop().await;
 }
+
+/// Stopping the server ends a stream on a connection of its own with a whole gzip stream
+/// (its trailer written before the server task returns), and the connection closed.
+#[tokio::test]
+async fn stopping_the_server_ends_own_connection_streams_whole() {
+    use std::io::Read;
+    let s = TestServer::start().await;
+    let a = s.owner_token().await;
+    let mut resp = client()
+        .get(s.url("/live?view="))
+        .bearer_auth(&a)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["connection"], "close");
+    let mut wire = Vec::new();
+    let first = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+        .await
+        .expect("the catch-up in time")
+        .unwrap()
+        .expect("the stream goes on");
+    wire.extend_from_slice(&first);
+    s.stop().await;
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+        .await
+        .expect("the stream ends in time")
+        .unwrap()
+    {
+        wire.extend_from_slice(&chunk);
+    }
+    let mut whole = String::new();
+    flate2::read::GzDecoder::new(wire.as_slice())
+        .read_to_string(&mut whole)
+        .expect("one whole gzip stream");
+    assert!(whole.starts_with("event: "), "{whole}");
+}
