@@ -219,6 +219,28 @@ async fn cross_site_requests_are_refused_and_a_stream_ends_with_its_session() {
     s.stop().await;
 }
 
+/// Read `resp` to its end after `wire` (what was read of it before) and decode the whole as
+/// one gzip stream (its trailer and CRC checked).
+async fn gunzip_to_end(
+    resp: &mut reqwest::Response,
+    wire: &mut Vec<u8>,
+    deadline: Instant,
+) -> String {
+    use std::io::Read;
+    while let Some(chunk) = tokio::time::timeout_at(deadline.into(), resp.chunk())
+        .await
+        .expect("the stream ends in time")
+        .unwrap()
+    {
+        wire.extend_from_slice(&chunk);
+    }
+    let mut whole = String::new();
+    flate2::read::GzDecoder::new(wire.as_slice())
+        .read_to_string(&mut whole)
+        .expect("one whole gzip stream");
+    whole
+}
+
 /// A browser that takes gzip gets the stream gzip-encoded: each update decodes as it
 /// arrives, and when the stream ends the whole body is one valid gzip stream (trailer and
 /// CRC included). The same on a connection of its own and on one served by hyper.
@@ -281,17 +303,7 @@ async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
     sign_out(&s, &a).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     for (resp, wire) in &mut streams {
-        while let Some(chunk) = tokio::time::timeout_at(deadline.into(), resp.chunk())
-            .await
-            .expect("the stream ends in time")
-            .unwrap()
-        {
-            wire.extend_from_slice(&chunk);
-        }
-        let mut whole = String::new();
-        flate2::read::GzDecoder::new(wire.as_slice())
-            .read_to_string(&mut whole)
-            .expect("one whole gzip stream");
+        let whole = gunzip_to_end(resp, wire, deadline).await;
         assert!(whole.contains("event: kpis"), "{whole}");
         assert!(
             whole.ends_with("event: refresh\ndata: behind\n\n"),
@@ -548,7 +560,6 @@ async fn a_stream_on_its_own_connection_ends_when_the_client_goes_away() {
 /// (its trailer written before the server task returns), and the connection closed.
 #[tokio::test]
 async fn stopping_the_server_ends_own_connection_streams_whole() {
-    use std::io::Read;
     let s = TestServer::start().await;
     let a = s.owner_token().await;
     let mut resp = client()
@@ -567,16 +578,7 @@ async fn stopping_the_server_ends_own_connection_streams_whole() {
         .expect("the stream goes on");
     wire.extend_from_slice(&first);
     s.stop().await;
-    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
-        .await
-        .expect("the stream ends in time")
-        .unwrap()
-    {
-        wire.extend_from_slice(&chunk);
-    }
-    let mut whole = String::new();
-    flate2::read::GzDecoder::new(wire.as_slice())
-        .read_to_string(&mut whole)
-        .expect("one whole gzip stream");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let whole = gunzip_to_end(&mut resp, &mut wire, deadline).await;
     assert!(whole.starts_with("event: "), "{whole}");
 }
