@@ -204,17 +204,13 @@ fn is_live_request_line(first: &[u8]) -> bool {
 
 /// Answer one request on `tcp`, then close it.
 async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
-    let req = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut tcp)).await {
+    let mut req = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut tcp)).await {
         Ok(Ok(Some(req))) => req,
         Ok(Ok(None)) | Ok(Err(Refused::Io)) | Err(_) => return,
         Ok(Err(Refused::Status(status))) => {
-            if write_plain(&mut tcp, status).await.is_ok() {
-                close(tcp).await;
-            }
-            return;
+            return answer(tcp, status, &axum::http::HeaderMap::new(), &[]).await;
         }
     };
-    let mut req = req;
     req.extensions_mut().insert(ConnectInfo(remote));
     req.extensions_mut().insert(OwnConnection);
     // Boxed: the router's future is large, and a task keeps the size of its largest state
@@ -227,27 +223,13 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if !stream {
-        let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-            if write_plain(&mut tcp, StatusCode::INTERNAL_SERVER_ERROR)
-                .await
-                .is_ok()
-            {
-                close(tcp).await;
+        return match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(body) => answer(tcp, parts.status, &parts.headers, &body).await,
+            Err(_) => {
+                let none = axum::http::HeaderMap::new();
+                answer(tcp, StatusCode::INTERNAL_SERVER_ERROR, &none, &[]).await
             }
-            return;
         };
-        let mut head = head(parts.status, &parts.headers);
-        if !(parts.status.is_informational()
-            || parts.status == StatusCode::NO_CONTENT
-            || parts.status == StatusCode::NOT_MODIFIED)
-        {
-            head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
-        }
-        head.extend_from_slice(b"\r\n");
-        head.extend_from_slice(&body);
-        let _ = tcp.write_all(&head).await;
-        close(tcp).await;
-        return;
     }
     tracing::debug!(peer = %remote, "live stream on a connection of its own");
     metrics::counter!("live_streams_own_connection_total").increment(1);
@@ -261,11 +243,26 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
     let _ = tcp.shutdown().await;
 }
 
-/// Close after a short answer: first read what the client may still send (a late body), so
-/// that closing does not reset the connection before the answer was read.
-async fn close(mut tcp: TcpStream) {
+/// Write a whole answer (anything but a stream) with its length, then close: first reading
+/// what the client may still send (a late body), so that closing does not reset the
+/// connection before the answer was read.
+async fn answer(
+    mut tcp: TcpStream,
+    status: StatusCode,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) {
     use tokio::io::AsyncReadExt;
-    if tcp.shutdown().await.is_err() {
+    let mut out = head(status, headers);
+    if !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+    {
+        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    if tcp.write_all(&out).await.is_err() || tcp.shutdown().await.is_err() {
         return;
     }
     let mut sink = [0u8; 1024];
@@ -388,10 +385,15 @@ fn parse_head(buf: &[u8]) -> Result<Option<Request<Body>>, Refused> {
         Err(httparse::Error::TooManyHeaders) => {
             return Err(Refused::Status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE));
         }
-        Err(_) => return Err(bad_()),
+        Err(_) => return Err(bad_request()),
     }
-    let method = Method::from_bytes(parsed.method.unwrap_or("").as_bytes()).map_err(|_| bad_())?;
-    let uri: Uri = parsed.path.unwrap_or("").parse().map_err(|_| bad_())?;
+    let method =
+        Method::from_bytes(parsed.method.unwrap_or("").as_bytes()).map_err(|_| bad_request())?;
+    let uri: Uri = parsed
+        .path
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| bad_request())?;
     let version = match parsed.version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
@@ -401,11 +403,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<Request<Body>>, Refused> {
         .uri(uri)
         .version(version)
         .body(Body::empty())
-        .map_err(|_| bad_())?;
+        .map_err(|_| bad_request())?;
     let map = req.headers_mut();
     for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad_())?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| bad_())?;
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad_request())?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| bad_request())?;
         map.append(name, value);
     }
     // A body (never sent with GET by a browser) would be left unread on a closing connection.
@@ -415,12 +417,12 @@ fn parse_head(buf: &[u8]) -> Result<Option<Request<Body>>, Refused> {
             .iter()
             .any(|v| v.as_bytes() != b"0")
     {
-        return Err(bad_());
+        return Err(bad_request());
     }
     Ok(Some(req))
 }
 
-fn bad_() -> Refused {
+fn bad_request() -> Refused {
     Refused::Status(StatusCode::BAD_REQUEST)
 }
 
@@ -450,13 +452,6 @@ fn head(status: StatusCode, headers: &axum::http::HeaderMap) -> Vec<u8> {
     out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
     out.extend_from_slice(b"\r\n");
     out
-}
-
-/// A bodiless answer to a request that never reached the router.
-async fn write_plain(tcp: &mut TcpStream, status: StatusCode) -> io::Result<()> {
-    let mut out = head(status, &axum::http::HeaderMap::new());
-    out.extend_from_slice(b"content-length: 0\r\n\r\n");
-    tcp.write_all(&out).await
 }
 
 #[cfg(test)]
