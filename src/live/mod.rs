@@ -297,9 +297,10 @@ impl Hub {
     /// The org's pipelines or opportunities changed (committed at `version`): tell every open
     /// pipeline page at once (no tick: a moved card should show up everywhere quickly).
     pub fn pipeline_changed(&self, org: OrgId, version: u64) {
-        // Built (and compressed) before taking the lock that connecting streams wait on.
+        // Built before taking the lock that connecting streams wait on. Not compressed here:
+        // the first gzip stream that sends it does (once, for all), and with no pipeline page
+        // open nobody does.
         let f = pipeline_frame(version);
-        f.deflated();
         let st = self.lock();
         if let Some(tx) = st.pipelines.get(&org)
             && tx.receiver_count() > 0
