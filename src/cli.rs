@@ -547,12 +547,9 @@ fn demo_cmd(cfg: &Config, a: &DemoArgs) -> anyhow::Result<()> {
         last_day: SystemClock.now().timestamp().to_zoned(tz.clone()).date(),
     };
     let expected = a.events + 16 * u64::from(a.days);
-    let bar = indicatif::ProgressBar::new(expected);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} events  {per_sec}  ETA {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = progress_bar(
+        expected,
+        "{bar:40} {pos}/{len} events  {per_sec}  ETA {eta}",
     );
     let started = std::time::Instant::now();
     let (mut new, mut dup) = (0u64, 0u64);
@@ -675,12 +672,9 @@ fn verify_with_progress(path: &std::path::Path) -> anyhow::Result<crate::verify:
     use std::sync::atomic::Ordering;
     let progress = Progress::default();
     let done = std::sync::atomic::AtomicBool::new(false);
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {elapsed:>4} {bar:30} {pos}/{len} events  {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = progress_bar(
+        0,
+        "{spinner} {elapsed:>4} {bar:30} {pos}/{len} events  {msg}",
     );
     let report = std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -704,15 +698,20 @@ fn verify_with_progress(path: &std::path::Path) -> anyhow::Result<crate::verify:
     Ok(report?)
 }
 
+/// A progress bar of `len` steps drawn with `template` (indicatif's plain bar if the template
+/// does not parse); hidden when stderr is not a terminal.
+fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 fn reindex_cmd(cfg: &Config) -> anyhow::Result<()> {
     let store = open_store(cfg)?;
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} records  {per_sec}  ETA {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(0, "{bar:40} {pos}/{len} records  {per_sec}  ETA {eta}");
     let started = std::time::Instant::now();
     let n = crate::search::reindex(&store, &cfg.search, |done, total| {
         bar.set_length(total);
@@ -763,11 +762,7 @@ fn import_cmd(cfg: &Config, a: &ImportArgs) -> anyhow::Result<()> {
         p.push(".errors.csv");
         PathBuf::from(p)
     });
-    let bar = indicatif::ProgressBar::new(size);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes}  {msg}  ETA {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(size, "{bar:40} {bytes}/{total_bytes}  {msg}  ETA {eta}");
     let started = std::time::Instant::now();
     let opts = run::Options {
         format,
