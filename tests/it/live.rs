@@ -268,15 +268,7 @@ async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
     let own = open(client(), s.url("/live?view=&v=0")).await;
     assert_eq!(own.headers()["connection"], "close");
     // A kept-alive connection, its redirects used up: hyper serves the stream, chunked.
-    let kept = client();
-    kept.get(s.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let hyper = open(kept.clone(), s.url("/live?view=&v=0&hop=6")).await;
+    let hyper = open(kept_alive(&s).await, s.url("/live?view=&v=0&hop=6")).await;
     assert_eq!(hyper.headers()["transfer-encoding"], "chunked");
     let mut streams = [(own, Vec::new()), (hyper, Vec::new())];
     // What the bytes received so far decode to (an unfinished stream decodes up to its end).
@@ -423,63 +415,25 @@ async fn pipeline_streams_tell_only_their_org_about_changes() {
 async fn streams_come_on_connections_of_their_own_and_carry_the_same_updates() {
     let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(20)).await;
     let a = s.owner_token().await;
-    let own = client()
-        .get(s.url("/live?view=&v=0"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
+    let get = |c: &reqwest::Client, path: &str| c.get(s.url(path)).bearer_auth(&a).send();
+    let own = get(&client(), "/live?view=&v=0").await.unwrap();
     assert_eq!(own.status(), StatusCode::OK);
     assert_eq!(own.headers()["connection"], "close");
     assert!(own.headers().get("transfer-encoding").is_none());
     assert!(own.headers().contains_key("content-security-policy"));
-    // The same client's second request goes over the connection its first one left open.
-    let shared = client();
-    let kept_alive = || async {
-        let me = shared
-            .get(s.url("/api/v1/auth/me"))
-            .bearer_auth(&a)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(me.status(), StatusCode::OK);
-        assert!(me.headers().get("connection").is_none());
-        me.bytes().await.unwrap();
-    };
-    kept_alive().await;
-    let r = shared
-        .get(s.url("/live?view=&v=0"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
+    let shared = kept_alive(&s).await;
+    let r = get(&shared, "/live?view=&v=0").await.unwrap();
     assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(r.headers()["connection"], "close");
     let next = r.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(next, "/live?view=&v=0&hop=1");
     // That connection is closed: asked again, the stream comes on a new one.
-    let again = shared
-        .get(s.url(&next))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
+    let again = get(&shared, &next).await.unwrap();
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.headers()["connection"], "close");
     assert!(again.headers().get("transfer-encoding").is_none());
     // Its hops used up, a stream is served by hyper on the kept-alive connection.
-    let other = client();
-    let me = other
-        .get(s.url("/api/v1/auth/me"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
-    me.bytes().await.unwrap();
-    let kept = other
-        .get(s.url("/live?view=&v=0&hop=6"))
-        .bearer_auth(&a)
-        .send()
+    let kept = get(&kept_alive(&s).await, "/live?view=&v=0&hop=6")
         .await
         .unwrap();
     assert_eq!(kept.status(), StatusCode::OK);
@@ -496,6 +450,16 @@ async fn streams_come_on_connections_of_their_own_and_carry_the_same_updates() {
         assert!(st.until("kpis", |d| d.contains(">$7.50<")).await.is_some());
     }
     s.stop().await;
+}
+
+/// A client whose next request goes over the connection its first one (here) left open.
+async fn kept_alive(s: &TestServer) -> reqwest::Client {
+    let c = client();
+    let r = c.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("connection").is_none());
+    r.bytes().await.unwrap();
+    c
 }
 
 /// A request head that cannot be parsed is answered 400 and the connection closed.
