@@ -294,6 +294,16 @@ pub trait AddRows {
         def: TableDefinition<'static, K, &'static [u8]>,
         rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
     ) -> StoreResult<()>;
+
+    /// As [`AddRows::add`], for tables where most rows a batch brings are new (a customer's
+    /// day through one channel and region): see [`add_new_into`].
+    fn add_mostly_new<'k, K: redb::Key + 'static, V: Summed>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+    ) -> StoreResult<()> {
+        self.add(def, rows)
+    }
 }
 
 impl AddRows for &WriteTransaction {
@@ -303,6 +313,14 @@ impl AddRows for &WriteTransaction {
         rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
     ) -> StoreResult<()> {
         add_into(self, def, rows)
+    }
+
+    fn add_mostly_new<'k, K: redb::Key + 'static, V: Summed>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+    ) -> StoreResult<()> {
+        add_new_into(self, def, rows)
     }
 }
 
@@ -435,22 +453,62 @@ impl AddRows for TxnSink<'_> {
     ) -> StoreResult<()> {
         add_into(self.txn, def, rows)
     }
+
+    fn add_mostly_new<'k, K: redb::Key + 'static, V: Summed>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+    ) -> StoreResult<()> {
+        add_new_into(self.txn, def, rows)
+    }
 }
 
-/// Add each `(key, sum)` into a `key -> sum` table of a write transaction (read, add, write).
+/// Add each `(key, sum)` into a `key -> sum` table of a write transaction. A row that is there
+/// is read, added to and replaced in one descent of the tree (`get_mut`); a new one takes a
+/// second descent to insert it.
 pub(super) fn add_into<'k, K: redb::Key + 'static, V: Summed>(
     txn: &WriteTransaction,
     def: TableDefinition<'static, K, &'static [u8]>,
     rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
 ) -> StoreResult<()> {
+    add_rows(txn, def, rows, false)
+}
+
+/// [`add_into`] for rows that are mostly new: each is inserted first, one descent, and only
+/// when the insert replaced a row is the sum of both written over it (a second).
+pub(super) fn add_new_into<'k, K: redb::Key + 'static, V: Summed>(
+    txn: &WriteTransaction,
+    def: TableDefinition<'static, K, &'static [u8]>,
+    rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+) -> StoreResult<()> {
+    add_rows(txn, def, rows, true)
+}
+
+fn add_rows<'k, K: redb::Key + 'static, V: Summed>(
+    txn: &WriteTransaction,
+    def: TableDefinition<'static, K, &'static [u8]>,
+    rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+    mostly_new: bool,
+) -> StoreResult<()> {
     let mut t = txn.open_table(def)?;
     for (k, m) in rows {
-        let mut cur: V = match t.get(&k)? {
-            Some(v) => codec::decode(v.value())?,
-            None => V::default(),
-        };
-        cur.add_to(&m);
-        t.insert(&k, codec::encode(&cur)?.as_slice())?;
+        if !mostly_new && let Some(mut row) = t.get_mut(&k)? {
+            let mut cur: V = codec::decode(row.value())?;
+            cur.add_to(&m);
+            row.insert(codec::encode(&cur)?.as_slice())?;
+            continue;
+        }
+        let mut new = V::default();
+        new.add_to(&m);
+        // (after `get_mut` found nothing, nothing is replaced)
+        let replaced: Option<V> = t
+            .insert(&k, codec::encode(&new)?.as_slice())?
+            .map(|g| codec::decode(g.value()))
+            .transpose()?;
+        if let Some(mut old) = replaced {
+            old.add_to(&m);
+            t.insert(&k, codec::encode(&old)?.as_slice())?;
+        }
     }
     Ok(())
 }
@@ -776,7 +834,7 @@ impl<'s, S: Sink> Batch<'s, S> {
         // Biggest first, each let go of once written (a long replay's sums are large).
         let sums = &mut self.sums;
         let (customers, crs) = (&self.customers, &sums.crs);
-        self.sink.add(
+        self.sink.add_mostly_new(
             CUSTOMER_DAY,
             sums.customer_days
                 .iter()
@@ -879,7 +937,7 @@ pub(super) fn add_product_rows(
 
 /// Add per-customer figures into the (org, day, customer, channel SEP region) rows.
 pub(super) fn add_customer_rows(to: &mut impl AddRows, rows: &CustomerRows) -> StoreResult<()> {
-    to.add(
+    to.add_mostly_new(
         CUSTOMER_DAY,
         rows.iter()
             .map(|((o, d, c, cr), f)| ((*o, *d, c.as_str(), cr.as_str()), *f)),
@@ -1146,6 +1204,68 @@ mod tests {
         }
         assert_eq!(store.read(|t| day_rollups(t, org.id)).unwrap(), before);
     }
+
+    /// One big batch stores the same rows as the same events in small batches (where most
+    /// derived rows are added to rows already there, in place).
+    #[test]
+    fn a_big_batch_stores_what_small_batches_store() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let mut events: Vec<Event> = (0..700)
+            .map(|n| arb_sale(n).new_tree(&mut runner).unwrap().current())
+            .collect();
+        // Repeated within the batch: duplicates, kept once.
+        events.extend(events[..20].to_vec());
+        let open = || {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("t.redb")).unwrap();
+            let org = store
+                .write(|t| orgs::create(t, NewOrg::parse("B", "UTC", "USD").unwrap(), Ts(0)))
+                .unwrap();
+            (dir, store, org)
+        };
+        let (_d1, big, org) = open();
+        let one = big.write(|t| apply(t, &org, &events)).unwrap();
+        let (_d2, small, org2) = open();
+        let mut many = Vec::new();
+        for chunk in events.chunks(7) {
+            many.extend(small.write(|t| apply(t, &org2, chunk)).unwrap());
+        }
+        assert_eq!(one, many);
+        assert_eq!(accepted(&one), 700);
+        let times = |s: &Store, org: OrgId| {
+            s.read(|t| {
+                let rows = t
+                    .open_table(EVENT_TIME)?
+                    .range((org.0, i64::MIN, 0, "")..=(org.0, i64::MAX, u8::MAX, "\u{10ffff}"))?
+                    .map(|r| {
+                        r.map(|(k, _)| {
+                            let (_, at, kind, id) = k.value();
+                            (at, kind, id.to_string())
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .unwrap()
+        };
+        let indexed = times(&big, org.id);
+        assert_eq!(indexed.len(), 700);
+        assert_eq!(indexed, times(&small, org2.id));
+        assert_eq!(
+            big.read(|t| day_rollups(t, org.id)).unwrap(),
+            small.read(|t| day_rollups(t, org2.id)).unwrap()
+        );
+        assert_eq!(
+            big.read(|t| customers(t, org.id)).unwrap(),
+            small.read(|t| customers(t, org2.id)).unwrap()
+        );
+        assert_eq!(
+            big.read(|t| products(t, org.id)).unwrap(),
+            small.read(|t| products(t, org2.id)).unwrap()
+        );
+    }
+
     const REGIONS: [&str; 2] = ["EMEA", "NA"];
     // A window around the 2026-03-08 DST change in New York.
     const T0: i64 = 1_772_841_600_000_000; // 2026-03-07T00:00:00Z
