@@ -294,16 +294,6 @@ pub trait AddRows {
         def: TableDefinition<'static, K, &'static [u8]>,
         rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
     ) -> StoreResult<()>;
-
-    /// As [`AddRows::add`], for tables where most rows a batch brings are new (a customer's
-    /// day through one channel and region): see [`add_new_into`].
-    fn add_mostly_new<'k, K: redb::Key + 'static, V: Summed>(
-        &mut self,
-        def: TableDefinition<'static, K, &'static [u8]>,
-        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
-    ) -> StoreResult<()> {
-        self.add(def, rows)
-    }
 }
 
 impl AddRows for &WriteTransaction {
@@ -313,14 +303,6 @@ impl AddRows for &WriteTransaction {
         rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
     ) -> StoreResult<()> {
         add_into(self, def, rows)
-    }
-
-    fn add_mostly_new<'k, K: redb::Key + 'static, V: Summed>(
-        &mut self,
-        def: TableDefinition<'static, K, &'static [u8]>,
-        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
-    ) -> StoreResult<()> {
-        add_new_into(self, def, rows)
     }
 }
 
@@ -453,62 +435,22 @@ impl AddRows for TxnSink<'_> {
     ) -> StoreResult<()> {
         add_into(self.txn, def, rows)
     }
-
-    fn add_mostly_new<'k, K: redb::Key + 'static, V: Summed>(
-        &mut self,
-        def: TableDefinition<'static, K, &'static [u8]>,
-        rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
-    ) -> StoreResult<()> {
-        add_new_into(self.txn, def, rows)
-    }
 }
 
-/// Add each `(key, sum)` into a `key -> sum` table of a write transaction. A row that is there
-/// is read, added to and replaced in one descent of the tree (`get_mut`); a new one takes a
-/// second descent to insert it.
+/// Add each `(key, sum)` into a `key -> sum` table of a write transaction (read, add, write).
 pub(super) fn add_into<'k, K: redb::Key + 'static, V: Summed>(
     txn: &WriteTransaction,
     def: TableDefinition<'static, K, &'static [u8]>,
     rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
 ) -> StoreResult<()> {
-    add_rows(txn, def, rows, false)
-}
-
-/// [`add_into`] for rows that are mostly new: each is inserted first, one descent, and only
-/// when the insert replaced a row is the sum of both written over it (a second).
-pub(super) fn add_new_into<'k, K: redb::Key + 'static, V: Summed>(
-    txn: &WriteTransaction,
-    def: TableDefinition<'static, K, &'static [u8]>,
-    rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
-) -> StoreResult<()> {
-    add_rows(txn, def, rows, true)
-}
-
-fn add_rows<'k, K: redb::Key + 'static, V: Summed>(
-    txn: &WriteTransaction,
-    def: TableDefinition<'static, K, &'static [u8]>,
-    rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
-    mostly_new: bool,
-) -> StoreResult<()> {
     let mut t = txn.open_table(def)?;
     for (k, m) in rows {
-        if !mostly_new && let Some(mut row) = t.get_mut(&k)? {
-            let mut cur: V = codec::decode(row.value())?;
-            cur.add_to(&m);
-            row.insert(codec::encode(&cur)?.as_slice())?;
-            continue;
-        }
-        let mut new = V::default();
-        new.add_to(&m);
-        // (after `get_mut` found nothing, nothing is replaced)
-        let replaced: Option<V> = t
-            .insert(&k, codec::encode(&new)?.as_slice())?
-            .map(|g| codec::decode(g.value()))
-            .transpose()?;
-        if let Some(mut old) = replaced {
-            old.add_to(&m);
-            t.insert(&k, codec::encode(&old)?.as_slice())?;
-        }
+        let mut cur: V = match t.get(&k)? {
+            Some(v) => codec::decode(v.value())?,
+            None => V::default(),
+        };
+        cur.add_to(&m);
+        t.insert(&k, codec::encode(&cur)?.as_slice())?;
     }
     Ok(())
 }
@@ -834,7 +776,7 @@ impl<'s, S: Sink> Batch<'s, S> {
         // Biggest first, each let go of once written (a long replay's sums are large).
         let sums = &mut self.sums;
         let (customers, crs) = (&self.customers, &sums.crs);
-        self.sink.add_mostly_new(
+        self.sink.add(
             CUSTOMER_DAY,
             sums.customer_days
                 .iter()
@@ -937,7 +879,7 @@ pub(super) fn add_product_rows(
 
 /// Add per-customer figures into the (org, day, customer, channel SEP region) rows.
 pub(super) fn add_customer_rows(to: &mut impl AddRows, rows: &CustomerRows) -> StoreResult<()> {
-    to.add_mostly_new(
+    to.add(
         CUSTOMER_DAY,
         rows.iter()
             .map(|((o, d, c, cr), f)| ((*o, *d, c.as_str(), cr.as_str()), *f)),
@@ -1206,7 +1148,7 @@ mod tests {
     }
 
     /// One big batch stores the same rows as the same events in small batches (where most
-    /// derived rows are added to rows already there, in place).
+    /// derived rows are added to rows already there).
     #[test]
     fn a_big_batch_stores_what_small_batches_store() {
         use proptest::strategy::ValueTree;
