@@ -14,7 +14,7 @@ use crate::domain::events::{
 use crate::domain::money::MoneyInput;
 use anyhow::Context;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +83,10 @@ pub struct Chunk {
     pub rows_done: u64,
     /// Bytes of the file read so far (for progress).
     pub bytes: u64,
+    /// In the first chunk of a resumed read: the line its first row starts on. Every row
+    /// error before this line belongs to a stored chunk; any from here on in an earlier run's
+    /// report was written for a chunk whose commit never happened.
+    pub resumed_at_line: Option<u64>,
 }
 
 /// Fatal problems: the file cannot be read at all, or the sink refused a chunk.
@@ -110,6 +114,7 @@ pub fn read(
         chunk: Chunk::default(),
         chunk_events: chunk_events.max(1),
         sink,
+        resuming: skip_rows > 0,
     };
     match format {
         Format::EventsJsonl => read_jsonl(input, cur, skip_rows, &mut out),
@@ -123,9 +128,19 @@ struct Emitter<F> {
     chunk: Chunk,
     chunk_events: usize,
     sink: F,
+    /// Rows were skipped and the first row after them is still to come.
+    resuming: bool,
 }
 
 impl<F: FnMut(Chunk) -> anyhow::Result<()>> Emitter<F> {
+    /// Count a row (past the skipped ones) that starts on `line`.
+    fn row(&mut self, line: u64) {
+        self.chunk.rows += 1;
+        if std::mem::take(&mut self.resuming) {
+            self.chunk.resumed_at_line = Some(line);
+        }
+    }
+
     /// Pass the chunk on when it is full; `rows_done` rows are complete at this point.
     fn maybe_emit(&mut self, rows_done: u64, bytes: u64) -> Result<(), ImportError> {
         self.chunk.rows_done = rows_done;
@@ -170,7 +185,7 @@ fn read_jsonl<F: FnMut(Chunk) -> anyhow::Result<()>>(
         if n <= skip_rows {
             continue;
         }
-        out.chunk.rows += 1;
+        out.row(n);
         let text = line.trim().trim_start_matches('\u{feff}');
         if !text.is_empty() {
             match events::parse(text, cur) {
@@ -413,7 +428,7 @@ fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
                     _ => {
                         n += 1;
                         if n > skip_rows {
-                            out.chunk.rows += 1;
+                            out.row(line);
                             out.chunk.errors.push(RowError {
                                 line,
                                 column: String::new(),
@@ -433,8 +448,8 @@ fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
         if n <= skip_rows {
             continue;
         }
-        out.chunk.rows += 1;
         let line = rec.position().map_or(0, |p| p.line());
+        out.row(line);
         if rec.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -639,6 +654,9 @@ fn shopify_time(v: &str) -> Option<String> {
 
 // ---- the row error report ----
 
+/// The report's first line, written by `csv` from [`RowError`]'s fields.
+const REPORT_HEADER: &[u8; 25] = b"line,column,code,message\n";
+
 /// Appends row errors to the report file as CSV (`line,column,code,message`), creating it
 /// with its header on the first one (or appending to an earlier run's report).
 pub(crate) struct ErrorFile {
@@ -660,24 +678,32 @@ impl ErrorFile {
         self.out.as_ref().map(|_| self.path.clone())
     }
 
+    fn context(&self) -> String {
+        format!("writing the error report {}", self.path.display())
+    }
+
     pub(crate) fn write(&mut self, errors: &[RowError]) -> anyhow::Result<()> {
         if errors.is_empty() {
             return Ok(());
         }
+        let context = self.context();
         let w = match &mut self.out {
             Some(w) => w,
             None => {
                 if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)?;
+                    std::fs::create_dir_all(dir).with_context(|| context.clone())?;
                 }
                 let exists = self.append && self.path.exists();
+                // Always appending, so that `truncate` can cut rows off again and the next
+                // ones still follow the last row kept.
                 let f = std::fs::OpenOptions::new()
                     .create(true)
-                    .append(exists)
-                    .write(true)
-                    .truncate(!exists)
+                    .append(true)
                     .open(&self.path)
-                    .with_context(|| format!("writing the error report {}", self.path.display()))?;
+                    .with_context(|| context.clone())?;
+                if !exists {
+                    f.set_len(0).with_context(|| context.clone())?;
+                }
                 // The header comes from RowError's fields, written only into a new file.
                 self.out.insert(
                     csv::WriterBuilder::new()
@@ -687,9 +713,88 @@ impl ErrorFile {
             }
         };
         for e in errors {
-            w.serialize(e)?;
+            w.serialize(e).with_context(|| context.clone())?;
         }
-        w.flush()?;
+        w.flush().with_context(|| context.clone())?;
+        Ok(())
+    }
+
+    /// Bytes in the report so far (0 before the first row).
+    pub(crate) fn len(&self) -> anyhow::Result<u64> {
+        match &self.out {
+            Some(w) => Ok(w
+                .get_ref()
+                .metadata()
+                .with_context(|| self.context())?
+                .len()),
+            None => Ok(0),
+        }
+    }
+
+    /// Make what was written durable (before the rows' chunk is committed).
+    pub(crate) fn sync(&self) -> anyhow::Result<()> {
+        if let Some(w) = &self.out {
+            w.get_ref().sync_data().with_context(|| self.context())?;
+        }
+        Ok(())
+    }
+
+    /// Cut the report back to `len` bytes (rows written for a chunk whose commit failed).
+    pub(crate) fn truncate(&mut self, len: u64) -> anyhow::Result<()> {
+        if let Some(w) = &self.out {
+            let f = w.get_ref();
+            f.set_len(len).with_context(|| self.context())?;
+            f.sync_data().with_context(|| self.context())?;
+        }
+        Ok(())
+    }
+
+    /// Drop the rows of an earlier run's report from `line` on: they were written for a chunk
+    /// that was never committed (the run stopped between the two) and are about to be written
+    /// again. A row cut short by a crash goes as well.
+    pub(crate) fn drop_from_line(&mut self, line: u64) -> anyhow::Result<()> {
+        let context = self.context();
+        let f = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(anyhow::Error::from(e).context(context)),
+        };
+        let mut head = [0u8; REPORT_HEADER.len()];
+        if (&f).read_exact(&mut head).is_err() || head != *REPORT_HEADER {
+            // Not even a whole header: start the report again.
+            return self.restart(&f);
+        }
+        (&f).seek(std::io::SeekFrom::Start(0))
+            .with_context(|| context.clone())?;
+        let mut r = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(BufReader::new(&f));
+        r.headers().with_context(|| context.clone())?;
+        let mut rec = csv::StringRecord::new();
+        let cut = loop {
+            let start = r.position().byte();
+            match r.read_record(&mut rec) {
+                Ok(false) => return Ok(()),
+                Ok(true) => match rec.get(0).and_then(|v| v.parse::<u64>().ok()) {
+                    Some(l) if rec.len() == 4 && l < line => continue,
+                    _ => break start,
+                },
+                Err(_) => break start,
+            }
+        };
+        drop(r);
+        f.set_len(cut).with_context(|| context.clone())?;
+        f.sync_data().with_context(|| context)?;
+        Ok(())
+    }
+
+    fn restart(&mut self, f: &std::fs::File) -> anyhow::Result<()> {
+        f.set_len(0).with_context(|| self.context())?;
+        self.append = false;
         Ok(())
     }
 }

@@ -83,6 +83,63 @@ fn load(store: &Store, org: &Org, key: &str) -> anyhow::Result<Option<Progress>>
     })?)
 }
 
+/// Store one chunk and its checkpoint, and add its row errors to the report; `total` becomes
+/// the totals after it.
+///
+/// The report rows are durable before the commit, so a stored chunk's errors are never
+/// missing from the report: a failed commit cuts them off again at once, and after a crash
+/// in between, the resumed run drops them before the chunk is read again.
+fn store_chunk(
+    store: &Store,
+    org: &Org,
+    key: &str,
+    opts: &Options,
+    errors: &mut ErrorFile,
+    total: &mut Progress,
+    c: &Chunk,
+) -> anyhow::Result<()> {
+    if let Some(line) = c.resumed_at_line {
+        errors.drop_from_line(line)?;
+    }
+    let mut next = total.clone();
+    next.rows_done = c.rows_done;
+    next.rows += c.rows;
+    next.errors += c.errors.len() as u64;
+    next.skipped += c.skipped;
+    let mark = errors.len()?;
+    errors.write(&c.errors)?;
+    if opts.dry_run {
+        next.accepted += c.events.len() as u64;
+        *total = next;
+        return Ok(());
+    }
+    if !c.errors.is_empty() {
+        errors.sync()?;
+    }
+    let stored = store.write_bulk(|txn| {
+        let applied = sales::apply(txn, org, &c.events)?;
+        let accepted = sales::accepted(&applied) as u64;
+        next.accepted += accepted;
+        next.duplicates += applied.len() as u64 - accepted;
+        txn.open_table(IMPORTS)?
+            .insert((org.id.0, key), codec::encode(&next)?.as_slice())?;
+        Ok(())
+    });
+    match stored {
+        Ok(()) => {
+            *total = next;
+            Ok(())
+        }
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            match errors.truncate(mark) {
+                Ok(()) => Err(e),
+                Err(t) => Err(e.context(format!("{t:#}"))),
+            }
+        }
+    }
+}
+
 /// Import `path` into `org`. `progress` is called after each chunk with (bytes read, rows).
 pub fn import_file(
     store: &Store,
@@ -144,38 +201,11 @@ pub fn import_file(
             .context("starting the import's reader thread")?;
         let mut failed = None;
         for c in rx.iter() {
-            let mut next = total.clone();
-            next.rows_done = c.rows_done;
-            next.rows += c.rows;
-            next.errors += c.errors.len() as u64;
-            next.skipped += c.skipped;
-            if opts.dry_run {
-                next.accepted += c.events.len() as u64;
-            } else {
-                let applied = store.write_bulk(|txn| {
-                    let applied = sales::apply(txn, org, &c.events)?;
-                    let accepted = sales::accepted(&applied) as u64;
-                    let mut saved = next.clone();
-                    saved.accepted += accepted;
-                    saved.duplicates += applied.len() as u64 - accepted;
-                    txn.open_table(IMPORTS)?
-                        .insert((org.id.0, key.as_str()), codec::encode(&saved)?.as_slice())?;
-                    Ok(saved)
-                });
-                match applied {
-                    Ok(saved) => next = saved,
-                    Err(e) => {
-                        failed = Some(anyhow::Error::from(e));
-                        break;
-                    }
-                }
-            }
-            found_errors |= !c.errors.is_empty();
-            if let Err(e) = errors.write(&c.errors) {
+            if let Err(e) = store_chunk(store, org, &key, opts, &mut errors, &mut total, &c) {
                 failed = Some(e);
                 break;
             }
-            total = next;
+            found_errors |= !c.errors.is_empty();
             progress(c.bytes, total.rows);
         }
         // Stops the reader at its next chunk, if it is still reading.
@@ -308,5 +338,132 @@ mod tests {
         let again = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         assert!(again.already_done);
         assert_eq!(orders(&store, &org), 100);
+    }
+
+    /// Make every seventh order's price unreadable (a row error in most chunks).
+    fn spoil_some_rows(file: &Path) {
+        let text = std::fs::read_to_string(file).unwrap();
+        let spoilt: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let order: Option<usize> = l.split(',').next().and_then(|o| o[1..].parse().ok());
+                match order {
+                    Some(i) if i % 7 == 3 => l.replace(".00", ".0x"),
+                    _ => l.to_string(),
+                }
+            })
+            .collect();
+        std::fs::write(file, spoilt.join("\n") + "\n").unwrap();
+    }
+
+    /// The report of an import of the same file, run once without interruption.
+    fn whole_report(lines: usize) -> String {
+        let (_dir, store, org, file, opts) = setup(lines);
+        spoil_some_rows(&file);
+        let r = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
+        assert_eq!(r.total.errors, 14, "one error per spoilt order");
+        std::fs::read_to_string(&opts.errors_path).unwrap()
+    }
+
+    fn stored(store: &Store, org: &Org, file: &Path) -> Progress {
+        let key = fingerprint(file, Format::OrdersCsv).unwrap();
+        load(store, org, &key).unwrap().unwrap()
+    }
+
+    /// A chunk whose commit fails takes its rows out of the report again: the report lists
+    /// exactly the errors of the stored chunks, and the resumed run completes it.
+    #[test]
+    fn a_failed_commit_leaves_the_report_as_the_stored_chunks_had_it() {
+        let whole = whole_report(2);
+        let (_dir, store, org, file, opts) = setup(2);
+        spoil_some_rows(&file);
+        let mut written = 0;
+        let failed = import_file(&store, &org, &file, &opts, |_, _| {
+            written += 1;
+            if written == 4 {
+                store.set_min_free(u64::MAX);
+            }
+        });
+        assert!(failed.is_err());
+        let kept = stored(&store, &org, &file);
+        let report = std::fs::read_to_string(&opts.errors_path).unwrap();
+        assert!(kept.errors > 0);
+        assert_eq!(report.lines().count() as u64, 1 + kept.errors, "{report}");
+        assert!(whole.starts_with(&report));
+
+        store.set_min_free(0);
+        let resumed = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
+        assert_eq!(resumed.total.errors, 14);
+        assert_eq!(std::fs::read_to_string(&opts.errors_path).unwrap(), whole);
+    }
+
+    /// A run that stopped after writing a chunk's report rows but before committing the chunk
+    /// (here: the checkpoint is put back, and the last row is cut short as a crash would)
+    /// leaves rows the resumed run drops before it reads that chunk again: no row is reported
+    /// twice or lost.
+    #[test]
+    fn rows_reported_for_a_chunk_never_committed_are_not_reported_twice() {
+        let whole = whole_report(2);
+        let (_dir, store, org, file, opts) = setup(2);
+        spoil_some_rows(&file);
+        import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
+        // Back to the checkpoint after row 60 (30 orders), with the report as it would be if
+        // the run had crashed while writing the next chunk's rows.
+        let key = fingerprint(&file, Format::OrdersCsv).unwrap();
+        let errors_before = whole
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').next().unwrap().parse::<u64>().unwrap() <= 61)
+            .count() as u64;
+        let cut = Progress {
+            rows_done: 60,
+            rows: 60,
+            accepted: 26,
+            errors: errors_before,
+            ..Default::default()
+        };
+        store
+            .write(|t| {
+                t.open_table(IMPORTS)?
+                    .insert((org.id.0, key.as_str()), codec::encode(&cut)?.as_slice())?;
+                Ok(())
+            })
+            .unwrap();
+        let torn = &whole[..whole.len() - 9];
+        std::fs::write(&opts.errors_path, torn).unwrap();
+
+        let resumed = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
+        assert_eq!(resumed.resumed_at, 60);
+        assert_eq!(resumed.total.errors, 14);
+        assert_eq!(std::fs::read_to_string(&opts.errors_path).unwrap(), whole);
+
+        // A report cut inside its header starts again with one.
+        let (_dir, store, org, file, opts) = setup(2);
+        spoil_some_rows(&file);
+        import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
+        store
+            .write(|t| {
+                t.open_table(IMPORTS)?
+                    .insert((org.id.0, key.as_str()), codec::encode(&cut)?.as_slice())?;
+                Ok(())
+            })
+            .unwrap();
+        std::fs::write(&opts.errors_path, "line,col").unwrap();
+        import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
+        let rest: String = whole
+            .lines()
+            .filter(|l| {
+                l.split(',')
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .is_ok_and(|l| l > 61)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            std::fs::read_to_string(&opts.errors_path).unwrap(),
+            format!("line,column,code,message\n{rest}")
+        );
     }
 }
