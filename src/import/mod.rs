@@ -449,8 +449,8 @@ fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
             continue;
         }
         let line = rec.position().map_or(0, |p| p.line());
-        out.row(line);
         if rec.iter().all(|f| f.trim().is_empty()) {
+            out.row(line);
             continue;
         }
         let id = h.get(&rec, cols.order_id).to_string();
@@ -458,6 +458,8 @@ fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
         if !same {
             if let Some(o) = order.take() {
                 finish(o, &h, cols, cur, &mut seen, &mut out.chunk);
+                // The chunk ends with the row before this one, which starts the next chunk
+                // (and is counted there, so a resumed run counts it once).
                 out.maybe_emit(n - 1, r.position().byte())?;
             }
             order = Some(Order {
@@ -465,6 +467,7 @@ fn read_orders<F: FnMut(Chunk) -> anyhow::Result<()>>(
                 rows: Vec::new(),
             });
         }
+        out.row(line);
         if let Some(o) = order.as_mut() {
             o.rows.push((line, rec.clone()));
         }

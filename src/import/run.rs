@@ -388,12 +388,20 @@ mod tests {
         let kept = stored(&store, &org, &file);
         let report = std::fs::read_to_string(&opts.errors_path).unwrap();
         assert!(kept.errors > 0);
+        assert_eq!(
+            kept.rows, kept.rows_done,
+            "the checkpoint counts the rows it covers"
+        );
         assert_eq!(report.lines().count() as u64, 1 + kept.errors, "{report}");
         assert!(whole.starts_with(&report));
 
         store.set_min_free(0);
         let resumed = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         assert_eq!(resumed.total.errors, 14);
+        assert_eq!(
+            resumed.total.rows, 200,
+            "every row counted once over both runs"
+        );
         assert_eq!(std::fs::read_to_string(&opts.errors_path).unwrap(), whole);
     }
 
