@@ -11,8 +11,9 @@
 //! The streams take gzip, as browsers do; `SB_LIVE_PLAIN=1` opens them uncompressed instead.
 //! Each stream opens a connection of its own (as an `EventSource` usually does).
 //!
-//! The clients share the server's two cores. While sales are posted they only read and keep
-//! the bytes with the time they were read; inflating and finding the events happens after
+//! The clients share the server's two cores. Each stream is opened on tokio, then its socket
+//! goes to one of `SB_LIVE_READERS` (default 2) threads that wait on their sockets with epoll.
+//! While sales are posted they only read and keep the bytes with the time they were read; inflating and finding the events happens after
 //! (an event's time is still the read that completed it). Inflating 21 KB per stream and
 //! update is a browser's work on its own machine: done at once it took as much CPU as the
 //! server and was most of the measured fan-out.
@@ -21,7 +22,8 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -168,101 +170,198 @@ static WIRE_BYTES: AtomicU64 = AtomicU64::new(0);
 static TEXT_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Open one stream (HTTP/1.0, so the body is the events, gzip-encoded unless `plain`, until
-/// close) and log what it reads until `stop`.
+/// close), read the response head, and hand the socket to a reader thread.
 async fn stream(
     addr: String,
     token: String,
     seen: Seen,
-    ready: Arc<tokio::sync::Semaphore>,
     plain: bool,
-) {
+    reader: Reader,
+) -> Result<(), String> {
     let mut s = tokio::net::TcpStream::connect(&addr)
         .await
-        .expect("connect");
+        .map_err(|e| format!("connect: {e}"))?;
     let encoding = if plain { "identity" } else { "gzip" };
     let req = format!(
         "GET /live HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\nAccept-Encoding: {encoding}\r\n\r\n"
     );
-    s.write_all(req.as_bytes()).await.unwrap();
-    // The response head, until it is complete.
-    let mut head = Some(Vec::new());
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("send the request: {e}"))?;
+    let mut head = Vec::new();
     let mut chunk = [0u8; 16384];
-    loop {
-        let n = match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let at = Instant::now();
-        if let Some(h) = &mut head {
-            h.extend_from_slice(&chunk[..n]);
-            let Some(i) = h.windows(4).position(|w| w == b"\r\n\r\n") else {
-                continue;
-            };
-            let text = String::from_utf8_lossy(&h[..i]).to_ascii_lowercase();
-            assert!(
-                text.starts_with("http/1.1 200") || text.starts_with("http/1.0 200"),
-                "{text}"
-            );
-            assert_eq!(text.contains("content-encoding: gzip"), !plain, "{text}");
-            let rest = h.split_off(i + 4);
-            head = None;
-            let mut log = seen.lock().unwrap();
-            if !plain {
-                log.inflate = Some(flate2::write::GzDecoder::new(Vec::new()));
-            }
-            log.raw.push((at, rest));
-            drop(log);
-            ready.add_permits(1);
-            continue;
+    let (at, i) = loop {
+        let n = s
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("read the response: {e}"))?;
+        if n == 0 {
+            return Err(format!("closed after {:?}", String::from_utf8_lossy(&head)));
         }
-        seen.lock().unwrap().raw.push((at, chunk[..n].to_vec()));
+        head.extend_from_slice(&chunk[..n]);
+        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (Instant::now(), i);
+        }
+    };
+    let text = String::from_utf8_lossy(&head[..i]).to_ascii_lowercase();
+    if !(text.starts_with("http/1.1 200") || text.starts_with("http/1.0 200")) {
+        return Err(text);
+    }
+    assert_eq!(text.contains("content-encoding: gzip"), !plain, "{text}");
+    let rest = head.split_off(i + 4);
+    {
+        let mut log = seen.lock().unwrap();
+        if !plain {
+            log.inflate = Some(flate2::write::GzDecoder::new(Vec::new()));
+        }
+        log.raw.push((at, rest));
+    }
+    let std = s
+        .into_std()
+        .map_err(|e| format!("detach the socket: {e}"))?;
+    reader.add(std, seen);
+    Ok(())
+}
+
+/// A thread reading many streams' sockets: it waits for any of them to have bytes with epoll
+/// (through `mio`) and logs each read with its time. Ten thousand browsers would each read
+/// their own stream on their own machine; here they share the server's two cores, so the
+/// reading side is kept as cheap as a load generator's (a task per stream on tokio cost
+/// about as much CPU again as the server spent sending).
+#[derive(Clone)]
+struct Reader {
+    tx: std::sync::mpsc::Sender<(std::net::TcpStream, Seen)>,
+    waker: Arc<mio::Waker>,
+}
+
+const WAKE: mio::Token = mio::Token(usize::MAX);
+
+impl Reader {
+    fn spawn(stop: Arc<AtomicBool>) -> (Reader, std::thread::JoinHandle<()>) {
+        let mut poll = mio::Poll::new().expect("epoll");
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE).expect("waker"));
+        let (tx, rx) = std::sync::mpsc::channel::<(std::net::TcpStream, Seen)>();
+        let thread = std::thread::spawn(move || {
+            let mut conns: Vec<(mio::net::TcpStream, Seen)> = Vec::new();
+            let mut events = mio::Events::with_capacity(1024);
+            let mut buf = vec![0u8; 16384];
+            loop {
+                match poll.poll(&mut events, None) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => panic!("epoll: {e}"),
+                }
+                for ev in events.iter() {
+                    if ev.token() == WAKE {
+                        if stop.load(Ordering::Acquire) {
+                            return;
+                        }
+                        for (std, seen) in rx.try_iter() {
+                            let mut s = mio::net::TcpStream::from_std(std);
+                            poll.registry()
+                                .register(&mut s, mio::Token(conns.len()), mio::Interest::READABLE)
+                                .expect("register a stream");
+                            conns.push((s, seen));
+                        }
+                        continue;
+                    }
+                    let (s, seen) = &mut conns[ev.token().0];
+                    // Edge-triggered: read until the socket is empty.
+                    loop {
+                        match s.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => {
+                                let at = Instant::now();
+                                seen.lock().unwrap().raw.push((at, buf[..n].to_vec()));
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+        });
+        (Reader { tx, waker }, thread)
+    }
+
+    fn add(&self, s: std::net::TcpStream, seen: Seen) {
+        self.tx.send((s, seen)).expect("the reader runs");
+        self.waker.wake().expect("wake the reader");
     }
 }
 
 /// Open streams, closed again when dropped.
 struct Streams {
     seen: Vec<Seen>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    readers: Vec<(Reader, std::thread::JoinHandle<()>)>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Drop for Streams {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
+        self.stop.store(true, Ordering::Release);
+        for (r, t) in std::mem::take(&mut self.readers) {
+            r.waker.wake().ok();
+            t.join().ok();
         }
     }
 }
 
 async fn open_streams(srv: &Server, n: usize) -> Streams {
     let plain = env("SB_LIVE_PLAIN", 0) == 1;
-    let ready = Arc::new(tokio::sync::Semaphore::new(0));
-    let mut all = Vec::with_capacity(n);
-    let mut tasks = Vec::with_capacity(n);
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..env("SB_LIVE_READERS", 2).max(1))
+        .map(|_| Reader::spawn(stop.clone()))
+        .collect();
+    let mut streams = Streams {
+        seen: Vec::with_capacity(n),
+        readers,
+        stop,
+    };
     let started = Instant::now();
-    // Connect in waves so the listen backlog never overflows.
+    let mut retried = 0;
+    // Connect in waves so the listen backlog rarely overflows.
     for wave in (0..n).collect::<Vec<_>>().chunks(500) {
-        for _ in wave {
+        let mut opening = Vec::with_capacity(wave.len());
+        for i in wave {
             let seen: Seen = Default::default();
-            all.push(seen.clone());
-            tasks.push(tokio::spawn(stream(
-                srv.addr.clone(),
-                srv.token.clone(),
-                seen,
-                ready.clone(),
-                plain,
-            )));
+            streams.seen.push(seen.clone());
+            let reader = streams.readers[i % streams.readers.len()].0.clone();
+            let (addr, token) = (srv.addr.clone(), srv.token.clone());
+            // A connection reset while thousands open at once (the listen queue overflows
+            // and the kernel falls back to SYN cookies) is retried, as `EventSource` does.
+            opening.push(tokio::spawn(async move {
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    let open = stream(
+                        addr.clone(),
+                        token.clone(),
+                        seen.clone(),
+                        plain,
+                        reader.clone(),
+                    );
+                    match tokio::time::timeout(Duration::from_secs(60), open).await {
+                        Ok(Ok(())) => return Ok(tries - 1),
+                        Ok(Err(_)) if tries < 3 => continue,
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => return Err("no response head within 60 s".to_string()),
+                    }
+                }
+            }));
         }
-        ready
-            .acquire_many(wave.len() as u32)
-            .await
-            .unwrap()
-            .forget();
+        for (i, o) in wave.iter().zip(opening) {
+            match o.await.expect("a stream's task") {
+                Ok(n) => retried += n,
+                Err(e) => panic!("stream {i} did not open in three tries: {e}"),
+            }
+        }
     }
     println!(
-        "  opened {n} streams in {:.1} s",
+        "  opened {n} streams in {:.1} s ({retried} opened again after a reset)",
         started.elapsed().as_secs_f64()
     );
-    Streams { seen: all, tasks }
+    streams
 }
 
 async fn post_sale(c: &reqwest::Client, srv: &Server, n: usize) -> Instant {
