@@ -272,6 +272,25 @@ mod tests {
         (dir, store, org, file, opts)
     }
 
+    /// Import with the disk "full" after `chunks` chunks: the next commit fails. Returns the
+    /// outcome and how many chunks were stored.
+    fn import_failing_after(
+        chunks: usize,
+        store: &Store,
+        org: &Org,
+        file: &Path,
+        opts: &Options,
+    ) -> (anyhow::Result<Report>, usize) {
+        let mut written = 0;
+        let outcome = import_file(store, org, file, opts, |_, _| {
+            written += 1;
+            if written == chunks {
+                store.set_min_free(u64::MAX);
+            }
+        });
+        (outcome, written)
+    }
+
     /// Orders in the org's daily rollups.
     fn orders(store: &Store, org: &Org) -> i64 {
         store
@@ -287,13 +306,7 @@ mod tests {
     #[test]
     fn a_failed_write_stops_the_import_and_a_new_run_resumes_after_the_last_commit() {
         let (_dir, store, org, file, opts) = setup(1);
-        let mut written = 0;
-        let failed = import_file(&store, &org, &file, &opts, |_, _| {
-            written += 1;
-            if written == 3 {
-                store.set_min_free(u64::MAX);
-            }
-        });
+        let (failed, written) = import_failing_after(3, &store, &org, &file, &opts);
         assert!(failed.is_err());
         assert_eq!(written, 3);
         assert_eq!(orders(&store, &org), 30);
@@ -321,13 +334,7 @@ mod tests {
             accepted: 30,
             ..Default::default()
         };
-        store
-            .write(|t| {
-                t.open_table(IMPORTS)?
-                    .insert((org.id.0, key.as_str()), codec::encode(&cut)?.as_slice())?;
-                Ok(())
-            })
-            .unwrap();
+        put_checkpoint(&store, &org, &key, &cut);
         let mut calls = 0;
         let resumed = import_file(&store, &org, &file, &opts, |_, _| calls += 1).unwrap();
         assert_eq!(resumed.resumed_at, 60);
@@ -365,6 +372,17 @@ mod tests {
         std::fs::read_to_string(&opts.errors_path).unwrap()
     }
 
+    /// Set the stored checkpoint of the import of `key` (as a run that stopped there left it).
+    fn put_checkpoint(store: &Store, org: &Org, key: &str, p: &Progress) {
+        store
+            .write(|t| {
+                t.open_table(IMPORTS)?
+                    .insert((org.id.0, key), codec::encode(p)?.as_slice())?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
     fn stored(store: &Store, org: &Org, file: &Path) -> Progress {
         let key = fingerprint(file, Format::OrdersCsv).unwrap();
         load(store, org, &key).unwrap().unwrap()
@@ -377,13 +395,7 @@ mod tests {
         let whole = whole_report(2);
         let (_dir, store, org, file, opts) = setup(2);
         spoil_some_rows(&file);
-        let mut written = 0;
-        let failed = import_file(&store, &org, &file, &opts, |_, _| {
-            written += 1;
-            if written == 4 {
-                store.set_min_free(u64::MAX);
-            }
-        });
+        let (failed, _) = import_failing_after(4, &store, &org, &file, &opts);
         assert!(failed.is_err());
         let kept = stored(&store, &org, &file);
         let report = std::fs::read_to_string(&opts.errors_path).unwrap();
@@ -430,13 +442,7 @@ mod tests {
             errors: errors_before,
             ..Default::default()
         };
-        store
-            .write(|t| {
-                t.open_table(IMPORTS)?
-                    .insert((org.id.0, key.as_str()), codec::encode(&cut)?.as_slice())?;
-                Ok(())
-            })
-            .unwrap();
+        put_checkpoint(&store, &org, &key, &cut);
         let torn = &whole[..whole.len() - 9];
         std::fs::write(&opts.errors_path, torn).unwrap();
 
@@ -449,13 +455,7 @@ mod tests {
         let (_dir, store, org, file, opts) = setup(2);
         spoil_some_rows(&file);
         import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
-        store
-            .write(|t| {
-                t.open_table(IMPORTS)?
-                    .insert((org.id.0, key.as_str()), codec::encode(&cut)?.as_slice())?;
-                Ok(())
-            })
-            .unwrap();
+        put_checkpoint(&store, &org, &key, &cut);
         std::fs::write(&opts.errors_path, "line,col").unwrap();
         import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         let rest: String = whole
