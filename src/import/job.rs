@@ -151,17 +151,24 @@ impl Jobs {
             .spawn(move || {
                 let mut report = super::ErrorFile::new(errors_file, false);
                 let mut sink = |c: Chunk| -> anyhow::Result<()> {
+                    // The chunk's bad rows go into the report before its events are stored
+                    // (and out again if storing fails), as in the command-line import.
+                    let mark = report.len()?;
+                    report.write(&c.errors)?;
                     let (accepted, duplicates) = if dry_run || c.events.is_empty() {
                         (c.events.len() as u64, 0)
                     } else {
                         let n = c.events.len() as u64;
-                        let outcome = writer
-                            .submit_blocking(org, c.events)
-                            .map_err(|e| anyhow::anyhow!("storing events failed: {e}"))?;
+                        let outcome = match writer.submit_blocking(org, c.events) {
+                            Ok(outcome) => outcome,
+                            Err(e) => {
+                                report.truncate(mark)?;
+                                anyhow::bail!("storing events failed: {e}");
+                            }
+                        };
                         let accepted = crate::store::sales::accepted(&outcome) as u64;
                         (accepted, n - accepted)
                     };
-                    report.write(&c.errors)?;
                     let mut s = lock(&state);
                     s.done = c.bytes;
                     s.rows += c.rows;
@@ -188,5 +195,85 @@ impl Jobs {
             })
             .expect("spawn an import job thread");
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Ts;
+    use crate::domain::org::NewOrg;
+    use crate::store::{Store, orgs};
+
+    /// A chunk the writer cannot store (here the disk is "full") fails the job, and its bad
+    /// rows do not stay in the report: the report lists the stored chunks' rows, no more.
+    #[test]
+    fn a_chunk_that_cannot_be_stored_leaves_no_rows_in_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("j.redb")).unwrap());
+        let org = store
+            .write(|t| orgs::create(t, NewOrg::parse("J", "UTC", "USD").unwrap(), Ts(0)))
+            .unwrap();
+        let writer = Writer::start(store.clone(), 16, 1000);
+        let text: String = (1..=60)
+            .map(|i| match i % 7 {
+                3 => format!("{{\"type\":\"sale_completed\",\"id\":\"s-{i}\"}}\n"),
+                _ => format!(
+                    "{{\"type\":\"sale_completed\",\"id\":\"s-{i}\",\"occurred_at\":\"2026-11-02T10:00:00Z\",\"lines\":[{{\"sku\":\"A\",\"quantity\":1,\"unit_price\":\"5.00\"}}]}}\n"
+                ),
+            })
+            .collect();
+        let report = dir.path().join("job.errors.csv");
+        let jobs = Jobs::default();
+        let full = store.clone();
+        let currency = org.currency.clone();
+        let id = jobs.start(
+            NewJob {
+                org: org.id,
+                title: "events.jsonl".into(),
+                total: text.len() as u64,
+                dry_run: false,
+                errors_file: report.clone(),
+            },
+            writer,
+            move |sink| {
+                let rates = Default::default();
+                let intake = crate::domain::events::Intake {
+                    currency: &currency,
+                    rates: &rates,
+                    oldest: None,
+                };
+                let mut chunks = 0;
+                let read = super::super::read(
+                    super::super::Format::EventsJsonl,
+                    text.as_bytes(),
+                    &intake,
+                    0,
+                    10,
+                    |c| {
+                        chunks += 1;
+                        if chunks == 2 {
+                            full.set_min_free(u64::MAX);
+                        }
+                        sink(c)
+                    },
+                );
+                Ok(read?)
+            },
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let job = loop {
+            let job = jobs.get(org.id, &id).unwrap();
+            if job.status != Status::Running {
+                break job;
+            }
+            assert!(std::time::Instant::now() < deadline, "the job never ended");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert!(matches!(job.status, Status::Failed(_)), "{:?}", job.status);
+        assert!(job.accepted > 0 && job.errors > 0, "{job:?}");
+        let rows = std::fs::read_to_string(&report).unwrap().lines().count() as u64;
+        assert_eq!(rows, 1 + job.errors, "only the stored chunk's rows");
+        assert!(job.errors < 8, "the failed chunk's rows were left out");
     }
 }
