@@ -722,15 +722,18 @@ impl ErrorFile {
         Ok(())
     }
 
-    /// Bytes in the report so far (0 before the first row).
+    /// Bytes in the report so far: what `truncate` goes back to. Before this run's first row
+    /// that is the earlier run's report being appended to, if any.
     pub(crate) fn len(&self) -> anyhow::Result<u64> {
-        match &self.out {
-            Some(w) => Ok(w
-                .get_ref()
-                .metadata()
-                .with_context(|| self.context())?
-                .len()),
-            None => Ok(0),
+        let found = match &self.out {
+            Some(w) => w.get_ref().metadata(),
+            None if self.append => std::fs::metadata(&self.path),
+            None => return Ok(0),
+        };
+        match found {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(anyhow::Error::from(e).context(self.context())),
         }
     }
 

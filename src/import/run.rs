@@ -407,6 +407,12 @@ mod tests {
         assert_eq!(report.lines().count() as u64, 1 + kept.errors, "{report}");
         assert!(whole.starts_with(&report));
 
+        // A resumed run whose first chunk (with a bad row) cannot be stored either leaves the
+        // report as it was (the disk is still "full").
+        assert!(import_file(&store, &org, &file, &opts, |_, _| {}).is_err());
+        assert_eq!(stored(&store, &org, &file), kept);
+        assert_eq!(std::fs::read_to_string(&opts.errors_path).unwrap(), report);
+
         store.set_min_free(0);
         let resumed = import_file(&store, &org, &file, &opts, |_, _| {}).unwrap();
         assert_eq!(resumed.total.errors, 14);
