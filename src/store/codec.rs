@@ -10,6 +10,15 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// The most a decoded value may claim for its strings and lists. No stored record comes near
+/// it; without a limit, a damaged length prefix (say 2^62) made the allocator abort the whole
+/// process instead of failing the one decode.
+const DECODE_LIMIT: usize = 256 << 20;
+
+fn decode_config() -> impl bincode::config::Config {
+    config().with_limit::<DECODE_LIMIT>()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("empty value")]
@@ -34,7 +43,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let (&format, payload) = bytes.split_first().ok_or(CodecError::Empty)?;
     match format {
         FORMAT_BINCODE2 => {
-            let (v, used) = bincode::serde::decode_from_slice(payload, config())
+            let (v, used) = bincode::serde::decode_from_slice(payload, decode_config())
                 .map_err(|e| CodecError::Decode(e.to_string()))?;
             if used != payload.len() {
                 return Err(CodecError::Decode(format!(
@@ -85,6 +94,26 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode::<User>(&bytes);
         }
+    }
+
+    /// A damaged length prefix is a decode error, not an attempt to allocate exabytes (which
+    /// aborts the process: no panic to catch).
+    #[test]
+    fn a_huge_length_prefix_is_an_error() {
+        // varint marker 253: a u64 follows, here 0x5EB6_4F7A_0000_0000.
+        let huge = [1u8, 253, 0, 0, 0, 0, 0x7A, 0x4F, 0xB6, 0x5E];
+        assert!(matches!(
+            decode::<String>(&huge),
+            Err(CodecError::Decode(_))
+        ));
+        assert!(matches!(
+            decode::<Vec<u8>>(&huge),
+            Err(CodecError::Decode(_))
+        ));
+        assert!(matches!(
+            decode::<Vec<User>>(&huge),
+            Err(CodecError::Decode(_))
+        ));
     }
 
     #[test]
