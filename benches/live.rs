@@ -13,10 +13,11 @@
 //!
 //! The clients share the server's two cores. Each stream is opened on tokio, then its socket
 //! goes to one of `SB_LIVE_READERS` (default 2) threads that wait on their sockets with epoll.
-//! While sales are posted they only read and keep the bytes with the time they were read; inflating and finding the events happens after
-//! (an event's time is still the read that completed it). Inflating 21 KB per stream and
-//! update is a browser's work on its own machine: done at once it took as much CPU as the
-//! server and was most of the measured fan-out.
+//! While sales are posted they only read and keep the bytes with the time they were read;
+//! inflating and finding the events happens after (an event's time is still the read that
+//! completed it). Inflating 21 KB per stream and update is a browser's work on its own
+//! machine: done at once it took as much CPU as the server and was most of the measured
+//! fan-out.
 
 mod support;
 

@@ -14,7 +14,7 @@ use crate::domain::events::{
 use crate::domain::money::MoneyInput;
 use anyhow::Context;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::io::{BufRead, BufReader, Read, Seek};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -774,15 +774,14 @@ impl ErrorFile {
             // Not even a whole header: start the report again.
             return self.restart(&f);
         }
-        (&f).seek(std::io::SeekFrom::Start(0))
-            .with_context(|| context.clone())?;
+        // The rows follow the header just read; positions count from there.
         let mut r = csv::ReaderBuilder::new()
             .flexible(true)
+            .has_headers(false)
             .from_reader(BufReader::new(&f));
-        r.headers().with_context(|| context.clone())?;
         let mut rec = csv::StringRecord::new();
         let cut = loop {
-            let start = r.position().byte();
+            let start = REPORT_HEADER.len() as u64 + r.position().byte();
             match r.read_record(&mut rec) {
                 Ok(false) => return Ok(()),
                 Ok(true) => match rec.get(0).and_then(|v| v.parse::<u64>().ok()) {
