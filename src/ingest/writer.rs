@@ -15,7 +15,10 @@ use tokio::sync::oneshot;
 struct Job {
     org: OrgId,
     events: Vec<Event>,
-    reply: oneshot::Sender<Result<Vec<Applied>, AppError>>,
+    /// The outcomes, and (to one job of each org in the commit) the applied events: they are
+    /// dropped by whoever waits for the answer, not by the writer, whose time is the limit of
+    /// ingest (freeing a commit's events is thousands of deallocations).
+    reply: oneshot::Sender<Result<(Vec<Applied>, Vec<Event>), AppError>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +64,10 @@ impl Writer {
             Err(TrySendError::Disconnected(_)) => return Err(SubmitError::Stopped),
         }
         match rx.await {
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok((r, spent))) => {
+                drop(spent);
+                Ok(r)
+            }
             Ok(Err(e)) => Err(SubmitError::Storage(e)),
             Err(_) => Err(SubmitError::Stopped),
         }
@@ -79,7 +85,10 @@ impl Writer {
             .send(Job { org, events, reply })
             .map_err(|_| SubmitError::Stopped)?;
         match rx.blocking_recv() {
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok((r, spent))) => {
+                drop(spent);
+                Ok(r)
+            }
             Ok(Err(e)) => Err(SubmitError::Storage(e)),
             Err(_) => Err(SubmitError::Stopped),
         }
@@ -124,7 +133,8 @@ fn run(
                         None => by_org.push((j.org, vec![i])),
                     }
                 }
-                let mut results: Vec<Vec<Applied>> = vec![Vec::new(); jobs.len()];
+                let mut results: Vec<(Vec<Applied>, Vec<Event>)> =
+                    vec![Default::default(); jobs.len()];
                 for (org_id, idx) in by_org {
                     let org =
                         orgs::get(txn, org_id)?.ok_or(StoreError::NotFound("Organization"))?;
@@ -136,8 +146,9 @@ fn run(
                         events.append(&mut jobs[*i].events);
                     }
                     let mut outcome = sales::apply(txn, &org, &events)?.into_iter();
+                    results[idx[0]].1 = events;
                     for (i, len) in idx.into_iter().zip(lens) {
-                        results[i] = outcome.by_ref().take(len).collect();
+                        results[i].0 = outcome.by_ref().take(len).collect();
                     }
                 }
                 Ok(results)
@@ -159,7 +170,7 @@ fn run(
             Ok(results) => {
                 let mut orgs_changed: Vec<OrgId> = Vec::new();
                 for (j, r) in jobs.into_iter().zip(results) {
-                    if r.contains(&Applied::Accepted) && !orgs_changed.contains(&j.org) {
+                    if r.0.contains(&Applied::Accepted) && !orgs_changed.contains(&j.org) {
                         orgs_changed.push(j.org);
                     }
                     let _ = j.reply.send(Ok(r));

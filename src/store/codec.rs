@@ -33,10 +33,21 @@ pub enum CodecError {
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(64);
-    out.push(FORMAT_BINCODE2);
-    bincode::serde::encode_into_std_write(value, &mut out, config())
-        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    encode_to(&mut out, value)?;
     Ok(out)
+}
+
+/// [`encode`] into `buf` (cleared first), for loops that encode many values: one buffer
+/// instead of an allocation, and its growth, per value.
+pub fn encode_to<'b, T: Serialize>(
+    buf: &'b mut Vec<u8>,
+    value: &T,
+) -> Result<&'b [u8], CodecError> {
+    buf.clear();
+    buf.push(FORMAT_BINCODE2);
+    bincode::serde::encode_into_std_write(value, &mut *buf, config())
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    Ok(buf)
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
