@@ -12,13 +12,16 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use tokio::sync::oneshot;
 
+/// A job's outcomes, and the events it handed over (see [`Job::reply`]).
+type Done = (Vec<Applied>, Vec<Event>);
+
 struct Job {
     org: OrgId,
     events: Vec<Event>,
     /// The outcomes, and (to one job of each org in the commit) the applied events: they are
     /// dropped by whoever waits for the answer, not by the writer, whose time is the limit of
     /// ingest (freeing a commit's events is thousands of deallocations).
-    reply: oneshot::Sender<Result<(Vec<Applied>, Vec<Event>), AppError>>,
+    reply: oneshot::Sender<Result<Done, AppError>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,8 +136,7 @@ fn run(
                         None => by_org.push((j.org, vec![i])),
                     }
                 }
-                let mut results: Vec<(Vec<Applied>, Vec<Event>)> =
-                    vec![Default::default(); jobs.len()];
+                let mut results: Vec<Done> = vec![Default::default(); jobs.len()];
                 for (org_id, idx) in by_org {
                     let org =
                         orgs::get(txn, org_id)?.ok_or(StoreError::NotFound("Organization"))?;
