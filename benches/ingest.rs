@@ -5,7 +5,8 @@
 //! second run sends late events spread over four weeks in every batch, the worst case for
 //! the time-keyed tables (every batch touches every day).
 //!
-//! `cargo bench --bench ingest`. Prints events/s and latency percentiles.
+//! `cargo bench --bench ingest`. Prints events/s and latency percentiles. `SB_INGEST_CLIENTS`
+//! (default 4) sets how many clients send the batches of the throughput runs.
 
 use axum::body::Body;
 use axum::http::Request;
@@ -66,7 +67,12 @@ fn main() {
             .unwrap()
     };
 
-    // 1. Throughput: 4 concurrent clients, batches of 5,000 events: 400,000 in time order, then
+    let clients: usize = std::env::var("SB_INGEST_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4);
+    // 1. Throughput: concurrent clients (4 unless set), batches of 5,000 events: 400,000 in time order, then
     // 100,000 late ones spread over four weeks.
     for (label, first, count, times) in [
         ("in time order", 0u64, 400_000u64, Times::InOrder),
@@ -83,7 +89,7 @@ fn main() {
         let t = Instant::now();
         rt.block_on(async {
             let mut handles = Vec::new();
-            for chunk in bodies.chunks(bodies.len().div_ceil(4)) {
+            for chunk in bodies.chunks(bodies.len().div_ceil(clients)) {
                 let chunk: Vec<String> = chunk.to_vec();
                 let app = app.clone();
                 handles.push(tokio::spawn(async move {
@@ -102,7 +108,7 @@ fn main() {
         });
         let secs = t.elapsed().as_secs_f64();
         println!(
-            "durable ingest via HTTP batches of 5000 (4 clients), {label}: {:.0} events/s ({count} events in {secs:.2} s)",
+            "durable ingest via HTTP batches of 5000 ({clients} clients), {label}: {:.0} events/s ({count} events in {secs:.2} s)",
             count as f64 / secs,
         );
     }

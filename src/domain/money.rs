@@ -1,6 +1,6 @@
 //! Currencies. Amounts are i64 minor units of the org's currency; never floats.
 
-/// ISO 4217 codes with their number of minor-unit digits.
+/// ISO 4217 codes with their number of minor-unit digits, sorted by code (see [`find_currency`]).
 const CURRENCIES: &[(&str, u8)] = &[
     ("AED", 2),
     ("ARS", 2),
@@ -64,7 +64,7 @@ pub struct Currency(String);
 impl Currency {
     pub fn parse(code: &str) -> Result<Currency, super::Invalid> {
         let up = code.trim().to_ascii_uppercase();
-        if CURRENCIES.iter().any(|(c, _)| *c == up) {
+        if find_currency(&up).is_some() {
             Ok(Currency(up))
         } else {
             Err(super::Invalid::new(
@@ -93,17 +93,31 @@ impl Currency {
 
     /// Digits after the decimal point (2 for USD, 0 for JPY, 3 for KWD).
     pub fn minor_digits(&self) -> u8 {
-        CURRENCIES
-            .iter()
-            .find(|(c, _)| *c == self.0)
-            .map(|(_, d)| *d)
-            .unwrap_or(2)
+        find_currency(&self.0).map(|(_, d)| *d).unwrap_or(2)
     }
+}
+
+/// A code's entry in [`CURRENCIES`] (sorted by code: a binary search, as every amount of every
+/// ingested event asks for its currency's digits).
+fn find_currency(code: &str) -> Option<&'static (&'static str, u8)> {
+    CURRENCIES
+        .binary_search_by(|(c, _)| (*c).cmp(code))
+        .ok()
+        .map(|i| &CURRENCIES[i])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_currency_list_is_sorted_for_binary_search() {
+        assert!(CURRENCIES.windows(2).all(|w| w[0].0 < w[1].0));
+        for (code, digits) in CURRENCIES {
+            assert_eq!(Currency::parse(code).unwrap().minor_digits(), *digits);
+        }
+        assert!(Currency::parse("XYZ").is_err());
+    }
 
     #[test]
     fn brief_amounts_for_axes_keep_the_currency() {
@@ -143,10 +157,10 @@ pub enum MoneyInput {
 pub struct MoneyError(pub String);
 
 impl MoneyInput {
-    fn text(&self) -> String {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            MoneyInput::Text(s) => s.trim().to_string(),
-            MoneyInput::Number(n) => n.to_string(),
+            MoneyInput::Text(s) => s.trim().into(),
+            MoneyInput::Number(n) => n.to_string().into(),
         }
     }
 }
