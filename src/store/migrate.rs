@@ -45,13 +45,14 @@ fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
                 .add(&m);
         }
     }
-    add_into(txn, TOTAL_DAY, totals)?;
+    add_into(txn, TOTAL_DAY, totals, false)?;
     add_into(
         txn,
         PART_DAY,
         parts
             .iter()
             .map(|((o, d, b, v), m)| ((*o, *d, *b, v.as_str()), *m)),
+        false,
     )?;
     let mut totals: BTreeMap<(u64, i64), Metrics> = BTreeMap::new();
     let mut parts: BTreeMap<(u64, u8, i64, String), Metrics> = BTreeMap::new();
@@ -67,13 +68,14 @@ fn v2_to_v3(txn: &WriteTransaction) -> StoreResult<()> {
                 .add(&m);
         }
     }
-    add_into(txn, TOTAL_HOUR, totals)?;
+    add_into(txn, TOTAL_HOUR, totals, false)?;
     add_into(
         txn,
         PART_HOUR,
         parts
             .iter()
             .map(|((o, d, b, v), m)| ((*o, *d, *b, v.as_str()), *m)),
+        false,
     )?;
     Ok(())
 }

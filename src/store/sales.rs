@@ -313,7 +313,7 @@ impl AddRows for &WriteTransaction {
         def: TableDefinition<'static, K, &'static [u8]>,
         rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
     ) -> StoreResult<()> {
-        add_into(self, def, rows)
+        add_into(self, def, rows, false)
     }
 }
 
@@ -446,7 +446,7 @@ impl AddRows for TxnSink<'_> {
         def: TableDefinition<'static, K, &'static [u8]>,
         rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
     ) -> StoreResult<()> {
-        add_into(self.txn, def, rows)
+        add_into(self.txn, def, rows, false)
     }
 
     fn add_mostly_new<'k, K: redb::Key + 'static, V: Summed>(
@@ -454,44 +454,35 @@ impl AddRows for TxnSink<'_> {
         def: TableDefinition<'static, K, &'static [u8]>,
         rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
     ) -> StoreResult<()> {
-        add_new_into(self.txn, def, rows)
+        add_into(self.txn, def, rows, true)
     }
-}
-
-/// [`add_into`] for rows that are mostly new: each row is inserted first, in one descent of
-/// the tree, and only a row that was there already is read back, added to and written again
-/// (a lookup before every insert would find nothing almost every time).
-fn add_new_into<'k, K: redb::Key + 'static, V: Summed>(
-    txn: &WriteTransaction,
-    def: TableDefinition<'static, K, &'static [u8]>,
-    rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
-) -> StoreResult<()> {
-    let mut t = txn.open_table(def)?;
-    let mut buf = Vec::with_capacity(64);
-    for (k, m) in rows {
-        let old: Option<V> = match t.insert(&k, codec::encode_to(&mut buf, &m)?)? {
-            Some(v) => Some(codec::decode(v.value())?),
-            None => None,
-        };
-        if let Some(mut cur) = old {
-            cur.add_to(&m);
-            t.insert(&k, codec::encode_to(&mut buf, &cur)?)?;
-        }
-    }
-    Ok(())
 }
 
 /// Add each `(key, sum)` into a `key -> sum` table of a write transaction (read, add, write).
+/// With `mostly_new`, each row is inserted first, in one descent of the tree, and only a row
+/// that was there already is read back, added to and written again: for rows a lookup would
+/// almost never find (customer-day rows).
 pub(super) fn add_into<'k, K: redb::Key + 'static, V: Summed>(
     txn: &WriteTransaction,
     def: TableDefinition<'static, K, &'static [u8]>,
     rows: impl IntoIterator<Item = (K::SelfType<'k>, V)>,
+    mostly_new: bool,
 ) -> StoreResult<()> {
     let mut t = txn.open_table(def)?;
     let mut buf = Vec::with_capacity(64);
     for (k, m) in rows {
-        let mut cur: V = match t.get(&k)? {
-            Some(v) => codec::decode(v.value())?,
+        let old: Option<V> = {
+            let found = if mostly_new {
+                t.insert(&k, codec::encode_to(&mut buf, &m)?)?
+            } else {
+                t.get(&k)?
+            };
+            found.map(|v| codec::decode(v.value())).transpose()?
+        };
+        let mut cur = match old {
+            Some(v) => v,
+            // Inserted already.
+            None if mostly_new => continue,
             None => V::default(),
         };
         cur.add_to(&m);
