@@ -72,8 +72,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(4);
-    // 1. Throughput: concurrent clients (4 unless set), batches of 5,000 events: 400,000 in time order, then
-    // 100,000 late ones spread over four weeks.
+    // 1. Throughput: concurrent clients (4 unless set), batches of 5,000 events: 400,000 in
+    // time order, then 100,000 late ones spread over four weeks.
     for (label, first, count, times) in [
         ("in time order", 0u64, 400_000u64, Times::InOrder),
         (

@@ -1254,8 +1254,8 @@ mod tests {
             big.read(|t| products(t, org.id)).unwrap(),
             small.read(|t| products(t, org2.id)).unwrap()
         );
-        // Customer-day rows are inserted before being read (see `add_new_into`): in small
-        // batches most of them are there already and get added to.
+        // Customer-day rows are inserted before being read (`add_into` with `mostly_new`): in
+        // small batches most of them are there already and get added to.
         let customer_days = |s: &Store, org: OrgId| {
             s.read(|t| {
                 let mut rows = Vec::new();
