@@ -400,13 +400,14 @@ fn read_and_decode(
     let (n, bad, events) = decode_events(txn, feeder, progress)?;
     records += n;
     report_decoded(r, redb::TableHandle::name(&EVENTS), n, &bad);
-    let stored = EventIndex::of_time_index(txn)?;
+    let (stored, table) = EventIndex::of_time_index(txn)?;
     records += stored.keys;
     // The other tables, raw.
     let skip: Vec<&str> = decoded
         .into_iter()
         .chain([
             redb::TableHandle::name(&EVENTS),
+            redb::TableHandle::name(&EVENT_BLOCKS),
             redb::TableHandle::name(&EVENT_TIME),
         ])
         .collect();
@@ -422,7 +423,11 @@ fn read_and_decode(
         )),
         Err(e) => r.problems.push(format!("reading the tables failed: {e}")),
     }
-    Ok(IndexCheck { stored, events })
+    Ok(IndexCheck {
+        stored,
+        table,
+        events,
+    })
 }
 
 /// Every event decoded, and fed to the replay; returns (records, first failures, the
@@ -456,13 +461,15 @@ fn decode_events(
 /// The time index of the events, and the events' own time keys.
 struct IndexCheck {
     stored: EventIndex,
+    /// The index's table (per-event rows in files before schema version 9).
+    table: &'static str,
     /// None when some events do not decode.
     events: Option<EventIndex>,
 }
 
 /// The time index of the events holds exactly the stored events' keys.
 fn compare_index(index: &IndexCheck, r: &mut Report) {
-    let name = redb::TableHandle::name(&EVENT_TIME);
+    let name = index.table;
     match &index.events {
         Some(events) => r.check(
             index.stored == *events,
@@ -878,7 +885,7 @@ fn replay(
     })
 }
 
-/// A fingerprint of a set of `EVENT_TIME` keys (org, time, kind, id), the same whatever order
+/// A fingerprint of a set of time index entries (org, time, kind, id), the same whatever order
 /// they are added in: the time index and the events it indexes must give the same one.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct EventIndex {
@@ -899,8 +906,11 @@ impl EventIndex {
         self.xor ^= h.rotate_left(17).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 
-    /// The fingerprint of the stored time index.
-    fn of_time_index(txn: &redb::ReadTransaction) -> Result<EventIndex, StoreError> {
+    /// The fingerprint of the stored time index, and the name of its table: blocks, or in a
+    /// file not yet upgraded to schema version 9, a row per event.
+    fn of_time_index(
+        txn: &redb::ReadTransaction,
+    ) -> Result<(EventIndex, &'static str), StoreError> {
         let mut index = EventIndex::default();
         if let Some(t) = open_existing(txn, EVENT_TIME)? {
             for row in t.iter()? {
@@ -908,8 +918,12 @@ impl EventIndex {
                 let (org, at, kind, id) = k.value();
                 index.add(org, at, kind, id);
             }
+            return Ok((index, redb::TableHandle::name(&EVENT_TIME)));
         }
-        Ok(index)
+        if let Some(t) = open_existing(txn, EVENT_BLOCKS)? {
+            crate::store::event_times::each(&t, |org, e| index.add(org, e.at, e.kind, &e.id))?;
+        }
+        Ok((index, redb::TableHandle::name(&EVENT_BLOCKS)))
     }
 }
 
@@ -1445,21 +1459,22 @@ mod tests {
                 };
                 h.remove((k.0, k.1, k.2, k.3.as_str()))?;
                 // An event indexed at a time a microsecond off its own.
-                let mut times = txn.open_table(EVENT_TIME)?;
-                let (org, at, kind, id) = {
-                    let last = times.last()?.unwrap();
-                    let (org, at, kind, id) = last.0.value();
-                    (org, at, kind, id.to_string())
+                let mut blocks = txn.open_table(EVENT_BLOCKS)?;
+                let (k, mut entries) = {
+                    let last = blocks.last()?.unwrap();
+                    let entries: Vec<crate::store::event_times::Entry> =
+                        codec::decode(last.1.value())?;
+                    (last.0.value(), entries)
                 };
-                times.remove((org, at, kind, id.as_str()))?;
-                times.insert((org, at + 1, kind, id.as_str()), ())?;
+                entries.last_mut().unwrap().at += 1;
+                blocks.insert(k, codec::encode(&entries)?.as_slice())?;
                 Ok(())
             },
             &[
                 "customer_day: 1 of",
                 "customers: 1 of",
                 "part_hour: 1 of",
-                "the time index of the events (event_time) does not match them",
+                "the time index of the events (event_time_blocks) does not match them",
             ],
         );
         assert_eq!(problems.len(), 2, "{problems:?}");

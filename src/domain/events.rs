@@ -364,8 +364,59 @@ fn bad_event(e: serde_json::Error) -> ItemError {
 
 /// Parse and validate one event from its JSON text (one item of a batch, one JSONL line).
 pub fn parse(json: &str, cur: &Intake) -> Result<Event, ItemError> {
-    let raw: RawEvent = serde_json::from_str(json).map_err(bad_event)?;
-    validate_raw(raw, cur)
+    validate_raw(read_raw(json).map_err(bad_event)?, cur)
+}
+
+/// An event's JSON read into its input shape. serde reads an internally tagged enum by first
+/// buffering the whole object (every key and value) to find the tag, then reading the variant
+/// from the buffer. When `type` is the first key, as clients send it, the variant is read
+/// straight from the text instead; any other order takes serde's way.
+fn read_raw(json: &str) -> Result<RawEvent, serde_json::Error> {
+    let type_first = json
+        .trim_start()
+        .strip_prefix('{')
+        .is_some_and(|rest| rest.trim_start().starts_with("\"type\""));
+    if !type_first {
+        return serde_json::from_str(json);
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let raw = serde::Deserializer::deserialize_map(&mut de, TypeFirst)?;
+    de.end()?;
+    Ok(raw)
+}
+
+/// The `type` of an event, read on its own.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Tag {
+    SaleCompleted,
+    RefundProcessed,
+    CustomerCreated,
+    TrafficRecorded,
+}
+
+/// Reads an event object whose first key is `type`.
+struct TypeFirst;
+
+impl<'de> serde::de::Visitor<'de> for TypeFirst {
+    type Value = RawEvent;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawEvent, A::Error> {
+        // (the key, checked by the caller to be `type`)
+        map.next_key::<serde::de::IgnoredAny>()?;
+        let tag: Tag = map.next_value()?;
+        let rest = serde::de::value::MapAccessDeserializer::new(map);
+        Ok(match tag {
+            Tag::SaleCompleted => RawEvent::SaleCompleted(RawSale::deserialize(rest)?),
+            Tag::RefundProcessed => RawEvent::RefundProcessed(RawRefund::deserialize(rest)?),
+            Tag::CustomerCreated => RawEvent::CustomerCreated(RawCustomer::deserialize(rest)?),
+            Tag::TrafficRecorded => RawEvent::TrafficRecorded(RawTraffic::deserialize(rest)?),
+        })
+    }
 }
 
 /// Validate an event already in the input shape (e.g. built from a CSV row).
@@ -518,6 +569,74 @@ mod tests {
             currency: Box::leak(Box::new(Currency::parse("USD").unwrap())),
             rates: Box::leak(Box::default()),
             oldest: None,
+        }
+    }
+
+    /// An event reads the same with `type` first (read straight into its shape) as with
+    /// `type` elsewhere (serde's buffered way): the same event, or the same error.
+    #[test]
+    fn type_first_reads_like_any_other_key_order() {
+        let cases = [
+            (
+                "sale_completed",
+                r#""id":"o-1","occurred_at":"2026-11-20T14:03:00Z","customer_id":"c","lines":[{"sku":"a","category":"Hw","quantity":2,"unit_price":"1.50","unit_cost":0.5}],"tax":"0.10","shipping":1}"#,
+            ),
+            (
+                "refund_processed",
+                r#""id":"r","order_id":"o-1","occurred_at":"2026-11-21T00:00:00+01:00","amount":"1.00","lines":[{"sku":"a","quantity":1}]}"#,
+            ),
+            (
+                "customer_created",
+                r#""id":"c","occurred_at":"2026-11-20T14:03:00Z","email":"a@b.c","name":"A \"B\"","region":"EMEA"}"#,
+            ),
+            (
+                "traffic_recorded",
+                r#""id":"t","occurred_at":"2026-11-20T14:03:00Z","channel":"web","visits":12}"#,
+            ),
+            // bad items
+            (
+                "sale_completed",
+                r#""id":"o","occurred_at":"2026-11-20T14:03:00Z","lines":[],"colour":"red"}"#,
+            ),
+            (
+                "sale_completed",
+                r#""id":"o","occurred_at":"2026-11-20T14:03:00Z"}"#,
+            ),
+            (
+                "sale_completed",
+                r#""id":7,"occurred_at":"2026-11-20T14:03:00Z","lines":[]}"#,
+            ),
+            (
+                "sale_completed",
+                r#""id":"o","occurred_at":"2026-11-20T14:03:00Z","lines":[{"sku":"a","quantity":1,"unit_price":"x"}]}"#,
+            ),
+            (
+                "traffic_recorded",
+                r#""id":"t","occurred_at":"yesterday","visits":-1}"#,
+            ),
+            ("sale_done", r#""id":"o"}"#),
+        ];
+        let p = usd();
+        let outcome = |json: &str| match parse(json, &p) {
+            Ok(e) => Ok(e),
+            Err(e) => Err((e.code, e.field)),
+        };
+        for (kind, rest) in cases {
+            let first = format!(r#" {{ "type" : "{kind}",{rest}"#);
+            let body = rest.trim_end_matches('}');
+            let last = format!(r#"{{{body},"type":"{kind}"}}"#);
+            assert_eq!(outcome(&first), outcome(&last), "{first}");
+        }
+        let sale = format!(r#"{{"type":"sale_completed",{}"#, cases[0].1);
+        assert!(outcome(&sale).is_ok());
+        for bad in [
+            format!("{sale} x"),
+            format!("{sale}}}"),
+            r#"{"type":7,"id":"o"}"#.to_string(),
+            r#"{"type":"sale_completed","type":"sale_completed","id":"o"}"#.to_string(),
+            r#"{"type":"sale_completed""#.to_string(),
+        ] {
+            assert_eq!(outcome(&bad).unwrap_err().0, "bad_event", "{bad}");
         }
     }
 

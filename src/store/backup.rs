@@ -138,10 +138,11 @@ impl Visit for Count<'_> {
         &mut self,
         def: TableDefinition<K, V>,
     ) -> Result<(), StoreError> {
-        let n = match super::open_existing(self.txn, def)? {
-            Some(t) => t.len()?,
-            None => 0,
+        // (a table the file does not have is not listed)
+        let Some(t) = super::open_existing(self.txn, def)? else {
+            return Ok(());
         };
+        let n = t.len()?;
         self.out
             .insert(redb::TableHandle::name(&def).to_string(), n);
         Ok(())

@@ -6,6 +6,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod backup;
 pub mod codec;
+pub mod event_times;
 pub mod integrity;
 pub mod migrate;
 pub mod orgs;

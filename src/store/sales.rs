@@ -2,7 +2,7 @@
 //! transaction, so it is either wholly visible or not at all; `verify` runs the same batch
 //! code against memory ([`Sink`]).
 
-use super::{ReadTx, StoreResult, codec, get_rec, tables::*};
+use super::{ReadTx, StoreResult, codec, event_times, get_rec, tables::*};
 use crate::domain::events::{Event, Kind, Refund, Sale};
 use crate::domain::org::Org;
 use crate::domain::rollup::{self, Contribution, Metrics};
@@ -251,7 +251,8 @@ pub fn apply(txn: &WriteTransaction, org: &Org, events: &[Event]) -> StoreResult
     let mut sink = TxnSink {
         txn,
         events_t: txn.open_table(EVENTS)?,
-        times_t: txn.open_table(EVENT_TIME)?,
+        blocks_t: txn.open_table(EVENT_BLOCKS)?,
+        times: Vec::new(),
         pending_t: txn.open_table(PENDING_REFUNDS)?,
         customers_t: txn.open_table(CUSTOMERS)?,
         products_t: txn.open_table(PRODUCTS)?,
@@ -344,7 +345,9 @@ pub trait Sink: AddRows {
 struct TxnSink<'t> {
     txn: &'t WriteTransaction,
     events_t: redb::Table<'t, (u64, u8, &'static str), &'static [u8]>,
-    times_t: redb::Table<'t, (u64, i64, u8, &'static str), ()>,
+    blocks_t: redb::Table<'t, (u64, i64, u64), &'static [u8]>,
+    /// The batch's new events, for the time index (written once, at the end).
+    times: Vec<event_times::Entry>,
     pending_t: redb::Table<'t, (u64, &'static str, &'static str), &'static [u8]>,
     customers_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
     products_t: redb::Table<'t, (u64, &'static str), &'static [u8]>,
@@ -367,7 +370,11 @@ impl Sink for TxnSink<'_> {
             self.events_t.insert(key, old.as_slice())?;
             return Ok(false);
         }
-        self.times_t.insert((org.0, e.at().0, kb, e.id()), ())?;
+        self.times.push(event_times::Entry {
+            at: e.at().0,
+            kind: kb,
+            id: e.id().to_string(),
+        });
         Ok(true)
     }
 
@@ -426,6 +433,9 @@ impl Sink for TxnSink<'_> {
     }
 
     fn changed(&mut self, org: OrgId, searched: &[(Change, String)], new: bool) -> StoreResult<()> {
+        if !self.times.is_empty() {
+            event_times::add(&mut self.blocks_t, org.0, std::mem::take(&mut self.times))?;
+        }
         super::search::log(
             self.txn,
             org,
@@ -994,32 +1004,20 @@ pub const PART_CHANNEL: u8 = 0;
 pub const PART_REGION: u8 = 1;
 pub const PART_CATEGORY: u8 = 2;
 
-/// Delete up to `limit` raw events of `org` that occurred before `before`; their rollups and
-/// customer and product aggregates stay. Returns how many were deleted.
+/// Delete the raw events of `org` that occurred before `before`, about `limit` of them (whole
+/// blocks of the time index: at least `limit` while there are that many, and at most one
+/// block more); their rollups and customer and product aggregates stay. Returns how many
+/// were deleted.
 pub fn expire_raw(
     txn: &WriteTransaction,
     org: OrgId,
     before: Ts,
     limit: usize,
 ) -> StoreResult<usize> {
-    let old: Vec<(i64, u8, String)> = {
-        let t = txn.open_table(EVENT_TIME)?;
-        let mut v = Vec::new();
-        for row in t
-            .range((org.0, i64::MIN, 0u8, "")..(org.0, before.0, 0u8, ""))?
-            .take(limit)
-        {
-            let (k, _) = row?;
-            let (_, at, kind, id) = k.value();
-            v.push((at, kind, id.to_string()));
-        }
-        v
-    };
-    let mut times = txn.open_table(EVENT_TIME)?;
+    let old = event_times::take_before(&mut txn.open_table(EVENT_BLOCKS)?, org.0, before.0, limit)?;
     let mut events = txn.open_table(EVENTS)?;
-    for (at, kind, id) in &old {
-        times.remove((org.0, *at, *kind, id.as_str()))?;
-        events.remove((org.0, *kind, id.as_str()))?;
+    for e in &old {
+        events.remove((org.0, e.kind, e.id.as_str()))?;
     }
     if !old.is_empty() {
         // rollups now hold more than the raw events (verify cannot recompute them)
@@ -1039,29 +1037,24 @@ pub fn latest_sales(
     max_scan: usize,
     keep: impl Fn(&Sale) -> bool,
 ) -> StoreResult<Vec<Sale>> {
-    let times = txn.table(EVENT_TIME)?;
     let events = txn.table(EVENTS)?;
     let sale = kind_byte(Kind::Sale);
     let mut out = Vec::new();
-    for row in times
-        .range((org.0, i64::MIN, 0u8, "")..=(org.0, i64::MAX, u8::MAX, "\u{10ffff}"))?
-        .rev()
-        .take(max_scan)
-    {
-        let (k, _) = row?;
-        let (_, _, kind, id) = k.value();
-        if kind != sale {
-            continue;
-        }
-        if let Some(Event::Sale(s)) = get_rec::<_, Event>(&events, (org.0, sale, id))?
+    let mut scanned = 0;
+    if limit == 0 {
+        return Ok(out);
+    }
+    event_times::newest_first(&txn.table(EVENT_BLOCKS)?, org.0, |e| {
+        scanned += 1;
+        if e.kind == sale
+            && let Some(Event::Sale(s)) =
+                get_rec::<_, Event>(&events, (org.0, sale, e.id.as_str()))?
             && keep(&s)
         {
             out.push(s);
-            if out.len() == limit {
-                break;
-            }
         }
-    }
+        Ok(out.len() < limit && scanned < max_scan)
+    })?;
     Ok(out)
 }
 
@@ -1225,22 +1218,19 @@ mod tests {
         assert_eq!(accepted(&one), 700);
         let times = |s: &Store, org: OrgId| {
             s.read(|t| {
-                let rows = t
-                    .open_table(EVENT_TIME)?
-                    .range((org.0, i64::MIN, 0, "")..=(org.0, i64::MAX, u8::MAX, "\u{10ffff}"))?
-                    .map(|r| {
-                        r.map(|(k, _)| {
-                            let (_, at, kind, id) = k.value();
-                            (at, kind, id.to_string())
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                let mut rows = Vec::new();
+                event_times::newest_first(&t.open_table(EVENT_BLOCKS)?, org.0, |e| {
+                    rows.push(e);
+                    Ok(true)
+                })?;
                 Ok(rows)
             })
             .unwrap()
         };
+        // (in small batches a minute's events are spread over several blocks)
         let indexed = times(&big, org.id);
         assert_eq!(indexed.len(), 700);
+        assert!(indexed.is_sorted_by(|a, b| a >= b));
         assert_eq!(indexed, times(&small, org2.id));
         assert_eq!(
             big.read(|t| day_rollups(t, org.id)).unwrap(),
@@ -1279,6 +1269,72 @@ mod tests {
             .count();
         assert_eq!(orders, with_customer as i64);
         assert!(rows.len() < 100 && rows.iter().any(|r| r.3.orders > 10));
+    }
+
+    /// The ticker's sales: newest by time of sale whatever order they arrived in, filtered,
+    /// at most `limit`, looking at no more than `max_scan` events.
+    #[test]
+    fn latest_sales_are_newest_first_whatever_the_arrival_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let org = store
+            .write(|t| orgs::create(t, NewOrg::parse("L", "UTC", "USD").unwrap(), Ts(0)))
+            .unwrap();
+        let sale = |id: &str, minutes: i64, seconds: i64, channel: &str| {
+            Event::Sale(Sale {
+                id: id.into(),
+                at: Ts(at(minutes).0 + seconds * 1_000_000),
+                customer: None,
+                channel: channel.into(),
+                region: "EMEA".into(),
+                lines: vec![SaleLine {
+                    sku: "S".into(),
+                    name: "S".into(),
+                    category: "C".into(),
+                    quantity: 1,
+                    unit_price: 100,
+                    unit_cost: None,
+                }],
+                discount: 0,
+                tax: 0,
+                shipping: 0,
+            })
+        };
+        let visits = Event::Traffic(Traffic {
+            id: "t".into(),
+            at: at(9),
+            channel: "online".into(),
+            region: "EMEA".into(),
+            visits: 5,
+        });
+        // Three writes; the second brings a late sale into a minute written before, and the
+        // newest event is traffic (not a sale).
+        for batch in [
+            vec![sale("a", 1, 0, "online"), sale("b", 2, 10, "retail")],
+            vec![sale("c", 2, 5, "online"), sale("d", 3, 0, "online"), visits],
+            vec![sale("e", 2, 30, "online")],
+        ] {
+            store.write(|t| apply(t, &org, &batch)).unwrap();
+        }
+        let ids = |limit, max_scan, channel: Option<&str>| -> Vec<String> {
+            store
+                .read(|t| {
+                    latest_sales(t, org.id, limit, max_scan, |s| {
+                        channel.is_none_or(|c| s.channel == c)
+                    })
+                })
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(ids(10, 100, None), ["d", "e", "b", "c", "a"]);
+        assert_eq!(ids(2, 100, None), ["d", "e"]);
+        assert_eq!(ids(10, 100, Some("online")), ["d", "e", "c", "a"]);
+        assert_eq!(ids(10, 100, Some("retail")), ["b"]);
+        // The traffic event and "d", "e", "b" are the first four looked at.
+        assert_eq!(ids(10, 4, Some("online")), ["d", "e"]);
+        assert!(ids(0, 100, None).is_empty());
     }
 
     const REGIONS: [&str; 2] = ["EMEA", "NA"];

@@ -26,9 +26,15 @@ pub const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audi
 
 /// (org, kind, event id) -> Event; the idempotency check and the raw record.
 pub const EVENTS: TableDefinition<(u64, u8, &str), &[u8]> = TableDefinition::new("events");
-/// (org, occurred_at micros, kind, event id) -> (); events in time order.
+/// (org, occurred_at micros, kind, event id) -> (): the time index up to schema version 8,
+/// one row per event. Version 9 moved it into [`EVENT_BLOCKS`]; only the upgrade reads it.
 pub const EVENT_TIME: TableDefinition<(u64, i64, u8, &str), ()> =
     TableDefinition::new("event_time");
+/// (org, UTC minute, block number) -> the (occurred_at, kind, id) of the events one write
+/// stored for that minute: the events in time order, a row per batch and minute instead of a
+/// row per event (see `store::event_times`).
+pub const EVENT_BLOCKS: TableDefinition<(u64, i64, u64), &[u8]> =
+    TableDefinition::new("event_time_blocks");
 /// (org, local hour start as UTC micros, "channel\x1fregion\x1fcategory") -> Metrics
 pub const ROLLUP_HOUR: TableDefinition<(u64, i64, &str), &[u8]> =
     TableDefinition::new("rollup_hour");
@@ -128,8 +134,8 @@ pub const SEARCH_CHANGES: TableDefinition<u64, (u64, u8, &str)> =
     TableDefinition::new("search_changes");
 
 /// Something done to every table of the file, each with its own key and value types (backup,
-/// restore, checks). [`for_each`] is the one list of tables; a test compares it with the
-/// tables a fresh file has.
+/// restore, checks). [`for_each`] is the one list of tables; a visitor skips the tables a
+/// file does not have (a file of an older version lacks newer ones, and has retired ones).
 pub trait Visit {
     type Error;
     fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -149,7 +155,10 @@ pub fn for_each<T: Visit>(v: &mut T) -> Result<(), T::Error> {
     v.table(REFRESH_TOKENS)?;
     v.table(AUDIT)?;
     v.table(EVENTS)?;
+    // Retired in schema version 9, so only in older files: listed for the backup taken before
+    // such a file is upgraded and for restoring a backup of one (the upgrade then moves it).
     v.table(EVENT_TIME)?;
+    v.table(EVENT_BLOCKS)?;
     v.table(ROLLUP_HOUR)?;
     v.table(ROLLUP_DAY)?;
     v.table(CUSTOMERS)?;

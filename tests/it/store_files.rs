@@ -622,3 +622,87 @@ fn scheduled_backups_keep_the_newest_and_each_is_whole() {
         "the newest two of 11:06:40 to :43"
     );
 }
+
+/// The version-8 file's time index (a row per event) becomes blocks listing the same events,
+/// the old table goes, and the ticker reads the newest sales from the blocks.
+#[test]
+fn schema_v8_fixture_moves_the_time_index_into_blocks() {
+    use salesboard::store::{event_times, sales, tables};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("salesboard.redb");
+    std::fs::copy(fixture("schema-v8.redb"), &p).unwrap();
+    let old: Vec<(u64, i64, u8, String)> = {
+        let db = redb::Database::open(&p).unwrap();
+        let t = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let rows = t.open_table(tables::EVENT_TIME).unwrap();
+        rows.iter()
+            .unwrap()
+            .map(|r| {
+                let (k, _) = r.unwrap();
+                let (org, at, kind, id) = k.value();
+                (org, at, kind, id.to_string())
+            })
+            .collect()
+    };
+    assert!(old.len() > 700, "{}", old.len());
+    let store = Store::open(&p).unwrap();
+    let mut moved = Vec::new();
+    store
+        .read(|t| {
+            event_times::each(&t.open_table(tables::EVENT_BLOCKS)?, |org, e| {
+                moved.push((org, e.at, e.kind, e.id.clone()))
+            })
+        })
+        .unwrap();
+    moved.sort();
+    assert_eq!(moved, old);
+    let names: Vec<String> = store
+        .read(|t| {
+            use redb::TableHandle;
+            Ok(t.list_tables()?.map(|h| h.name().to_string()).collect())
+        })
+        .unwrap();
+    assert!(!names.iter().any(|n| n == "event_time"), "{names:?}");
+    let org = store
+        .read(|t| orgs::by_name(t, "fixture co"))
+        .unwrap()
+        .unwrap();
+    let latest = store
+        .read(|t| sales::latest_sales(t, org.id, 5, 1000, |_| true))
+        .unwrap();
+    assert_eq!(latest.len(), 5);
+    let newest_sale = old
+        .iter()
+        .filter(|(_, _, kind, _)| *kind == 1)
+        .max()
+        .unwrap();
+    assert_eq!(latest[0].id, newest_sale.3);
+    assert!(latest.windows(2).all(|w| w[0].at >= w[1].at));
+    drop(store);
+
+    // The backup taken before the upgrade has the old index; restored, it is upgraded the same.
+    let kept = salesboard::store::migrate::upgrade_backup_path(&p, 8);
+    let header = salesboard::store::backup::check(&kept).unwrap();
+    assert_eq!(header.tables["event_time"], old.len() as u64);
+    assert!(!header.tables.contains_key("event_time_blocks"));
+    let restored = dir.path().join("restored.redb");
+    salesboard::store::backup::restore_file(&kept, &restored).unwrap();
+    let store = Store::open(&restored).unwrap();
+    let mut again = Vec::new();
+    store
+        .read(|t| {
+            event_times::each(&t.open_table(tables::EVENT_BLOCKS)?, |org, e| {
+                again.push((org, e.at, e.kind, e.id.clone()))
+            })
+        })
+        .unwrap();
+    again.sort();
+    assert_eq!(again, old);
+    // A backup of the upgraded file lists the new table, not the retired one.
+    let now = salesboard::domain::Ts(1_795_000_000_000_000);
+    let fresh = dir.path().join("fresh.sbbackup");
+    salesboard::store::backup::write(&store, &fresh, false, now).unwrap();
+    let header = salesboard::store::backup::check(&fresh).unwrap();
+    assert!(!header.tables.contains_key("event_time"));
+    assert!(header.tables["event_time_blocks"] > 0);
+}
