@@ -1,17 +1,18 @@
 //! The events of an org in time order, for the live ticker (the newest sales) and for raw-event
 //! retention (the oldest events).
 //!
-//! A row (a block) holds the events one write stored for one UTC minute, sorted. A batch of
-//! 20,000 events a second apart writes about 330 rows instead of 20,000: every B-tree row
+//! A row (a block) holds the events one batch stored for one ten-minute slot (UTC), sorted. A
+//! batch of 20,000 events a second apart writes 34 rows instead of 20,000: every B-tree row
 //! costs a descent and a leaf write, and the row per event was a sixth of the ingest writer's
-//! time. Reading in time order decodes the blocks of a minute together and sorts them.
+//! time. Reading in time order decodes the blocks of a slot together and sorts them, so a
+//! slot is short enough that even a busy shop's newest slot is quick to read for the ticker.
 
 use super::{StoreResult, codec, tables::EVENT_BLOCKS};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-/// The span of one block, in microseconds.
-const MINUTE: i64 = 60_000_000;
+/// The span of one slot, in microseconds: ten minutes.
+const SLOT: i64 = 600_000_000;
 
 /// One event in the index. Ordered by time, then kind, then id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -23,8 +24,8 @@ pub struct Entry {
     pub id: String,
 }
 
-fn minute_of(at: i64) -> i64 {
-    at.div_euclid(MINUTE)
+fn slot_of(at: i64) -> i64 {
+    at.div_euclid(SLOT)
 }
 
 type Blocks<'t> = Table<'t, (u64, i64, u64), &'static [u8]>;
@@ -34,20 +35,23 @@ fn org_range(org: u64) -> std::ops::RangeInclusive<Key> {
     (org, i64::MIN, 0)..=(org, i64::MAX, u64::MAX)
 }
 
-/// Index newly stored events of `org` (in any order): one new block per minute they fall in.
-pub fn add(t: &mut Blocks<'_>, org: u64, mut entries: Vec<Entry>) -> StoreResult<()> {
+/// Index a batch's newly stored events of `org` (in any order): one block per slot they fall
+/// in, numbered `batch`. A batch number names one batch of the org (ingest uses the org's new
+/// data version); should a block with the number exist, the events are added to it.
+pub fn add(t: &mut Blocks<'_>, org: u64, batch: u64, mut entries: Vec<Entry>) -> StoreResult<()> {
     entries.sort_unstable();
     let mut buf = Vec::new();
-    for block in entries.chunk_by(|a, b| minute_of(a.at) == minute_of(b.at)) {
-        let minute = minute_of(block[0].at);
-        let number = match t
-            .range((org, minute, 0)..=(org, minute, u64::MAX))?
-            .next_back()
-        {
-            Some(row) => row?.0.value().2 + 1,
-            None => 0,
-        };
-        t.insert((org, minute, number), codec::encode_to(&mut buf, &block)?)?;
+    for block in entries.chunk_by(|a, b| slot_of(a.at) == slot_of(b.at)) {
+        let key = (org, slot_of(block[0].at), batch);
+        let old = t
+            .insert(key, codec::encode_to(&mut buf, &block)?)?
+            .map(|v| codec::decode::<Vec<Entry>>(v.value()))
+            .transpose()?;
+        if let Some(mut merged) = old {
+            merged.extend_from_slice(block);
+            merged.sort_unstable();
+            t.insert(key, codec::encode_to(&mut buf, &merged)?)?;
+        }
     }
     Ok(())
 }
@@ -63,21 +67,21 @@ where
     T: ReadableTable<Key, &'static [u8]>,
 {
     let mut rows = t.range(org_range(org))?.rev();
-    // The events of the minute being read: its blocks come newest block first, but the events
-    // of one minute are only in time order once all its blocks are merged.
-    let mut minute: Option<i64> = None;
+    // The events of the slot being read: its blocks come newest batch first, but the events
+    // of one slot are only in time order once all its blocks are merged.
+    let mut slot: Option<i64> = None;
     let mut events: Vec<Entry> = Vec::new();
     loop {
         let row = rows.next().transpose()?;
         let next = row.as_ref().map(|(k, _)| k.value().1);
-        if next != minute {
+        if next != slot {
             events.sort_unstable_by(|a, b| b.cmp(a));
             for e in events.drain(..) {
                 if !each(e)? {
                     return Ok(());
                 }
             }
-            minute = next;
+            slot = next;
         }
         match row {
             Some((_, v)) => events.extend(codec::decode::<Vec<Entry>>(v.value())?),
@@ -109,11 +113,11 @@ pub fn take_before(
     before: i64,
     limit: usize,
 ) -> StoreResult<Vec<Entry>> {
-    // Blocks of earlier minutes hold only older events; those of `before`'s own minute may
-    // hold newer ones too, which stay.
+    // Blocks of earlier slots hold only older events; those of `before`'s own slot may hold
+    // newer ones too, which stay.
     let mut found: Vec<(Key, Vec<Entry>)> = Vec::new();
     let mut n = 0;
-    for row in t.range((org, i64::MIN, 0)..=(org, minute_of(before), u64::MAX))? {
+    for row in t.range((org, i64::MIN, 0)..=(org, slot_of(before), u64::MAX))? {
         let (k, v) = row?;
         let entries: Vec<Entry> = codec::decode(v.value())?;
         let old = entries.iter().filter(|e| e.at < before).count();
@@ -141,8 +145,8 @@ pub fn take_before(
     Ok(taken)
 }
 
-/// Schema version 9: the per-event index rows of `old` (org, time, kind, id) become blocks,
-/// and `old` is deleted. A file that never had `old` only gets the (empty) new table.
+/// Schema version 9: the per-event index rows of `old` (org, time, kind, id) become blocks
+/// (batch number 0; ingest's start at 1), and `old` is deleted. A file that never had `old` only gets the (empty) new table.
 pub fn upgrade_from_rows(
     txn: &WriteTransaction,
     old: TableDefinition<(u64, i64, u8, &str), ()>,
@@ -160,10 +164,10 @@ pub fn upgrade_from_rows(
         let mut block: Option<(u64, i64)> = None;
         let mut events: Vec<Entry> = Vec::new();
         let mut write = |key: Option<(u64, i64)>, events: &mut Vec<Entry>| -> StoreResult<()> {
-            if let Some((org, minute)) = key
+            if let Some((org, slot)) = key
                 && !events.is_empty()
             {
-                blocks.insert((org, minute, 0), codec::encode_to(&mut buf, &*events)?)?;
+                blocks.insert((org, slot, 0), codec::encode_to(&mut buf, &*events)?)?;
                 events.clear();
             }
             Ok(())
@@ -171,7 +175,7 @@ pub fn upgrade_from_rows(
         for row in rows.iter()? {
             let (k, _) = row?;
             let (org, at, kind, id) = k.value();
-            let key = Some((org, minute_of(at)));
+            let key = Some((org, slot_of(at)));
             if key != block {
                 write(block, &mut events)?;
                 block = key;
@@ -233,65 +237,68 @@ mod tests {
             .unwrap()
     }
 
-    /// Writes add blocks per minute, numbered on; reading merges a minute's blocks into one
-    /// time order, newest first, and keeps orgs apart.
+    /// Batches add blocks per slot, numbered by batch; reading merges a slot's blocks into
+    /// one time order, newest first, and keeps orgs apart.
     #[test]
-    fn blocks_read_back_newest_first_across_writes() {
+    fn blocks_read_back_newest_first_across_batches() {
         let (_d, store) = store();
-        let m = MINUTE;
-        let writes = [
+        let m = SLOT;
+        let batches = [
             vec![entry(m + 5, "b"), entry(2 * m + 1, "c"), entry(m + 1, "a")],
             vec![entry(m + 3, "late"), entry(-m + 7, "before 1970")],
             vec![entry(m + 5, "b2"), entry(2 * m + 1, "c")],
         ];
-        for w in writes {
+        for (n, b) in batches.into_iter().enumerate() {
             store
-                .write(|t| add(&mut t.open_table(EVENT_BLOCKS)?, 7, w))
+                .write(|t| add(&mut t.open_table(EVENT_BLOCKS)?, 7, n as u64 + 1, b))
                 .unwrap();
         }
+        let other = vec![entry(m, "x")];
         store
-            .write(|t| add(&mut t.open_table(EVENT_BLOCKS)?, 8, vec![entry(m, "x")]))
+            .write(|t| add(&mut t.open_table(EVENT_BLOCKS)?, 8, 1, other))
+            .unwrap();
+        // A batch number used again adds to its blocks.
+        let again = vec![entry(m + 4, "again")];
+        store
+            .write(|t| add(&mut t.open_table(EVENT_BLOCKS)?, 7, 3, again))
             .unwrap();
         assert_eq!(
             blocks(&store),
             vec![
-                ((7, -1, 0), 1),
-                ((7, 1, 0), 2),
-                ((7, 1, 1), 1),
+                ((7, -1, 2), 1),
+                ((7, 1, 1), 2),
                 ((7, 1, 2), 1),
-                ((7, 2, 0), 1),
+                ((7, 1, 3), 2),
                 ((7, 2, 1), 1),
-                ((8, 1, 0), 1),
+                ((7, 2, 3), 1),
+                ((8, 1, 1), 1),
             ]
         );
         let ids: Vec<String> = newest(&store, 7).into_iter().map(|e| e.id).collect();
         assert_eq!(
             ids,
-            ["c", "c", "b2", "b", "late", "a", "before 1970"].map(String::from)
+            ["c", "c", "b2", "b", "again", "late", "a", "before 1970"].map(String::from)
         );
         assert_eq!(newest(&store, 8), vec![entry(m, "x")]);
         assert!(newest(&store, 9).is_empty());
     }
 
-    /// Expiry takes whole blocks of older minutes and the older part of the block that holds
+    /// Expiry takes whole blocks of older slots and the older part of the block that holds
     /// `before`, at least `limit` a call, and keeps the rest readable.
     #[test]
     fn taking_old_events_keeps_the_newer_part_of_a_block() {
         let (_d, store) = store();
-        let m = MINUTE;
+        let m = SLOT;
         let mut all = Vec::new();
-        for minute in 0..5 {
+        for slot in 0..5 {
             for s in 0..3 {
-                all.push(entry(
-                    minute * m + s * 10_000_000,
-                    &format!("e{minute}-{s}"),
-                ));
+                all.push(entry(slot * m + s * 10_000_000, &format!("e{slot}-{s}")));
             }
         }
         store
-            .write(|t| add(&mut t.open_table(EVENT_BLOCKS)?, 1, all.clone()))
+            .write(|t| add(&mut t.open_table(EVENT_BLOCKS)?, 1, 1, all.clone()))
             .unwrap();
-        // Before the second event of minute 3: 3 + 3 + 3 + 1 events.
+        // Before the second event of slot 3: 3 + 3 + 3 + 1 events.
         let before = 3 * m + 10_000_000;
         let take = |limit| {
             store
@@ -315,7 +322,7 @@ mod tests {
     #[test]
     fn per_event_rows_are_moved_into_blocks() {
         let (_d, store) = store();
-        let m = MINUTE;
+        let m = SLOT;
         let rows = [
             (1u64, m + 2, 0u8, "a"),
             (1, m + 2, 2, "a"),

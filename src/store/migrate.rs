@@ -13,8 +13,8 @@ const STEPS: &[Step] = &[
     v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9,
 ];
 
-/// Version 9 keeps the time index of the events in blocks (the events one write stored for a
-/// minute) instead of a row per event.
+/// Version 9 keeps the time index of the events in blocks (the events one batch stored for a
+/// ten-minute slot) instead of a row per event.
 fn v8_to_v9(txn: &WriteTransaction) -> StoreResult<()> {
     super::event_times::upgrade_from_rows(txn, EVENT_TIME)
 }

@@ -433,9 +433,6 @@ impl Sink for TxnSink<'_> {
     }
 
     fn changed(&mut self, org: OrgId, searched: &[(Change, String)], new: bool) -> StoreResult<()> {
-        if !self.times.is_empty() {
-            event_times::add(&mut self.blocks_t, org.0, std::mem::take(&mut self.times))?;
-        }
         super::search::log(
             self.txn,
             org,
@@ -445,6 +442,9 @@ impl Sink for TxnSink<'_> {
             let mut v = self.txn.open_table(DATA_VERSION)?;
             let next = v.get(org.0)?.map(|g| g.value()).unwrap_or(0) + 1;
             v.insert(org.0, next)?;
+            // The org's new data version numbers the batch's blocks (no lookup needed).
+            let times = std::mem::take(&mut self.times);
+            event_times::add(&mut self.blocks_t, org.0, next, times)?;
         }
         Ok(())
     }
@@ -1227,7 +1227,7 @@ mod tests {
             })
             .unwrap()
         };
-        // (in small batches a minute's events are spread over several blocks)
+        // (in small batches a slot's events are spread over several blocks)
         let indexed = times(&big, org.id);
         assert_eq!(indexed.len(), 700);
         assert!(indexed.is_sorted_by(|a, b| a >= b));
@@ -1307,7 +1307,7 @@ mod tests {
             region: "EMEA".into(),
             visits: 5,
         });
-        // Three writes; the second brings a late sale into a minute written before, and the
+        // Three writes; the second brings a late sale into a slot written before, and the
         // newest event is traffic (not a sale).
         for batch in [
             vec![sale("a", 1, 0, "online"), sale("b", 2, 10, "retail")],

@@ -30,9 +30,9 @@ pub const EVENTS: TableDefinition<(u64, u8, &str), &[u8]> = TableDefinition::new
 /// one row per event. Version 9 moved it into [`EVENT_BLOCKS`]; only the upgrade reads it.
 pub const EVENT_TIME: TableDefinition<(u64, i64, u8, &str), ()> =
     TableDefinition::new("event_time");
-/// (org, UTC minute, block number) -> the (occurred_at, kind, id) of the events one write
-/// stored for that minute: the events in time order, a row per batch and minute instead of a
-/// row per event (see `store::event_times`).
+/// (org, ten-minute slot, batch number) -> the (occurred_at, kind, id) of the events one batch
+/// stored for that slot: the events in time order, a row per batch and slot instead of a row
+/// per event (see `store::event_times`).
 pub const EVENT_BLOCKS: TableDefinition<(u64, i64, u64), &[u8]> =
     TableDefinition::new("event_time_blocks");
 /// (org, local hour start as UTC micros, "channel\x1fregion\x1fcategory") -> Metrics
