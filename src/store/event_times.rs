@@ -3,9 +3,9 @@
 //!
 //! A row (a block) holds the events one batch stored for one ten-minute slot (UTC), sorted. A
 //! batch of 20,000 events a second apart writes 34 rows instead of 20,000: every B-tree row
-//! costs a descent and a leaf write, and the row per event was a sixth of the ingest writer's
-//! time. Reading in time order decodes the blocks of a slot together and sorts them, so a
-//! slot is short enough that even a busy shop's newest slot is quick to read for the ticker.
+//! costs a descent and a leaf write, and the row per event was about a seventh of the ingest
+//! writer's time. Reading in time order decodes the blocks of a slot together and sorts them;
+//! a slot is short, so even a busy shop's newest one is quick to read for the ticker.
 
 use super::{StoreResult, codec, tables::EVENT_BLOCKS};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
@@ -146,7 +146,8 @@ pub fn take_before(
 }
 
 /// Schema version 9: the per-event index rows of `old` (org, time, kind, id) become blocks
-/// (batch number 0; ingest's start at 1), and `old` is deleted. A file that never had `old` only gets the (empty) new table.
+/// (batch number 0; ingest's start at 1), and `old` is deleted. A file that never had `old`
+/// only gets the (empty) new table.
 pub fn upgrade_from_rows(
     txn: &WriteTransaction,
     old: TableDefinition<(u64, i64, u8, &str), ()>,
