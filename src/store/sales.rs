@@ -1041,7 +1041,7 @@ pub fn latest_sales(
     let sale = kind_byte(Kind::Sale);
     let mut out = Vec::new();
     let mut scanned = 0;
-    if limit == 0 {
+    if limit == 0 || max_scan == 0 {
         return Ok(out);
     }
     event_times::newest_first(&txn.table(EVENT_BLOCKS)?, org.0, |e| {
@@ -1335,6 +1335,7 @@ mod tests {
         // The traffic event and "d", "e", "b" are the first four looked at.
         assert_eq!(ids(10, 4, Some("online")), ["d", "e"]);
         assert!(ids(0, 100, None).is_empty());
+        assert!(ids(10, 0, None).is_empty());
     }
 
     const REGIONS: [&str; 2] = ["EMEA", "NA"];
