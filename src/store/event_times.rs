@@ -145,12 +145,21 @@ pub fn take_before(
     Ok(taken)
 }
 
-/// Schema version 9: the per-event index rows of `old` (org, time, kind, id) become blocks
-/// (batch number 0; ingest's start at 1), and `old` is deleted. A file that never had `old`
-/// only gets the (empty) new table.
+/// Schema version 9: the per-event index rows of `old` (org, time, kind, id) become blocks,
+/// and `old` is deleted. A file that never had `old` only gets the (empty) new table.
 pub fn upgrade_from_rows(
     txn: &WriteTransaction,
     old: TableDefinition<(u64, i64, u8, &str), ()>,
+) -> StoreResult<()> {
+    // At most this many rows are moved in one `add`, so memory stays bounded.
+    move_rows(txn, old, 100_000)
+}
+
+/// [`upgrade_from_rows`], `part_len` rows at a time (`add` merges a slot that two parts share).
+fn move_rows(
+    txn: &WriteTransaction,
+    old: TableDefinition<(u64, i64, u8, &str), ()>,
+    part_len: usize,
 ) -> StoreResult<()> {
     use redb::TableHandle;
     let mut blocks = txn.open_table(EVENT_BLOCKS)?;
@@ -159,35 +168,29 @@ pub fn upgrade_from_rows(
         return Ok(());
     }
     {
+        // Rows come org by org; each org's are added as one batch, number 0 (ingest's start
+        // at 1).
         let rows = txn.open_table(old)?;
-        let mut buf = Vec::new();
-        // Rows come in (org, time) order, so each block's events are consecutive and sorted.
-        let mut block: Option<(u64, i64)> = None;
-        let mut events: Vec<Entry> = Vec::new();
-        let mut write = |key: Option<(u64, i64)>, events: &mut Vec<Entry>| -> StoreResult<()> {
-            if let Some((org, slot)) = key
-                && !events.is_empty()
-            {
-                blocks.insert((org, slot, 0), codec::encode_to(&mut buf, &*events)?)?;
-                events.clear();
-            }
-            Ok(())
-        };
+        let mut part_org: Option<u64> = None;
+        let mut part: Vec<Entry> = Vec::new();
         for row in rows.iter()? {
             let (k, _) = row?;
             let (org, at, kind, id) = k.value();
-            let key = Some((org, slot_of(at)));
-            if key != block {
-                write(block, &mut events)?;
-                block = key;
+            if let Some(o) = part_org
+                && (o != org || part.len() == part_len)
+            {
+                add(&mut blocks, o, 0, std::mem::take(&mut part))?;
             }
-            events.push(Entry {
+            part_org = Some(org);
+            part.push(Entry {
                 at,
                 kind,
                 id: id.to_string(),
             });
         }
-        write(block, &mut events)?;
+        if let Some(o) = part_org {
+            add(&mut blocks, o, 0, part)?;
+        }
     }
     txn.delete_table(old)?;
     Ok(())
@@ -322,6 +325,14 @@ mod tests {
     /// table goes; a file without it only gains the new table.
     #[test]
     fn per_event_rows_are_moved_into_blocks() {
+        for part_len in [100_000, 2] {
+            per_event_rows_move(part_len);
+        }
+    }
+
+    /// [`per_event_rows_are_moved_into_blocks`] with `part_len` rows moved at a time (2: the
+    /// first slot's three rows are split between two parts).
+    fn per_event_rows_move(part_len: usize) {
         let (_d, store) = store();
         let m = SLOT;
         let rows = [
@@ -341,7 +352,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        store.write(|t| upgrade_from_rows(t, EVENT_TIME)).unwrap();
+        store.write(|t| move_rows(t, EVENT_TIME, part_len)).unwrap();
         assert_eq!(
             blocks(&store),
             vec![((1, 1, 0), 3), ((1, 3, 0), 1), ((2, 1, 0), 1)]

@@ -1144,13 +1144,20 @@ mod tests {
     ];
     const CHANNELS: [&str; 2] = ["online", "retail"];
 
-    #[test]
-    fn expiring_raw_events_keeps_the_rollups() {
+    /// A new store with one org (USD) in time zone `tz`; the store's directory goes with the
+    /// first value.
+    fn store_with_org(tz: &str) -> (tempfile::TempDir, Store, Org) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let org = store
-            .write(|t| orgs::create(t, NewOrg::parse("R", "UTC", "USD").unwrap(), Ts(0)))
+            .write(|t| orgs::create(t, NewOrg::parse("T", tz, "USD").unwrap(), Ts(0)))
             .unwrap();
+        (dir, store, org)
+    }
+
+    #[test]
+    fn expiring_raw_events_keeps_the_rollups() {
+        let (_dir, store, org) = store_with_org("UTC");
         let day = 86_400_000_000;
         let events: Vec<Event> = (0..10)
             .map(|i| {
@@ -1199,14 +1206,7 @@ mod tests {
             .collect();
         // Repeated within the batch: duplicates, kept once.
         events.extend(events[..20].to_vec());
-        let open = || {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(&dir.path().join("t.redb")).unwrap();
-            let org = store
-                .write(|t| orgs::create(t, NewOrg::parse("B", "UTC", "USD").unwrap(), Ts(0)))
-                .unwrap();
-            (dir, store, org)
-        };
+        let open = || store_with_org("UTC");
         let (_d1, big, org) = open();
         let one = big.write(|t| apply(t, &org, &events)).unwrap();
         let (_d2, small, org2) = open();
@@ -1275,11 +1275,7 @@ mod tests {
     /// at most `limit`, looking at no more than `max_scan` events.
     #[test]
     fn latest_sales_are_newest_first_whatever_the_arrival_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let org = store
-            .write(|t| orgs::create(t, NewOrg::parse("L", "UTC", "USD").unwrap(), Ts(0)))
-            .unwrap();
+        let (_dir, store, org) = store_with_org("UTC");
         let sale = |id: &str, minutes: i64, seconds: i64, channel: &str| {
             Event::Sale(Sale {
                 id: id.into(),
@@ -1481,9 +1477,7 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
         #[test]
         fn rollups_match_a_naive_recomputation(events in arb_events(), seed in any::<u64>(), dup_every in 2usize..6, batch in 1usize..7) {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(&dir.path().join("t.redb")).unwrap();
-            let org = store.write(|t| orgs::create(t, NewOrg::parse("P", "America/New_York", "USD").unwrap(), Ts(0))).unwrap();
+            let (_dir, store, org) = store_with_org("America/New_York");
             // Shuffle deterministically, and send some events twice.
             let mut stream: Vec<Event> = events.clone();
             for (i, e) in events.iter().enumerate() {
