@@ -216,7 +216,7 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
     // Boxed: the router's future is large, and a task keeps the size of its largest state
     // for its whole life (this one lives as long as the stream).
     let Ok(response) = Box::pin(router.oneshot(req)).await;
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let stream = parts.status == StatusCode::OK
         && parts
             .headers
@@ -239,6 +239,11 @@ async fn serve(mut tcp: TcpStream, remote: SocketAddr, router: Router) {
         return;
     }
     drop(head);
+    // A dashboard stream: the hub writes its updates (see `super::direct`).
+    if let Some(direct) = parts.extensions.remove::<super::direct::DirectStream>() {
+        drop((parts, body));
+        return direct.run(tcp).await;
+    }
     stream_body(&mut tcp, body).await;
     let _ = tcp.shutdown().await;
 }

@@ -5,13 +5,14 @@
 //! one `refresh` instead of a backlog.
 
 pub mod conn;
+pub mod direct;
 pub mod sse;
 
 use crate::dashboard::{self, Sections, View};
 use crate::domain::OrgId;
 use crate::store::{Store, orgs, sales};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::broadcast;
 
 /// An update as it goes on the wire: the changed sections as server-sent events, serialized
@@ -113,6 +114,38 @@ impl Gzip {
     }
 }
 
+/// How one stream's frames go on the wire.
+pub(crate) enum Wire {
+    Plain,
+    Gzip(Gzip),
+}
+
+impl Wire {
+    pub(crate) fn new(gzip: bool) -> Wire {
+        if gzip {
+            Wire::Gzip(Gzip::default())
+        } else {
+            Wire::Plain
+        }
+    }
+
+    /// The bytes that carry `f` on this stream.
+    pub(crate) fn bytes(&mut self, f: &Frame) -> Bytes {
+        match self {
+            Wire::Plain => f.plain().clone(),
+            Wire::Gzip(z) => z.frame(f),
+        }
+    }
+
+    /// The stream's last bytes (a gzip trailer), once.
+    pub(crate) fn end(&mut self) -> Option<Bytes> {
+        match self {
+            Wire::Plain => None,
+            Wire::Gzip(z) => z.end(),
+        }
+    }
+}
+
 /// Server-sent events for `sections` (by name) at `version`: `event`, `id`, one `data` line per
 /// line of HTML.
 pub fn frame<'a>(version: u64, sections: impl IntoIterator<Item = (&'a str, &'a str)>) -> Frame {
@@ -144,7 +177,11 @@ pub fn full_frame(version: u64, s: &Sections) -> Frame {
 
 struct Watched {
     view: View,
+    /// The streams served by hyper.
     tx: broadcast::Sender<(u64, Frame)>,
+    /// The streams on connections of their own, written by the hub (see [`direct`]); the
+    /// ones that ended are dropped by [`Hub::sweep`].
+    direct: Vec<Weak<direct::Direct>>,
     /// The last rendering sent, to send only what changed.
     last: Option<(u64, Sections)>,
     /// The newest full rendering (data version, [`dashboard::stamp`]), for browsers that
@@ -153,6 +190,13 @@ struct Watched {
     /// The [`dashboard::stamp`] of `last`: when the org's local date (or time zone, or
     /// currency) moves on, the view is rendered again even without new data.
     stamp: String,
+}
+
+impl Watched {
+    /// How many streams watch the view.
+    fn watching(&self) -> usize {
+        self.tx.receiver_count() + self.direct.iter().filter(|d| d.strong_count() > 0).count()
+    }
 }
 
 /// Distinct views one org may have open at once (each costs a rendering per update).
@@ -226,32 +270,59 @@ impl Hub {
     /// the next tick once nobody watches it).
     pub fn subscribe(&self, org: OrgId, view: &View) -> Result<Subscription, TooManyViews> {
         let mut st = self.lock();
-        let views = st.orgs.entry(org).or_default();
-        let key = view.query();
-        if !views.contains_key(&key) {
-            // Make room from views nobody watches any more before refusing.
-            views.retain(|_, w| w.tx.receiver_count() > 0);
-            if views.len() >= MAX_VIEWS_PER_ORG {
-                return Err(TooManyViews);
-            }
-        }
-        let w = views.entry(key).or_insert_with(|| Watched {
-            view: view.clone(),
-            tx: broadcast::channel(self.buffer).0,
-            last: None,
-            snapshot: None,
-            stamp: String::new(),
-        });
+        let w = self.watched(&mut st, org, view)?;
         Ok(Subscription {
             rx: w.tx.subscribe(),
         })
     }
 
+    /// Watch `view` of `org` from a stream on a connection of its own, which the hub writes
+    /// itself (see [`direct`]). Dropping the stream unsubscribes.
+    pub fn subscribe_direct(
+        &self,
+        org: OrgId,
+        view: &View,
+        gzip: bool,
+    ) -> Result<Arc<direct::Direct>, TooManyViews> {
+        let mut st = self.lock();
+        let w = self.watched(&mut st, org, view)?;
+        let d = direct::Direct::new(gzip, self.buffer);
+        w.direct.push(Arc::downgrade(&d));
+        Ok(d)
+    }
+
+    /// The view's entry, made if new (refused when the org has too many views open).
+    fn watched<'a>(
+        &self,
+        st: &'a mut State,
+        org: OrgId,
+        view: &View,
+    ) -> Result<&'a mut Watched, TooManyViews> {
+        let views = st.orgs.entry(org).or_default();
+        let key = view.query();
+        if !views.contains_key(&key) {
+            // Make room from views nobody watches any more before refusing.
+            views.retain(|_, w| w.watching() > 0);
+            if views.len() >= MAX_VIEWS_PER_ORG {
+                return Err(TooManyViews);
+            }
+        }
+        Ok(views.entry(key).or_insert_with(|| Watched {
+            view: view.clone(),
+            tx: broadcast::channel(self.buffer).0,
+            direct: Vec::new(),
+            last: None,
+            snapshot: None,
+            stamp: String::new(),
+        }))
+    }
+
     /// How many dashboard streams of `org` are open.
     pub fn watchers(&self, org: OrgId) -> usize {
-        self.lock().orgs.get(&org).map_or(0, |views| {
-            views.values().map(|w| w.tx.receiver_count()).sum()
-        })
+        self.lock()
+            .orgs
+            .get(&org)
+            .map_or(0, |views| views.values().map(Watched::watching).sum())
     }
 
     /// The view's newest full rendering, if it shows `version` as of `stamp`.
@@ -279,7 +350,10 @@ impl Hub {
     fn sweep(&self) {
         let mut st = self.lock();
         for views in st.orgs.values_mut() {
-            views.retain(|_, w| w.tx.receiver_count() > 0);
+            for w in views.values_mut() {
+                w.direct.retain(|d| d.strong_count() > 0);
+            }
+            views.retain(|_, w| w.watching() > 0);
         }
         st.orgs.retain(|_, v| !v.is_empty());
         st.pipelines.retain(|_, tx| tx.receiver_count() > 0);
@@ -416,21 +490,32 @@ impl Hub {
                     (key, version, stamp, sections, update, full)
                 })
                 .collect();
-            let mut st = self.lock();
-            let Some(views) = st.orgs.get_mut(&org_id) else {
-                continue;
-            };
-            for (key, version, stamp, sections, update, full) in built {
-                let Some(w) = views.get_mut(&key) else {
+            let mut writes = Vec::new();
+            {
+                let mut st = self.lock();
+                let Some(views) = st.orgs.get_mut(&org_id) else {
                     continue;
                 };
-                if let Some(f) = update {
-                    // No receivers is not an error: the view is dropped on the next tick.
-                    let _ = w.tx.send((version, f));
+                for (key, version, stamp, sections, update, full) in built {
+                    let Some(w) = views.get_mut(&key) else {
+                        continue;
+                    };
+                    if let Some(f) = update {
+                        let direct: Vec<_> = w.direct.iter().filter_map(Weak::upgrade).collect();
+                        if w.tx.receiver_count() > 0 {
+                            let _ = w.tx.send((version, f.clone()));
+                        }
+                        writes.push((direct, version, f));
+                    }
+                    w.snapshot = Some((version, stamp.clone(), full));
+                    w.last = Some((version, sections));
+                    w.stamp = stamp;
                 }
-                w.snapshot = Some((version, stamp.clone(), full));
-                w.last = Some((version, sections));
-                w.stamp = stamp;
+            }
+            // Written outside the lock (streams connecting meanwhile wait on it). A stream
+            // that subscribes now reads a version that includes these updates.
+            for (streams, version, f) in writes {
+                direct::deliver(&streams, version, &f);
             }
         }
     }

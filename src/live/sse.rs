@@ -7,13 +7,15 @@
 //! behind to reload the view. The stream ends when the session is revoked or the user is
 //! disabled (checked every few seconds).
 
-use super::{Bytes, Frame, Gzip};
+use super::direct::DirectStream;
+use super::{Bytes, Frame, Wire};
 use crate::app::AppState;
 use crate::auth::{Authz, perm, sessions};
 use crate::dashboard::{self, View};
 use crate::domain::{FamilyId, OrgId, Permission, UserId};
 use crate::error::{AppError, AppResult};
 use crate::store::{orgs, sales};
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -69,10 +71,10 @@ fn parse(query: Option<&str>, headers: &HeaderMap) -> AppResult<(View, Option<u6
 }
 
 /// Told to a browser that fell too far behind: reload the view.
-static REFRESH: LazyLock<Frame> =
+pub(super) static REFRESH: LazyLock<Frame> =
     LazyLock::new(|| Frame::new(&b"event: refresh\ndata: behind\n\n"[..]));
 /// A comment line: keeps idle connections open through proxies.
-static HEARTBEAT: LazyLock<Frame> = LazyLock::new(|| Frame::new(&b": keep-alive\n\n"[..]));
+pub(super) static HEARTBEAT: LazyLock<Frame> = LazyLock::new(|| Frame::new(&b": keep-alive\n\n"[..]));
 
 /// Whether the client takes gzip (`Accept-Encoding`, a zero quality refusing it). Browsers
 /// do; live updates are HTML that shrinks about sevenfold.
@@ -96,31 +98,13 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// How one stream's frames go on the wire.
-enum Wire {
-    Plain,
-    Gzip(Gzip),
-}
-
-impl Wire {
-    fn bytes(&mut self, f: &Frame) -> Bytes {
-        match self {
-            Wire::Plain => f.plain().clone(),
-            Wire::Gzip(z) => z.frame(f),
-        }
-    }
-}
-
 struct Stream_ {
     rx: broadcast::Receiver<(u64, Frame)>,
     /// Sent before waiting for updates (the catch-up).
     first: Option<Frame>,
     /// The data version the browser shows; older updates still queued are skipped.
     shows: u64,
-    state: AppState,
-    user: (OrgId, UserId, FamilyId),
-    /// The permission the stream's content needs (re-checked with the session).
-    needs: Permission,
+    watch: Watch,
     /// When to re-check the session (one timer for the stream's life, not one per wake-up).
     session_check: tokio::time::Interval,
     heartbeat: tokio::time::Interval,
@@ -131,11 +115,47 @@ struct Stream_ {
     _open: OpenStream,
 }
 
+/// Whose stream it is, for the session re-checks.
+#[derive(Clone)]
+pub(super) struct Watch {
+    pub(super) state: AppState,
+    user: (OrgId, UserId, FamilyId),
+    /// The permission the stream's content needs (re-checked with the session).
+    needs: Permission,
+}
+
+impl Watch {
+    /// The heartbeat and session-check timers (one each for the stream's life, not one per
+    /// wake-up).
+    pub(super) fn timers(&self) -> (tokio::time::Interval, tokio::time::Interval) {
+        let every = |d: Duration| {
+            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        };
+        (
+            every(self.state.cfg.live.heartbeat.max(Duration::from_secs(1))),
+            every(SESSION_CHECK),
+        )
+    }
+
+    /// Whether the session is still live and the user still holds the permission.
+    pub(super) async fn allowed(&self) -> bool {
+        let (org, uid, sid) = self.user;
+        let now = self.state.clock.now();
+        let live = self
+            .state
+            .db(move |st| sessions::live_user(st, org, uid, sid, now))
+            .await;
+        matches!(live, Ok(Some(ref u)) if u.role.has(self.needs))
+    }
+}
+
 /// Counts the stream in the `live_streams_open` gauge while it lives.
-struct OpenStream;
+pub(super) struct OpenStream;
 
 impl OpenStream {
-    fn new() -> OpenStream {
+    pub(super) fn new() -> OpenStream {
         metrics::gauge!("live_streams_open").increment(1.0);
         OpenStream
     }
@@ -160,8 +180,18 @@ pub async fn live(
     }
     let (view, shown) = parse(query.as_deref(), &headers)?;
     let org_id = a.user().org;
-    // Subscribe first, then look: an update committed in between is not missed.
-    let sub = state.live.subscribe(org_id, &view).map_err(|_| {
+    let gzip = accepts_gzip(&headers);
+    // Subscribe first, then look: an update committed in between is not missed. A stream on
+    // a connection of its own is written by the hub itself.
+    let sub = if conn.own.is_some() {
+        state
+            .live
+            .subscribe_direct(org_id, &view, gzip)
+            .map(Sub::Direct)
+    } else {
+        state.live.subscribe(org_id, &view).map(|s| Sub::Channel(s.rx))
+    }
+    .map_err(|_| {
         AppError::unavailable(
             "Too many different dashboard views are open in this organization; live updates resume when some close.",
             30,
@@ -194,15 +224,32 @@ pub async fn live(
         })
         .await?;
     let (shows, first) = first;
-    Ok(event_stream(
-        &state,
-        sub.rx,
-        first,
-        shows,
-        (org_id, a.user().id, a.principal.0.session),
-        Permission::SalesView,
-        accepts_gzip(&headers),
-    ))
+    let watch = Watch {
+        state: state.clone(),
+        user: (org_id, a.user().id, a.principal.0.session),
+        needs: Permission::SalesView,
+    };
+    Ok(match sub {
+        Sub::Channel(rx) => event_stream(rx, first, shows, watch, gzip),
+        Sub::Direct(direct) => {
+            let mut r = stream_response(Body::empty(), gzip);
+            r.extensions_mut().insert(DirectStream {
+                direct,
+                first,
+                shows,
+                watch,
+            });
+            r
+        }
+    })
+}
+
+/// How a dashboard stream gets its updates.
+enum Sub {
+    /// Served by hyper: from the view's channel.
+    Channel(broadcast::Receiver<(u64, Frame)>),
+    /// On a connection of its own: written by the hub.
+    Direct(std::sync::Arc<super::direct::Direct>),
 }
 
 /// `GET /live/pipeline?v=…`: a `changed` event (its data the new version) after every
@@ -226,13 +273,16 @@ pub async fn live_pipeline(
         .db(move |s| Ok(s.read(|t| crate::store::pipeline::version(t, org_id))?))
         .await?;
     let first = (shown != Some(version)).then(|| super::pipeline_frame(version));
+    let watch = Watch {
+        state: state.clone(),
+        user: (org_id, a.user().id, a.principal.0.session),
+        needs: Permission::PipelineView,
+    };
     Ok(event_stream(
-        &state,
         rx,
         first,
         version,
-        (org_id, a.user().id, a.principal.0.session),
-        Permission::PipelineView,
+        watch,
         accepts_gzip(&headers),
     ))
 }
@@ -290,37 +340,24 @@ fn shown_version(query: Option<&str>, headers: &HeaderMap) -> Option<u64> {
 /// `shows`, heartbeats, one `refresh` when it fell behind, and the end when the user's
 /// session is revoked, the user disabled or no longer holding `needs`, or the server stops.
 /// `gzip`: the stream is gzip-encoded.
-pub(crate) fn event_stream(
-    state: &AppState,
+fn event_stream(
     rx: broadcast::Receiver<(u64, Frame)>,
     first: Option<Frame>,
     shows: u64,
-    user: (OrgId, UserId, FamilyId),
-    needs: Permission,
+    watch: Watch,
     gzip: bool,
 ) -> Response {
-    let every = state.cfg.live.heartbeat.max(Duration::from_secs(1));
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut session_check =
-        tokio::time::interval_at(tokio::time::Instant::now() + SESSION_CHECK, SESSION_CHECK);
-    session_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (heartbeat, session_check) = watch.timers();
     let s = Stream_ {
         rx,
         first,
         shows,
-        user,
-        needs,
-        state: state.clone(),
+        closed: Box::pin(watch.state.live.closed()),
+        watch,
         session_check,
         heartbeat,
         ended: false,
-        wire: if gzip {
-            Wire::Gzip(Gzip::default())
-        } else {
-            Wire::Plain
-        },
-        closed: Box::pin(state.live.closed()),
+        wire: Wire::new(gzip),
         _open: OpenStream::new(),
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
@@ -351,13 +388,7 @@ pub(crate) fn event_stream(
                     return s.send(&HEARTBEAT);
                 }
                 _ = s.session_check.tick() => {
-                    let (org, uid, sid) = s.user;
-                    let now = s.state.clock.now();
-                    let live = s
-                        .state
-                        .db(move |st| sessions::live_user(st, org, uid, sid, now))
-                        .await;
-                    if !matches!(live, Ok(Some(ref u)) if u.role.has(s.needs)) {
+                    if !s.watch.allowed().await {
                         // Signed out, revoked or disabled: the page reloads its view, which
                         // sends the browser to sign in; then the stream ends.
                         s.ended = true;
@@ -367,6 +398,11 @@ pub(crate) fn event_stream(
             }
         }
     });
+    stream_response(Body::from_stream(stream), gzip)
+}
+
+/// An event stream's response: its headers and `body`.
+fn stream_response(body: Body, gzip: bool) -> Response {
     let mut response = (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -374,7 +410,7 @@ pub(crate) fn event_stream(
             // Tells nginx not to buffer the stream.
             (header::HeaderName::from_static("x-accel-buffering"), "no"),
         ],
-        axum::body::Body::from_stream(stream),
+        body,
     )
         .into_response();
     let h = response.headers_mut();
@@ -403,10 +439,7 @@ impl Stream_ {
     /// The end: a gzip stream's trailer first.
     fn end(mut self) -> Step {
         self.ended = true;
-        let last = match &mut self.wire {
-            Wire::Gzip(z) => z.end()?,
-            Wire::Plain => return None,
-        };
+        let last = self.wire.end()?;
         Some((Ok(last), self))
     }
 }
