@@ -214,23 +214,25 @@ impl Direct {
 
     /// Close the stream: the rest of a half-written frame and, for gzip, the trailer go out.
     async fn finish(&self, sock: &TcpStream) {
-        {
+        let writable = {
             let mut o = self.lock();
             o.closed = true;
             o.queue.clear();
             o.behind = false;
-            if o.broken {
-                return;
-            }
-            if let Some(end) = o.wire.end() {
+            if !o.broken
+                && let Some(end) = o.wire.end()
+            {
                 let rest = std::mem::take(&mut o.rest);
                 let mut both = Vec::with_capacity(rest.len() + end.len());
                 both.extend_from_slice(&rest);
                 both.extend_from_slice(&end);
                 o.rest = both.into();
             }
+            !o.broken
+        };
+        if writable {
+            self.flush(sock).await;
         }
-        self.flush(sock).await;
         self.lock().sock = None;
     }
 }

@@ -12,6 +12,7 @@ use crate::dashboard::{self, Sections, View};
 use crate::domain::OrgId;
 use crate::store::{Store, orgs, sales};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::broadcast;
 
@@ -21,16 +22,26 @@ use tokio::sync::broadcast;
 /// hub sends it, or for a snapshot, when the first gzip stream needs it.
 #[derive(Clone)]
 pub struct Frame {
+    /// Tells frames apart (a stream's [`Gzip`] remembers the last one it carried).
+    id: u64,
     plain: Bytes,
     /// `plain` as raw deflate blocks that refer to nothing before them and end on a byte
     /// boundary (a sync flush): any gzip stream can carry them as they are. Shared by the
     /// frame's clones.
     deflated: Arc<OnceLock<Bytes>>,
+    /// `plain` as deflate blocks that also refer back into the text of the frame with this
+    /// id, for the gzip streams that carried that frame last (their decoder just saw its
+    /// text). A view's updates mostly repeat the one before: these are about a tenth of
+    /// `deflated`.
+    after: Option<(u64, Bytes)>,
     /// CRC-32 and length of `plain`, for the gzip trailer.
     crc: crc32fast::Hasher,
 }
 
 pub type Bytes = axum::body::Bytes;
+
+/// The next [`Frame::id`].
+static NEXT_FRAME: AtomicU64 = AtomicU64::new(1);
 
 impl Frame {
     pub fn new(plain: impl Into<Bytes>) -> Frame {
@@ -38,10 +49,19 @@ impl Frame {
         let mut crc = crc32fast::Hasher::new();
         crc.update(&plain);
         Frame {
+            id: NEXT_FRAME.fetch_add(1, Ordering::Relaxed),
             plain,
             deflated: Arc::default(),
+            after: None,
             crc,
         }
+    }
+
+    /// The frame, also compressed as the continuation of `prev` (for the streams that carry
+    /// it right after `prev`).
+    pub fn following(mut self, prev: &Frame) -> Frame {
+        self.after = Some((prev.id, deflate(prev.plain(), &self.plain)));
+        self
     }
 
     /// The frame's server-sent events, uncompressed.
@@ -51,20 +71,33 @@ impl Frame {
 
     /// The frame's deflate blocks (compressed on the first call).
     pub fn deflated(&self) -> &Bytes {
-        self.deflated.get_or_init(|| {
-            use std::io::Write;
-            // Level 6: once per update and view, and HTML shrinks about sevenfold.
-            let mut z = flate2::write::DeflateEncoder::new(
-                Vec::with_capacity(self.plain.len() / 4 + 64),
-                flate2::Compression::new(6),
-            );
-            // Writing to a Vec cannot fail; `flush` is a sync flush (byte-aligned, not final).
-            z.write_all(&self.plain)
-                .and_then(|()| z.flush())
-                .expect("deflate into memory");
-            Bytes::from(std::mem::take(z.get_mut()))
-        })
+        self.deflated.get_or_init(|| deflate(&[], &self.plain))
     }
+}
+
+/// `text` as raw deflate blocks ending on a byte boundary (a sync flush), which may refer back
+/// into `history`: the text a decoder saw just before (only its last 32 KiB can be referred
+/// to). Level 6: once per update and view, and HTML shrinks about sevenfold on its own.
+fn deflate(history: &[u8], text: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(text.len() / 4 + 64),
+        flate2::Compression::new(6),
+    );
+    // Writing to a Vec cannot fail; `flush` is a sync flush (byte-aligned, not final).
+    let mut skip = 0;
+    if !history.is_empty() {
+        z.write_all(&history[history.len().saturating_sub(32 * 1024)..])
+            .and_then(|()| z.flush())
+            .expect("deflate into memory");
+        skip = z.get_ref().len();
+    }
+    z.write_all(text)
+        .and_then(|()| z.flush())
+        .expect("deflate into memory");
+    let mut out = std::mem::take(z.get_mut());
+    out.drain(..skip);
+    out.into()
 }
 
 /// The gzip encoding of one stream, made of the shared [`Frame`]s: a header once, each frame's
@@ -75,6 +108,8 @@ pub struct Gzip {
     started: bool,
     finished: bool,
     crc: crc32fast::Hasher,
+    /// The [`Frame::id`] of the last frame carried (0: none).
+    last: u64,
 }
 
 /// A gzip header: deflate, no name, no time, unknown OS.
@@ -84,13 +119,18 @@ impl Gzip {
     /// The bytes that carry `f` on this stream.
     pub fn frame(&mut self, f: &Frame) -> Bytes {
         self.crc.combine(&f.crc);
+        let blocks = match &f.after {
+            Some((prev, blocks)) if *prev == self.last => blocks,
+            _ => f.deflated(),
+        };
+        self.last = f.id;
         if self.started {
-            return f.deflated().clone();
+            return blocks.clone();
         }
         self.started = true;
-        let mut first = Vec::with_capacity(GZIP_HEADER.len() + f.deflated().len());
+        let mut first = Vec::with_capacity(GZIP_HEADER.len() + blocks.len());
         first.extend_from_slice(&GZIP_HEADER);
-        first.extend_from_slice(f.deflated());
+        first.extend_from_slice(blocks);
         first.into()
     }
 
@@ -184,6 +224,8 @@ struct Watched {
     direct: Vec<Weak<direct::Direct>>,
     /// The last rendering sent, to send only what changed.
     last: Option<(u64, Sections)>,
+    /// The last update sent: the next one is also compressed as its continuation.
+    sent: Option<Frame>,
     /// The newest full rendering (data version, [`dashboard::stamp`]), for browsers that
     /// connect with an older page.
     snapshot: Option<(u64, String, Frame)>,
@@ -312,6 +354,7 @@ impl Hub {
             tx: broadcast::channel(self.buffer).0,
             direct: Vec::new(),
             last: None,
+            sent: None,
             snapshot: None,
             stamp: String::new(),
         }))
@@ -472,17 +515,22 @@ impl Hub {
                                     .is_none_or(|(_, old)| old.get(name) != sections.get(name))
                             })
                             .collect();
-                        Some((key, version, stamp, sections, changed))
+                        Some((key, version, stamp, sections, changed, w.sent.clone()))
                     })
                     .collect()
             };
             let built: Vec<_> = plans
                 .into_iter()
-                .map(|(key, version, stamp, sections, changed)| {
+                .map(|(key, version, stamp, sections, changed, sent)| {
                     // An update goes to the streams at once: compressed here, off the async
-                    // workers. The snapshot only when a gzip stream connects and needs it.
+                    // workers (on its own, and as the continuation of the update before it).
+                    // The snapshot only when a gzip stream connects and needs it.
                     let update = (!changed.is_empty()).then(|| {
                         let f = frame(version, changed.iter().map(|n| (*n, sections.get(n))));
+                        let f = match &sent {
+                            Some(prev) => f.following(prev),
+                            None => f,
+                        };
                         f.deflated();
                         f
                     });
@@ -505,6 +553,7 @@ impl Hub {
                         if w.tx.receiver_count() > 0 {
                             let _ = w.tx.send((version, f.clone()));
                         }
+                        w.sent = Some(f.clone());
                         writes.push((direct, version, f));
                     }
                     w.snapshot = Some((version, stamp.clone(), full));
@@ -588,17 +637,59 @@ mod tests {
     /// each frame is readable as soon as it is sent.
     #[test]
     fn a_gzip_stream_of_shared_frames_decodes_frame_by_frame() {
-        use std::io::Read;
         let frames: Vec<super::Frame> = (0..5u64)
             .map(|v| {
                 let html = format!("<p>{}</p>\n", "x".repeat(v as usize * 300));
                 super::frame(v, [("kpis", html.as_str()), ("ticker", "<ol></ol>")])
             })
             .collect();
+        gzip_stream_decodes(&frames);
+    }
+
+    /// An update that follows the one before goes, on the streams that carried that one last,
+    /// as its much shorter continuation; on the others (joined since, or something else went
+    /// in between) whole. Every stream decodes to its frames' text either way.
+    #[test]
+    fn an_update_goes_as_the_continuation_of_the_one_before_where_that_was_last() {
+        // Like the tiles after a sale: one figure changes, the rest is as before.
+        let tiles = |v: u64| {
+            let rows: String = (0..200u64)
+                .map(|i| format!("<li>{} sold {}</li>", (i * 7919) % 1000, (i * 104_729) % 97))
+                .collect();
+            super::frame(v, [("kpis", format!("<p>{v}.00</p><ul>{rows}</ul>").as_str())])
+        };
+        let first = tiles(1);
+        let second = tiles(2).following(&first);
+        let third = tiles(3).following(&second);
+        let beat = super::Frame::new(&b": keep-alive\n\n"[..]);
+        let mut gz = super::Gzip::default();
+        gz.frame(&first);
+        let cont = gz.frame(&second);
+        assert_eq!(cont, second.after.as_ref().unwrap().1);
+        assert!(cont.len() * 4 < second.deflated().len(), "{}", cont.len());
+        // Whole where the stream's last frame was another.
+        let mut late = super::Gzip::default();
+        late.frame(&second);
+        late.frame(&beat);
+        assert_eq!(&late.frame(&third), third.deflated());
+        for frames in [
+            vec![first.clone(), second.clone(), third.clone()],
+            vec![second.clone(), third.clone()],
+            vec![first.clone(), beat.clone(), second.clone(), third.clone()],
+            vec![first.clone(), third.clone()],
+        ] {
+            gzip_stream_decodes(&frames);
+        }
+    }
+
+    /// Carry `frames` on one gzip stream: each is readable as soon as it is sent, and the whole
+    /// stream (trailer checked) decodes to their text.
+    fn gzip_stream_decodes(frames: &[super::Frame]) {
+        use std::io::Read;
         let mut gz = super::Gzip::default();
         let mut wire = Vec::new();
         let mut text = Vec::new();
-        for f in &frames {
+        for f in frames {
             wire.extend_from_slice(&gz.frame(f));
             text.extend_from_slice(f.plain());
             // Everything sent so far decodes before the stream ends.
@@ -614,7 +705,11 @@ mod tests {
             .read_to_end(&mut all)
             .expect("a whole gzip stream, trailer checked");
         assert_eq!(all, text);
+    }
 
+    #[test]
+    fn an_empty_gzip_stream_is_whole() {
+        use std::io::Read;
         // A stream that sent nothing still ends as a valid (empty) gzip stream.
         let mut empty = super::Gzip::default();
         let mut none = Vec::new();
