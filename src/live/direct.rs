@@ -327,14 +327,14 @@ mod tests {
         (Arc::new(server), client)
     }
 
-    fn read_available(c: &mut std::net::TcpStream) -> String {
-        c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    /// Read until what came ends with `end` (10 s at most).
+    fn read_until(c: &mut std::net::TcpStream, end: &str) -> String {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut out = Vec::new();
         let mut buf = [0u8; 65536];
-        while let Ok(n) = c.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
+        while !out.ends_with(end.as_bytes()) {
+            let n = c.read(&mut buf).expect("more bytes in time");
+            assert!(n > 0, "the connection closed");
             out.extend_from_slice(&buf[..n]);
         }
         String::from_utf8(out).unwrap()
@@ -356,7 +356,7 @@ mod tests {
         assert!(d.flush(&sock).await);
         d.offer(4, &update(4));
         d.offer(5, &update(5));
-        let got = read_available(&mut client);
+        let got = read_until(&mut client, "<p>5</p>\n\n");
         let ids: Vec<&str> = got.lines().filter(|l| l.starts_with("id: ")).collect();
         assert_eq!(ids, ["id: 3", "id: 4", "id: 5"], "{got}");
     }

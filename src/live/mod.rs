@@ -31,9 +31,9 @@ pub struct Frame {
     deflated: Arc<OnceLock<Bytes>>,
     /// `plain` as deflate blocks that also refer back into the text of the frame with this
     /// id, for the gzip streams that carried that frame last (their decoder just saw its
-    /// text). A view's updates mostly repeat the one before: these are about a tenth of
-    /// `deflated`.
-    after: Option<(u64, Bytes)>,
+    /// text): the view's update before, and the catch-up that browsers connecting since got.
+    /// An update mostly repeats those: these are about a tenth of `deflated`.
+    after: Vec<(u64, Bytes)>,
     /// CRC-32 and length of `plain`, for the gzip trailer.
     crc: crc32fast::Hasher,
 }
@@ -52,15 +52,20 @@ impl Frame {
             id: NEXT_FRAME.fetch_add(1, Ordering::Relaxed),
             plain,
             deflated: Arc::default(),
-            after: None,
+            after: Vec::new(),
             crc,
         }
     }
 
-    /// The frame, also compressed as the continuation of `prev` (for the streams that carry
-    /// it right after `prev`).
-    pub fn following(mut self, prev: &Frame) -> Frame {
-        self.after = Some((prev.id, deflate(prev.plain(), &self.plain)));
+    /// The frame, also compressed as the continuation of each of `prev` (for the streams
+    /// that carry it right after that one).
+    pub fn following<'a>(mut self, prev: impl IntoIterator<Item = &'a Frame>) -> Frame {
+        for p in prev {
+            if p.id != self.id && !self.after.iter().any(|(id, _)| *id == p.id) {
+                let blocks = deflate(p.plain(), &self.plain);
+                self.after.push((p.id, blocks));
+            }
+        }
         self
     }
 
@@ -119,9 +124,9 @@ impl Gzip {
     /// The bytes that carry `f` on this stream.
     pub fn frame(&mut self, f: &Frame) -> Bytes {
         self.crc.combine(&f.crc);
-        let blocks = match &f.after {
-            Some((prev, blocks)) if *prev == self.last => blocks,
-            _ => f.deflated(),
+        let blocks = match f.after.iter().find(|(prev, _)| *prev == self.last) {
+            Some((_, blocks)) => blocks,
+            None => f.deflated(),
         };
         self.last = f.id;
         if self.started {
@@ -229,6 +234,9 @@ struct Watched {
     /// The newest full rendering (data version, [`dashboard::stamp`]), for browsers that
     /// connect with an older page.
     snapshot: Option<(u64, String, Frame)>,
+    /// `snapshot` was handed to a connecting browser: the next update is also compressed as
+    /// its continuation.
+    snapshot_out: bool,
     /// The [`dashboard::stamp`] of `last`: when the org's local date (or time zone, or
     /// currency) moves on, the view is rendered again even without new data.
     stamp: String,
@@ -356,6 +364,7 @@ impl Hub {
             last: None,
             sent: None,
             snapshot: None,
+            snapshot_out: false,
             stamp: String::new(),
         }))
     }
@@ -370,12 +379,15 @@ impl Hub {
 
     /// The view's newest full rendering, if it shows `version` as of `stamp`.
     pub fn snapshot(&self, org: OrgId, view: &View, version: u64, stamp: &str) -> Option<Frame> {
-        let st = self.lock();
-        let w = st.orgs.get(&org)?.get(&view.query())?;
-        w.snapshot
+        let mut st = self.lock();
+        let w = st.orgs.get_mut(&org)?.get_mut(&view.query())?;
+        let f = w
+            .snapshot
             .as_ref()
             .filter(|(v, s, _)| *v == version && s == stamp)
-            .map(|(_, _, f)| f.clone())
+            .map(|(_, _, f)| f.clone())?;
+        w.snapshot_out = true;
+        Some(f)
     }
 
     /// Keep a full rendering that a connecting browser needed, for the next ones (never
@@ -386,6 +398,7 @@ impl Hub {
             && w.snapshot.as_ref().is_none_or(|(v, _, _)| *v < version)
         {
             w.snapshot = Some((version, stamp.to_string(), f.clone()));
+            w.snapshot_out = true;
         }
     }
 
@@ -515,22 +528,28 @@ impl Hub {
                                     .is_none_or(|(_, old)| old.get(name) != sections.get(name))
                             })
                             .collect();
-                        Some((key, version, stamp, sections, changed, w.sent.clone()))
+                        // What streams may have carried last: the update before, and the
+                        // catch-up handed to the browsers that connected since.
+                        let handed = w.snapshot.as_ref().filter(|_| w.snapshot_out);
+                        let before: Vec<Frame> = w
+                            .sent
+                            .iter()
+                            .chain(handed.map(|(_, _, f)| f))
+                            .cloned()
+                            .collect();
+                        Some((key, version, stamp, sections, changed, before))
                     })
                     .collect()
             };
             let built: Vec<_> = plans
                 .into_iter()
-                .map(|(key, version, stamp, sections, changed, sent)| {
+                .map(|(key, version, stamp, sections, changed, before)| {
                     // An update goes to the streams at once: compressed here, off the async
                     // workers (on its own, and as the continuation of the update before it).
                     // The snapshot only when a gzip stream connects and needs it.
                     let update = (!changed.is_empty()).then(|| {
-                        let f = frame(version, changed.iter().map(|n| (*n, sections.get(n))));
-                        let f = match &sent {
-                            Some(prev) => f.following(prev),
-                            None => f,
-                        };
+                        let f = frame(version, changed.iter().map(|n| (*n, sections.get(n))))
+                            .following(&before);
                         f.deflated();
                         f
                     });
@@ -557,6 +576,7 @@ impl Hub {
                         writes.push((direct, version, f));
                     }
                     w.snapshot = Some((version, stamp.clone(), full));
+                    w.snapshot_out = false;
                     w.last = Some((version, sections));
                     w.stamp = stamp;
                 }
@@ -656,17 +676,25 @@ mod tests {
             let rows: String = (0..200u64)
                 .map(|i| format!("<li>{} sold {}</li>", (i * 7919) % 1000, (i * 104_729) % 97))
                 .collect();
-            super::frame(v, [("kpis", format!("<p>{v}.00</p><ul>{rows}</ul>").as_str())])
+            super::frame(
+                v,
+                [("kpis", format!("<p>{v}.00</p><ul>{rows}</ul>").as_str())],
+            )
         };
         let first = tiles(1);
-        let second = tiles(2).following(&first);
-        let third = tiles(3).following(&second);
+        let second = tiles(2).following([&first]);
+        let third = tiles(3).following([&second, &first]);
         let beat = super::Frame::new(&b": keep-alive\n\n"[..]);
         let mut gz = super::Gzip::default();
         gz.frame(&first);
         let cont = gz.frame(&second);
-        assert_eq!(cont, second.after.as_ref().unwrap().1);
+        assert_eq!(cont, second.after[0].1);
         assert!(cont.len() * 4 < second.deflated().len(), "{}", cont.len());
+        // A stream whose last frame was `first` (the catch-up it got on connecting) gets
+        // `third` as the continuation of that.
+        let mut joined = super::Gzip::default();
+        joined.frame(&first);
+        assert_eq!(joined.frame(&third), third.after[1].1);
         // Whole where the stream's last frame was another.
         let mut late = super::Gzip::default();
         late.frame(&second);

@@ -74,7 +74,8 @@ fn parse(query: Option<&str>, headers: &HeaderMap) -> AppResult<(View, Option<u6
 pub(super) static REFRESH: LazyLock<Frame> =
     LazyLock::new(|| Frame::new(&b"event: refresh\ndata: behind\n\n"[..]));
 /// A comment line: keeps idle connections open through proxies.
-pub(super) static HEARTBEAT: LazyLock<Frame> = LazyLock::new(|| Frame::new(&b": keep-alive\n\n"[..]));
+pub(super) static HEARTBEAT: LazyLock<Frame> =
+    LazyLock::new(|| Frame::new(&b": keep-alive\n\n"[..]));
 
 /// Whether the client takes gzip (`Accept-Encoding`, a zero quality refusing it). Browsers
 /// do; live updates are HTML that shrinks about sevenfold.
