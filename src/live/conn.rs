@@ -5,7 +5,9 @@
 //! other request (authentication, Origin check, rate limits, security headers, tracing: all
 //! unchanged), and the response is written straight to the socket. An event stream then has
 //! no length and `Connection: close` (its end is the connection's end, RFC 9112 §6.3), so each
-//! update goes out as the hub's shared bytes in one write, with no chunk framing.
+//! update goes out as the hub's shared bytes in one write, with no chunk framing. A dashboard
+//! stream's updates are written by the hub itself ([`super::direct`]); other streams (the
+//! pipeline board's) go through their response body.
 //!
 //! A browser that has an idle kept-alive connection sends its stream request over it, to
 //! hyper. That request is answered with a redirect to the same address and `Connection:

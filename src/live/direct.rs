@@ -26,9 +26,9 @@ use tokio::net::TcpStream;
 /// A long write: the client stopped reading (its window stays full). The stream ends.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Below this many streams per core an update is written by one thread (starting another
-/// costs more than it saves).
-const STREAMS_PER_THREAD: usize = 512;
+/// The fewest streams a writing thread of its own is started for (starting one costs about
+/// as much as writing a dozen streams).
+const STREAMS_PER_THREAD: usize = 256;
 
 /// One dashboard stream's side of the connection, shared by the hub and the stream's task.
 pub struct Direct {
@@ -239,7 +239,9 @@ impl Direct {
 
 /// Offer an update to `streams`, spread over the cores when there are many.
 pub(super) fn deliver(streams: &[Arc<Direct>], version: u64, f: &Frame) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Looked up once: it reads the cgroup's CPU limit from files.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let threads = cores.min(streams.len() / STREAMS_PER_THREAD).max(1);
     if threads == 1 {
         streams.iter().for_each(|d| d.offer(version, f));

@@ -1,8 +1,13 @@
 //! Live dashboards. One hub for the server: browsers subscribe to (org, view); after the
 //! writer commits, the org is marked changed; on each tick the hub renders every watched
 //! view of each changed org **once** and fans the changed sections out to all of that view's
-//! subscribers over a bounded broadcast channel. A browser that falls behind the channel gets
-//! one `refresh` instead of a backlog.
+//! subscribers: it writes the streams on connections of their own itself ([`direct`]), and
+//! the streams served by hyper take the update from a bounded broadcast channel. A browser
+//! that falls behind gets one `refresh` instead of a backlog.
+//!
+//! An update is serialized once and compressed at most a few times for all streams: on its
+//! own, and as the continuation of what streams carried last (the update before it, or the
+//! catch-up handed to browsers that connected since); see [`Frame`].
 
 pub mod conn;
 pub mod direct;
@@ -17,9 +22,10 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::broadcast;
 
 /// An update as it goes on the wire: the changed sections as server-sent events, serialized
-/// once and shared by every subscriber (each stream writes the same bytes). It is also
-/// compressed at most once, for the streams that are gzip-encoded (see [`Gzip`]): when the
-/// hub sends it, or for a snapshot, when the first gzip stream needs it.
+/// once and shared by every subscriber (each stream writes the same bytes). For the streams
+/// that are gzip-encoded (see [`Gzip`]) it is compressed once on its own (when the hub sends
+/// it, or for a snapshot, when the first gzip stream needs it), and an update also once as
+/// the continuation of each frame streams may have carried just before it.
 #[derive(Clone)]
 pub struct Frame {
     /// Tells frames apart (a stream's [`Gzip`] remembers the last one it carried).

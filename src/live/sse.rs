@@ -6,6 +6,10 @@
 //! hub; every stream writes the same shared bytes. `refresh` tells a browser that fell
 //! behind to reload the view. The stream ends when the session is revoked or the user is
 //! disabled (checked every few seconds).
+//!
+//! A stream on a connection of its own (how a browser's `EventSource` usually comes, see
+//! [`super::conn`]) is handed to [`super::direct`], whose updates the hub writes itself; the
+//! others are a response body fed from the view's broadcast channel ([`event_stream`]).
 
 use super::direct::DirectStream;
 use super::{Bytes, Frame, Wire};
