@@ -38,8 +38,9 @@ pub struct Frame {
     /// `plain` as deflate blocks that also refer back into the text of the frame with this
     /// id, for the gzip streams that carried that frame last (their decoder just saw its
     /// text): the view's update before, and the catch-up that browsers connecting since got.
-    /// An update mostly repeats those: these are about a tenth of `deflated`.
-    after: Vec<(u64, Bytes)>,
+    /// An update mostly repeats those: these are a small part of `deflated`. Shared by the
+    /// frame's clones.
+    after: Arc<[(u64, Bytes)]>,
     /// CRC-32 and length of `plain`, for the gzip trailer.
     crc: crc32fast::Hasher,
 }
@@ -58,7 +59,7 @@ impl Frame {
             id: NEXT_FRAME.fetch_add(1, Ordering::Relaxed),
             plain,
             deflated: Arc::default(),
-            after: Vec::new(),
+            after: Arc::new([]),
             crc,
         }
     }
@@ -66,12 +67,13 @@ impl Frame {
     /// The frame, also compressed as the continuation of each of `prev` (for the streams
     /// that carry it right after that one).
     pub fn following<'a>(mut self, prev: impl IntoIterator<Item = &'a Frame>) -> Frame {
+        let mut after: Vec<(u64, Bytes)> = self.after.to_vec();
         for p in prev {
-            if p.id != self.id && !self.after.iter().any(|(id, _)| *id == p.id) {
-                let blocks = deflate(p.plain(), &self.plain);
-                self.after.push((p.id, blocks));
+            if p.id != self.id && !after.iter().any(|(id, _)| *id == p.id) {
+                after.push((p.id, deflate(p.plain(), &self.plain)));
             }
         }
+        self.after = after.into();
         self
     }
 

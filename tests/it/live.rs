@@ -219,6 +219,35 @@ async fn cross_site_requests_are_refused_and_a_stream_ends_with_its_session() {
     s.stop().await;
 }
 
+/// What the gzip bytes received so far decode to (an unfinished stream decodes up to its end).
+fn decoded(wire: &[u8]) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let _ = flate2::read::GzDecoder::new(wire).read_to_end(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+/// Read `resp` into `wire` until the text it decodes to passes `done` (by `deadline`).
+async fn gunzip_until(
+    resp: &mut reqwest::Response,
+    wire: &mut Vec<u8>,
+    deadline: Instant,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    loop {
+        let text = decoded(wire);
+        if done(&text) {
+            return text;
+        }
+        let chunk = tokio::time::timeout_at(deadline.into(), resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("not in time; so far: {text}"))
+            .unwrap()
+            .expect("the stream goes on");
+        wire.extend_from_slice(&chunk);
+    }
+}
+
 /// Read `resp` to its end after `wire` (what was read of it before) and decode the whole as
 /// one gzip stream (its trailer and CRC checked).
 async fn gunzip_to_end(
@@ -246,7 +275,6 @@ async fn gunzip_to_end(
 /// CRC included). The same on a connection of its own and on one served by hyper.
 #[tokio::test]
 async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
-    use std::io::Read;
     let s = TestServer::start_with(|c| c.live.tick = Duration::from_millis(20)).await;
     let a = s.owner_token().await;
     let open = |c: reqwest::Client, url: String| {
@@ -272,25 +300,13 @@ async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
     let hyper = open(kept_alive(&s).await, s.url("/live?view=&hop=6")).await;
     assert_eq!(hyper.headers()["transfer-encoding"], "chunked");
     let mut streams = [(own, Vec::new()), (hyper, Vec::new())];
-    // What the bytes received so far decode to (an unfinished stream decodes up to its end).
-    let decoded = |wire: &[u8]| {
-        let mut out = Vec::new();
-        let _ = flate2::read::GzDecoder::new(wire).read_to_end(&mut out);
-        String::from_utf8(out).unwrap()
-    };
     let deadline = Instant::now() + Duration::from_secs(10);
-    let last = salesboard::dashboard::LIVE_SECTIONS[4];
+    let last = format!("event: {}\n", salesboard::dashboard::LIVE_SECTIONS[4]);
     for (resp, wire) in &mut streams {
-        while !(decoded(wire).contains(&format!("event: {last}\n"))
-            && decoded(wire).ends_with("\n\n"))
-        {
-            let chunk = tokio::time::timeout_at(deadline.into(), resp.chunk())
-                .await
-                .expect("the catch-up in time")
-                .unwrap()
-                .expect("the stream goes on");
-            wire.extend_from_slice(&chunk);
-        }
+        gunzip_until(resp, wire, deadline, |t| {
+            t.contains(&last) && t.ends_with("\n\n")
+        })
+        .await;
     }
     // Each update goes as the continuation of what the stream carried last (deflate
     // referring back into it: the catch-up, then the update before), and decodes as it comes.
@@ -302,16 +318,11 @@ async fn a_gzip_stream_decodes_update_by_update_and_ends_whole() {
         let deadline = Instant::now() + Duration::from_secs(10);
         for (resp, wire) in &mut streams {
             let (sent, shown) = (wire.len(), decoded(wire).len());
-            while !decoded(wire).contains(&format!(">${amount}<")) {
-                assert!(Instant::now() < deadline, "{}", decoded(wire));
-                let chunk = tokio::time::timeout_at(deadline.into(), resp.chunk())
-                    .await
-                    .expect("an update in time")
-                    .unwrap()
-                    .expect("the stream goes on");
-                wire.extend_from_slice(&chunk);
-            }
-            let update = decoded(wire)[shown..].to_string();
+            let text = gunzip_until(resp, wire, deadline, |t| {
+                t.contains(&format!(">${amount}<"))
+            })
+            .await;
+            let update = &text[shown..];
             let alone = {
                 use std::io::Write;
                 let mut z = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
