@@ -57,7 +57,7 @@ pub struct OwnConnection;
 /// closes one.
 pub const MAX_HOPS: u32 = 6;
 /// A long write: the client stopped reading (its window stays full). The stream ends.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// For a stream requested over a connection hyper serves (one kept alive since an earlier
 /// request): a `307` to the same address with `hop` counted up, closing that connection, so

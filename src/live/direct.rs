@@ -15,16 +15,13 @@
 //! channel and the response body before its one `write`) was about a third of the server's
 //! CPU per update, and the fan-out waited on it.
 
+use super::conn::WRITE_TIMEOUT;
 use super::sse::{HEARTBEAT, REFRESH, Watch};
 use super::{Bytes, Frame, Wire};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 use tokio::net::TcpStream;
-
-/// A long write: the client stopped reading (its window stays full). The stream ends.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The fewest streams a writing thread of its own is started for (starting one costs about
 /// as much as writing a dozen streams).
@@ -120,11 +117,7 @@ impl Direct {
         Arc::new(Direct {
             out: Mutex::new(Out {
                 sock: None,
-                wire: if gzip {
-                    Wire::Gzip(Default::default())
-                } else {
-                    Wire::Plain
-                },
+                wire: Wire::new(gzip),
                 shows: 0,
                 rest: Bytes::new(),
                 queue: VecDeque::new(),
@@ -319,6 +312,7 @@ impl DirectStream {
 mod tests {
     use super::*;
     use std::io::Read;
+    use std::time::Duration;
 
     /// A connected pair on loopback: the server's end as the stream's socket, and the client.
     async fn pair() -> (Arc<TcpStream>, std::net::TcpStream) {

@@ -14,6 +14,7 @@
 use super::direct::DirectStream;
 use super::{Bytes, Frame, Wire};
 use crate::app::AppState;
+use crate::auth::extract::RequiredPermission;
 use crate::auth::{Authz, perm, sessions};
 use crate::dashboard::{self, View};
 use crate::domain::{FamilyId, OrgId, Permission, UserId};
@@ -130,6 +131,15 @@ pub(super) struct Watch {
 }
 
 impl Watch {
+    /// The stream of `a`'s session, which needs the permission `a` was proven to hold.
+    fn of<P: RequiredPermission>(state: &AppState, a: &Authz<P>) -> Watch {
+        Watch {
+            state: state.clone(),
+            user: (a.user().org, a.user().id, a.principal.0.session),
+            needs: P::PERMISSION,
+        }
+    }
+
     /// The heartbeat and session-check timers (one each for the stream's life, not one per
     /// wake-up).
     pub(super) fn timers(&self) -> (tokio::time::Interval, tokio::time::Interval) {
@@ -229,11 +239,7 @@ pub async fn live(
         })
         .await?;
     let (shows, first) = first;
-    let watch = Watch {
-        state: state.clone(),
-        user: (org_id, a.user().id, a.principal.0.session),
-        needs: Permission::SalesView,
-    };
+    let watch = Watch::of(&state, &a);
     Ok(match sub {
         Sub::Channel(rx) => event_stream(rx, first, shows, watch, gzip),
         Sub::Direct(direct) => {
@@ -278,11 +284,7 @@ pub async fn live_pipeline(
         .db(move |s| Ok(s.read(|t| crate::store::pipeline::version(t, org_id))?))
         .await?;
     let first = (shown != Some(version)).then(|| super::pipeline_frame(version));
-    let watch = Watch {
-        state: state.clone(),
-        user: (org_id, a.user().id, a.principal.0.session),
-        needs: Permission::PipelineView,
-    };
+    let watch = Watch::of(&state, &a);
     Ok(event_stream(
         rx,
         first,
